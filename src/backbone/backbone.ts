@@ -1,0 +1,190 @@
+import { readFile } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import { ModelError } from '../errors.js';
+import { completeManifest, type ModelManifest } from './manifest.js';
+import { decodeModel, exposeOutputs, findFeatureTensors } from './graph.js';
+import { locateModel, type LocateOptions, type LocatedModel } from './locate.js';
+import type { WeightsProvenance } from './registry.js';
+
+/** How to run a backbone. */
+export interface BackboneOptions extends LocateOptions {
+  /** Intra-op threads for onnxruntime (default: all cores). */
+  threads?: number;
+  /** 'cuda' tries the CUDA provider and falls back to CPU with a warning. */
+  device?: 'cpu' | 'cuda';
+  /** Where warnings go (default: console.warn). */
+  warn?: (msg: string) => void;
+}
+
+/** Features for a batch: pooled [n, C] and/or the feature map [n, C, H, W]. */
+export interface FeatureBatch {
+  pooled?: Float32Array;
+  map?: Float32Array;
+}
+
+/** Shape facts learnt from the model on first use. */
+export interface FeatureShapes {
+  pooledDim: number;
+  map: [number, number, number] | null;
+}
+
+/**
+ * A frozen ImageNet backbone as a feature extractor: an onnxruntime session over the model's
+ * graph with its pooled vector and last feature map exposed as outputs.
+ */
+export class Backbone {
+  private shapes: FeatureShapes | null = null;
+
+  private constructor(
+    readonly name: string,
+    readonly located: Omit<LocatedModel, 'bytes'>,
+    readonly manifest: ModelManifest,
+    private readonly session: ort.InferenceSession,
+    /** The execution provider actually used. */
+    readonly device: 'cpu' | 'cuda',
+  ) {}
+
+  /** sha256 of the model file (part of every feature-cache key). */
+  get modelSha256(): string {
+    return this.located.sha256;
+  }
+
+  /** Whether the weights are real ImageNet weights, synthetic (structure only), or unknown. */
+  get weights(): WeightsProvenance {
+    return this.located.provenance?.weights ?? 'unknown';
+  }
+
+  /**
+   * Loads a backbone by registry name (or any torchvision-style ONNX classifier with `path`).
+   * The manifest comes from a JSON file beside the .onnx when present, else from the registry
+   * and the graph's structure.
+   */
+  static async load(name: string, opts: BackboneOptions = {}): Promise<Backbone> {
+    const located = await locateModel(name, opts);
+    const model = decodeModel(located.bytes, located.path);
+    const found = findFeatureTensors(model);
+    const sidecar = await readSidecar(located.path);
+    const spec = located.spec;
+    const manifest = completeManifest({
+      architecture: located.name,
+      input: found.input,
+      features: { pooled: spec?.tensors.pooled ?? found.pooled, map: spec?.tensors.map ?? found.map },
+      head: spec?.head ?? (found.pooled ? { kind: 'linear', dropout: 0 } : { kind: 'squeezenet-conv', dropout: 0.5 }),
+      ...sidecar,
+    });
+    const outputs = [manifest.features.pooled, manifest.features.map].filter((t): t is string => t !== null);
+    const bytes = exposeOutputs(model, outputs);
+    const warn = opts.warn ?? ((m: string) => console.warn(m));
+    const threads = opts.threads;
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+    };
+    let session: ort.InferenceSession;
+    let device: 'cpu' | 'cuda' = 'cpu';
+    if (opts.device === 'cuda') {
+      try {
+        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'] });
+        device = 'cuda';
+      } catch (err) {
+        warn(`CUDA is not available (${(err as Error).message.split('\n')[0]}); running on the CPU instead`);
+        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] });
+      }
+    } else {
+      try {
+        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] });
+      } catch (err) {
+        throw new ModelError(`onnxruntime cannot load ${located.path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const { bytes: _dropped, ...rest } = located;
+    return new Backbone(located.name, rest, manifest, session, device);
+  }
+
+  /** Input tensor length for one image (3 x H x W). */
+  get imageLength(): number {
+    return 3 * this.manifest.preprocess.crop[0] * this.manifest.preprocess.crop[1];
+  }
+
+  /**
+   * Runs `n` preprocessed images (NCHW, concatenated in `input`) and returns the requested
+   * features. A pooled vector the graph lacks (SqueezeNet) is the spatial mean of the map.
+   */
+  async run(input: Float32Array, n: number, want: { pooled?: boolean; map?: boolean } = { pooled: true }): Promise<FeatureBatch> {
+    const [h, w] = this.manifest.preprocess.crop;
+    if (input.length < n * 3 * h * w) throw new ModelError(`internal: input holds ${input.length} floats, need ${n * 3 * h * w}`);
+    const view = input.length === n * 3 * h * w ? input : input.subarray(0, n * 3 * h * w);
+    const feeds = { [this.manifest.input]: new ort.Tensor('float32', view, [n, 3, h, w]) };
+    const { pooled: pooledName, map: mapName } = this.manifest.features;
+    const needMap = (want.map || (want.pooled && !pooledName)) && mapName;
+    const fetches: string[] = [];
+    if (want.pooled && pooledName) fetches.push(pooledName);
+    if (needMap) fetches.push(mapName!);
+    const out = await this.session.run(feeds, fetches);
+    const result: FeatureBatch = {};
+    let mapData: Float32Array | undefined;
+    if (needMap) {
+      const t = out[mapName!];
+      mapData = t.data as Float32Array;
+      const [, c, mh, mw] = t.dims.map(Number);
+      this.shapes ??= { pooledDim: c, map: [c, mh, mw] };
+      this.shapes.map ??= [c, mh, mw];
+      if (want.map) result.map = mapData;
+    }
+    if (want.pooled) {
+      if (pooledName) {
+        const t = out[pooledName];
+        result.pooled = t.data as Float32Array;
+        const dim = Number(t.dims[1]);
+        this.shapes ??= { pooledDim: dim, map: null };
+        this.shapes.pooledDim = dim;
+      } else {
+        result.pooled = spatialMean(mapData!, n, this.shapes!.map!);
+      }
+    }
+    return result;
+  }
+
+  /** Feature shapes, learnt by running one blank image if not known yet. */
+  async featureShapes(): Promise<FeatureShapes> {
+    if (!this.shapes || (this.manifest.features.map && !this.shapes.map)) {
+      await this.run(new Float32Array(this.imageLength), 1, { pooled: true, map: this.manifest.features.map !== null });
+    }
+    return this.shapes!;
+  }
+
+  /** Frees the onnxruntime session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Mean over H x W of an [n, C, H, W] map → [n, C]. */
+export function spatialMean(map: Float32Array, n: number, shape: [number, number, number]): Float32Array {
+  const [c, h, w] = shape;
+  const hw = h * w;
+  const out = new Float32Array(n * c);
+  for (let i = 0; i < n * c; i++) {
+    let s = 0;
+    const base = i * hw;
+    for (let p = 0; p < hw; p++) s += map[base + p];
+    out[i] = s / hw;
+  }
+  return out;
+}
+
+async function readSidecar(modelPath: string): Promise<Partial<ModelManifest>> {
+  const json = modelPath.replace(/\.onnx(\.gz)?$/, '.json');
+  if (json === modelPath) return {};
+  let text: string;
+  try {
+    text = await readFile(json, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    return JSON.parse(text) as Partial<ModelManifest>;
+  } catch (err) {
+    throw new ModelError(`model manifest ${json} is not valid JSON: ${(err as Error).message}`);
+  }
+}

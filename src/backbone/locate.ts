@@ -1,0 +1,94 @@
+import { access, readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { join, resolve } from 'node:path';
+import { ModelNotFoundError, UsageError } from '../errors.js';
+import { cacheRoot, DEV_SHARED } from '../util/paths.js';
+import { sha256Hex } from '../util/hash.js';
+import { backboneSpec, BACKBONES, provenanceOf, type BackboneSpec, type KnownFile } from './registry.js';
+import { downloadVerified, type DownloadProgress } from './download.js';
+
+/** Where to look for model files. */
+export interface LocateOptions {
+  /** An explicit .onnx (or .onnx.gz) file: used as is, nothing else is searched. */
+  path?: string;
+  /** A models folder (default: $DEEP_COVID_MODELS). */
+  modelsDir?: string;
+  /** Cache folder for downloads (default: <cache root>/models). */
+  cacheDir?: string;
+  /** Also search the development folder ../shared/models beside the checkout (default true). */
+  devFallback?: boolean;
+  /** Allow downloading when the registry has a URL (default true). */
+  download?: boolean;
+  onDownloadProgress?: DownloadProgress;
+}
+
+/** A model file found on disk, read and unpacked. */
+export interface LocatedModel {
+  /** Architecture name (registry name, or the file's base name for custom models). */
+  name: string;
+  path: string;
+  /** sha256 of the file as stored (before any gunzip). */
+  sha256: string;
+  /** The ONNX bytes (gunzipped when the file was .gz). */
+  bytes: Uint8Array;
+  spec?: BackboneSpec;
+  provenance?: KnownFile;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readModel(name: string, path: string, spec?: BackboneSpec): Promise<LocatedModel> {
+  const raw = await readFile(path);
+  const sha256 = sha256Hex(raw);
+  const bytes = path.endsWith('.gz') ? gunzipSync(raw) : raw;
+  return { name, path, sha256, bytes, spec, provenance: provenanceOf(sha256) };
+}
+
+/**
+ * Finds a backbone's ONNX file: an explicit path, then $DEEP_COVID_MODELS, then the user cache,
+ * then the dev folder ../shared/models beside the checkout, then a verified download. A miss throws an error that
+ * lists every place searched and how to get the file.
+ */
+export async function locateModel(name: string, opts: LocateOptions = {}): Promise<LocatedModel> {
+  if (opts.path) {
+    const p = resolve(opts.path);
+    if (!(await exists(p))) throw new ModelNotFoundError(`model file ${p} does not exist`);
+    const base = p.replace(/^.*[\\/]/, '').replace(/\.onnx(\.gz)?$/, '');
+    return readModel(backboneSpec(name) ? name : base, p, backboneSpec(name) ?? backboneSpec(base));
+  }
+  const spec = backboneSpec(name);
+  if (!spec) {
+    throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give an ONNX file with --model`);
+  }
+  const dirs: string[] = [];
+  const modelsDir = opts.modelsDir ?? process.env.DEEP_COVID_MODELS;
+  if (modelsDir) dirs.push(resolve(modelsDir));
+  const cacheDir = opts.cacheDir ?? join(cacheRoot(), 'models');
+  dirs.push(cacheDir);
+  if (opts.devFallback !== false) dirs.push(join(DEV_SHARED, 'models'));
+  const tried: string[] = [];
+  for (const dir of dirs) {
+    for (const file of spec.files) {
+      const p = join(dir, file);
+      tried.push(p);
+      if (await exists(p)) return readModel(name, p, spec);
+    }
+  }
+  if (spec.download && opts.download !== false) {
+    const dest = join(cacheDir, spec.files[0]);
+    await downloadVerified(spec.download.url, spec.download.sha256, dest, opts.onDownloadProgress);
+    return readModel(name, dest, spec);
+  }
+  throw new ModelNotFoundError(
+    `no ONNX file for backbone "${name}". Looked in:\n  ${tried.join('\n  ')}\n` +
+      (spec.download ? '' : 'The registry has no verified download for it. ') +
+      `To get it: ${spec.howToGet}; or pass a file with --model PATH.`,
+  );
+}

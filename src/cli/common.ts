@@ -1,0 +1,59 @@
+import { Option, type Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { Backbone, type BackboneOptions } from '../backbone/backbone.js';
+import { FeatureCache } from '../features/cache.js';
+import { join } from 'node:path';
+import { cacheRoot } from '../util/paths.js';
+
+/** Options every model-running command shares. */
+export interface RuntimeOptions {
+  models?: string;
+  cache?: string;
+  threads?: string;
+  device?: 'cpu' | 'cuda';
+  maxPixels?: string;
+  quiet?: boolean;
+}
+
+/** Adds --models, --cache, --threads, --device, --max-pixels and --quiet to a command. */
+export function addRuntimeOptions(cmd: Command): Command {
+  return cmd
+    .option('--models <dir>', 'folder with ONNX backbones (default: $DEEP_COVID_MODELS, then the cache, then ../shared/models)')
+    .option('--cache <dir>', 'cache folder for features and downloads (default: $DEEP_COVID_CACHE or ~/.cache/deep-covid)')
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)')
+    .addOption(new Option('--device <device>', 'execution provider; cuda falls back to cpu with a warning').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--max-pixels <n>', 'largest image (width x height) accepted, checked before decoding', '100000000')
+    .option('-q, --quiet', 'no progress output');
+}
+
+/** Parses a positive integer option, with an error naming the option. */
+export function positiveInt(value: string | undefined, name: string, fallback?: number): number {
+  if (value === undefined) {
+    if (fallback === undefined) throw new UsageError(`${name} is required`);
+    return fallback;
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
+  return n;
+}
+
+/** Backbone loading options from the shared CLI options. */
+export function backboneOptions(o: RuntimeOptions, modelPath?: string): BackboneOptions {
+  return {
+    path: modelPath,
+    modelsDir: o.models,
+    cacheDir: o.cache ? join(o.cache, 'models') : undefined,
+    threads: o.threads ? positiveInt(o.threads, '--threads') : undefined,
+    device: o.device,
+  };
+}
+
+/** Loads a backbone by name or file, from the shared CLI options. */
+export function loadBackbone(name: string, o: RuntimeOptions, modelPath?: string): Promise<Backbone> {
+  return Backbone.load(name, backboneOptions(o, modelPath));
+}
+
+/** The feature cache the CLI options point at. */
+export function featureCache(o: RuntimeOptions): FeatureCache {
+  return new FeatureCache(join(o.cache ?? cacheRoot(), 'features'));
+}

@@ -1,0 +1,47 @@
+import { Command, CommanderError } from 'commander';
+import { DeepCovidError, UsageError } from '../errors.js';
+import { registerFeatures } from './commands/features.js';
+
+/** Output sinks, replaceable in tests. */
+export interface CliIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIO: CliIO = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) };
+
+/** Builds the deep-covid command tree. */
+export function buildProgram(io: CliIO = defaultIO): Command {
+  const program = new Command('deep-covid')
+    .description('COVID-19 detection in chest X-rays by deep transfer learning (Deep-COVID, Minaee et al. 2020).\nResearch software, not a diagnostic device.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  registerFeatures(program, io);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  return program;
+}
+
+/**
+ * Runs the CLI and returns the exit code: 0 success, 1 failure, 2 bad usage. Errors that
+ * deep-covid raises on purpose are printed as one clear message, without a stack trace.
+ */
+export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof UsageError) {
+      io.err(`error: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof DeepCovidError) {
+      io.err(`error: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}

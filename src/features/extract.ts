@@ -1,0 +1,187 @@
+import { InputError } from '../errors.js';
+import type { Backbone } from '../backbone/backbone.js';
+import type { GreyImage } from '../input/grey-image.js';
+import { loadGreyImage, readSource, type LoadLimits } from '../input/load-image.js';
+import { preprocessKey } from '../preprocess/config.js';
+import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
+import { sha256Hex } from '../util/hash.js';
+import { createProgress } from '../util/progress.js';
+import type { FeatureCache } from './cache.js';
+
+/** One image to turn into features; variant > 0 asks for an augmented copy. */
+export interface FeatureRequest {
+  file: string;
+  variant?: number;
+}
+
+/** Makes augmented copies (variant 1, 2, …) of an image, deterministically. */
+export interface Augmenter {
+  /** Identity of the augmentation (parameters and seed): part of the cache key. */
+  readonly key: string;
+  apply(img: GreyImage, variant: number, imageSha256: string): Promise<GreyImage> | GreyImage;
+}
+
+/** Options of a feature extraction. */
+export interface ExtractOptions {
+  /** 'pooled' vectors for linear heads, 'map' for the SqueezeNet head and CAM. */
+  tensor: 'pooled' | 'map';
+  /** Images per forward pass (default 20, the paper's batch). */
+  batchSize?: number;
+  cache?: FeatureCache | null;
+  augmenter?: Augmenter;
+  /** Keep the features in memory and return them (default true; false only fills the cache). */
+  collect?: boolean;
+  limits?: Partial<LoadLimits>;
+  /** Progress label; quiet silences it. */
+  label?: string;
+  quiet?: boolean;
+}
+
+/** A failed request: which file and why. */
+export interface ExtractFailure {
+  file: string;
+  variant: number;
+  message: string;
+}
+
+/** Features for every request, in request order. */
+export interface ExtractResult {
+  /** Floats per image. */
+  dim: number;
+  /** Per-image shape: [C] or [C, H, W]. */
+  shape: number[];
+  /** n x dim, or null when not collected. Rows of failed requests are zero. */
+  features: Float32Array | null;
+  /** 1 where the row holds valid features. */
+  ok: Uint8Array;
+  failures: ExtractFailure[];
+  stats: { total: number; fromCache: number; computed: number; failed: number; seconds: number; imagesPerSecond: number };
+}
+
+interface Prepared {
+  index: number;
+  key: string | null;
+  /** Set when the cache had it. */
+  cached?: Float32Array;
+}
+
+/**
+ * Extracts backbone features for a list of images, streaming: while one batch runs through the
+ * backbone, the next batch is read, decoded and preprocessed (sharp works on its own threads),
+ * so decoding overlaps with inference and only two batches of images are in memory at once.
+ * Cached entries are reused; bad files are reported and skipped, never fatal.
+ */
+export async function extractFeatures(backbone: Backbone, requests: FeatureRequest[], opts: ExtractOptions): Promise<ExtractResult> {
+  const t0 = performance.now();
+  const batchSize = Math.max(1, opts.batchSize ?? 20);
+  const shapes = await backbone.featureShapes();
+  const shape = opts.tensor === 'pooled' ? [shapes.pooledDim] : shapes.map ? [...shapes.map] : null;
+  if (!shape) throw new InputError(backbone.name, 'unsupported', `backbone ${backbone.name} exposes no feature map`);
+  const dim = shape.reduce((a, b) => a * b, 1);
+  const n = requests.length;
+  const collect = opts.collect !== false;
+  const features = collect ? new Float32Array(n * dim) : null;
+  const ok = new Uint8Array(n);
+  const failures: ExtractFailure[] = [];
+  const cfg = backbone.manifest.preprocess;
+  const imageLen = backbone.imageLength;
+  const keyParts = { modelSha256: backbone.modelSha256, preprocess: preprocessKey(cfg), tensor: opts.tensor, augment: '' };
+  const buffers = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
+  const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, quiet: opts.quiet });
+  let fromCache = 0;
+  let computed = 0;
+
+  const prepareChunk = async (start: number, buffer: Float32Array): Promise<Prepared[]> => {
+    const end = Math.min(n, start + batchSize);
+    const decoded = new Map<string, Promise<{ img: GreyImage; sha: string }>>();
+    const jobs: Promise<Prepared | null>[] = [];
+    let slot = 0;
+    const slots: number[] = [];
+    for (let i = start; i < end; i++) slots.push(i);
+    // slots are assigned after cache lookups, so misses pack densely into the batch buffer
+    const lookups = await Promise.all(slots.map(async (i) => {
+      const req = requests[i];
+      const variant = req.variant ?? 0;
+      try {
+        const { bytes } = await readSource(req.file);
+        const sha = sha256Hex(bytes);
+        const augment = variant > 0 ? `${opts.augmenter?.key ?? 'none'}#${variant}` : '';
+        const key = opts.cache ? opts.cache.key(sha, { ...keyParts, augment }) : null;
+        const cached = key && opts.cache ? await opts.cache.get(key, dim) : null;
+        return { i, bytes, sha, key, cached, variant };
+      } catch (err) {
+        fail(i, err);
+        return null;
+      }
+    }));
+    for (const l of lookups) {
+      if (!l) continue;
+      if (l.cached) {
+        jobs.push(Promise.resolve({ index: l.i, key: l.key, cached: l.cached }));
+        continue;
+      }
+      const mySlot = slot++;
+      const file = requests[l.i].file;
+      let dec = decoded.get(file);
+      if (!dec) {
+        dec = loadGreyImage({ bytes: l.bytes, name: file }, opts.limits).then((img) => ({ img, sha: l.sha }));
+        decoded.set(file, dec);
+      }
+      jobs.push((async () => {
+        try {
+          const { img, sha } = await dec!;
+          if (l.variant > 0 && !opts.augmenter) throw new InputError(file, 'unsupported', `variant ${l.variant} requested but no augmenter given`);
+          const src = l.variant > 0 ? await opts.augmenter!.apply(img, l.variant, sha) : img;
+          greyToTensor(await resizeAndCrop(src, cfg), cfg, buffer, mySlot * imageLen);
+          return { index: l.i, key: l.key, slot: mySlot } as Prepared & { slot: number };
+        } catch (err) {
+          fail(l.i, err);
+          return null;
+        }
+      })());
+    }
+    return (await Promise.all(jobs)).filter((p): p is Prepared => p !== null);
+  };
+
+  function fail(i: number, err: unknown) {
+    const req = requests[i];
+    failures.push({ file: req.file, variant: req.variant ?? 0, message: err instanceof Error ? err.message : String(err) });
+    progress.tick();
+  }
+
+  let next = n > 0 ? prepareChunk(0, buffers[0]) : null;
+  for (let start = 0, b = 0; start < n; start += batchSize, b ^= 1) {
+    const prepared = await next!;
+    next = start + batchSize < n ? prepareChunk(start + batchSize, buffers[b ^ 1]) : null;
+    const misses = prepared.filter((p) => !p.cached) as (Prepared & { slot: number })[];
+    for (const p of prepared) {
+      if (!p.cached) continue;
+      features?.set(p.cached, p.index * dim);
+      ok[p.index] = 1;
+      fromCache++;
+      progress.tick();
+    }
+    if (misses.length > 0) {
+      // misses occupy slots 0..m-1 of the buffer in order
+      const m = misses.length;
+      const out = await backbone.run(buffers[b], m, opts.tensor === 'pooled' ? { pooled: true } : { map: true });
+      const data = (opts.tensor === 'pooled' ? out.pooled : out.map)!;
+      const writes: Promise<void>[] = [];
+      for (const p of misses) {
+        const row = data.subarray(p.slot * dim, (p.slot + 1) * dim);
+        features?.set(row, p.index * dim);
+        ok[p.index] = 1;
+        if (opts.cache && p.key) writes.push(opts.cache.put(p.key, row.slice(), shape));
+        computed++;
+        progress.tick();
+      }
+      await Promise.all(writes);
+    }
+  }
+  progress.done();
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    dim, shape, features, ok, failures,
+    stats: { total: n, fromCache, computed, failed: failures.length, seconds, imagesPerSecond: n / Math.max(seconds, 1e-9) },
+  };
+}

@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { InputError } from '../errors.js';
+import type { GreyImage, LoadedImage } from './grey-image.js';
+import { sniffFormat } from './sniff.js';
+
+/** Limits that protect every input path. */
+export interface LoadLimits {
+  /** Largest width * height accepted, checked from the header before any pixel is decoded. */
+  maxPixels: number;
+}
+
+/** Default pixel limit: 100 megapixels (a 10,000 x 10,000 radiograph; real ones are ≤ 4,300 px a side). */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/** An image to load: a path, or bytes with a display name for error messages. */
+export type ImageSource = string | { bytes: Uint8Array; name: string };
+
+/** Reads a source into bytes and a name, mapping I/O failures to InputError. */
+export async function readSource(src: ImageSource): Promise<{ bytes: Uint8Array; name: string }> {
+  if (typeof src !== 'string') return src;
+  try {
+    return { bytes: await readFile(src), name: src };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not an image' : `cannot read file (${code ?? String(err)})`;
+    throw new InputError(src, 'unreadable', why, { cause: err });
+  }
+}
+
+/**
+ * Decodes a PNG, JPEG, TIFF, WebP or DICOM file into the pipeline's 8-bit grey image.
+ * - The format is decided by content, not by extension.
+ * - Alpha is flattened onto black (as the dev set's conversion did); colour is reduced to luminance.
+ * - 16-bit images are stretched between their own minimum and maximum, not shifted by 8 bits,
+ *   because 12-bit data stored in 16 bits would otherwise come out almost black.
+ * - EXIF orientation is applied.
+ * Throws InputError naming the file for empty, truncated, non-image and over-limit input.
+ */
+export async function loadGreyImage(src: ImageSource, limits: Partial<LoadLimits> = {}): Promise<LoadedImage> {
+  const { bytes, name } = await readSource(src);
+  const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (bytes.length === 0) throw new InputError(name, 'empty', 'empty file (0 bytes)');
+  const format = sniffFormat(bytes);
+  if (format === null) {
+    throw new InputError(name, 'not-an-image', 'not an image: the content is not PNG, JPEG, TIFF, WebP or DICOM (format is decided by content, not by the file extension)');
+  }
+  if (format === 'dicom') {
+    const { decodeDicomToGrey } = await import('./dicom/index.js');
+    return decodeDicomToGrey(bytes, name, { maxPixels });
+  }
+  return decodeWithSharp(bytes, name, format, maxPixels);
+}
+
+async function decodeWithSharp(bytes: Uint8Array, name: string, format: LoadedImage['format'], maxPixels: number): Promise<LoadedImage> {
+  const opts = { limitInputPixels: maxPixels, failOn: 'warning' as const };
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(bytes, opts).metadata();
+  } catch (err) {
+    throw mapSharpError(name, err);
+  }
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  if (w * h > maxPixels) {
+    throw new InputError(name, 'too-large', `image is ${w}x${h} = ${w * h} pixels, over the limit of ${maxPixels} (checked before decoding; raise --max-pixels if this is a real radiograph)`);
+  }
+  const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
+  try {
+    const pipeline = sharp(bytes, opts).rotate().flatten({ background: '#000000' }).greyscale();
+    if (sixteen) {
+      const { data, info } = await pipeline.toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+      const px = new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1);
+      return { ...stretch16(px, info.width, info.height, info.channels), format, bitDepth: 16 };
+    }
+    const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    const grey = info.channels === 1 ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : firstChannel(data, info.channels);
+    return { width: info.width, height: info.height, data: grey, format, bitDepth: 8 };
+  } catch (err) {
+    throw mapSharpError(name, err);
+  }
+}
+
+/** Linearly maps a 16-bit channel (stride `channels`) from its own [min, max] onto 0..255. */
+function stretch16(px: Uint16Array, width: number, height: number, channels: number): GreyImage {
+  const n = width * height;
+  let lo = 65535;
+  let hi = 0;
+  for (let i = 0; i < n; i++) {
+    const v = px[i * channels];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const out = new Uint8Array(n);
+  const scale = hi > lo ? 255 / (hi - lo) : 0;
+  for (let i = 0; i < n; i++) out[i] = Math.round((px[i * channels] - lo) * scale);
+  return { width, height, data: out };
+}
+
+function firstChannel(data: Uint8Array, channels: number): Uint8Array {
+  const n = data.length / channels;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = data[i * channels];
+  return out;
+}
+
+/** Turns libvips/sharp messages into InputErrors a user can act on. */
+export function mapSharpError(name: string, err: unknown): InputError {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(msg)) return new InputError(name, 'too-large', `image exceeds the pixel limit (checked before decoding): ${msg}`, { cause: err });
+  if (/premature end|truncat|end of stream|not enough data|read error|unexpected end|short read|IDAT stream error/i.test(msg)) {
+    return new InputError(name, 'truncated', `truncated or incomplete image data (${firstLine(msg)})`, { cause: err });
+  }
+  if (/unsupported image format/i.test(msg)) return new InputError(name, 'not-an-image', 'not an image or an unsupported format', { cause: err });
+  return new InputError(name, 'corrupt', `cannot decode image (${firstLine(msg)})`, { cause: err });
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].trim();
+}

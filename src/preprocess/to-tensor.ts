@@ -1,0 +1,85 @@
+import sharp from 'sharp';
+import type { GreyImage } from '../input/grey-image.js';
+import type { PreprocessConfig } from './config.js';
+
+const KERNEL = { bilinear: 'linear', bicubic: 'cubic', lanczos3: 'lanczos3', nearest: 'nearest' } as const;
+
+/** Python's round(): halves go to the even neighbour (torchvision's CenterCrop uses it). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Output size of torchvision `Resize(shorter)`: the longer side is truncated, not rounded. */
+export function resizedSize(width: number, height: number, shorter: number): [number, number] {
+  if (width <= height) return [shorter, Math.max(1, Math.floor((shorter * height) / width))];
+  return [Math.max(1, Math.floor((shorter * width) / height)), shorter];
+}
+
+/**
+ * Resizes and centre-crops a grey image as the config says, with libvips doing the resampling
+ * (antialiased like PIL's; the difference from torchvision is measured in the tests).
+ * Returns the cropped 8-bit grey pixels (crop[0] x crop[1]).
+ */
+export async function resizeAndCrop(img: GreyImage, cfg: PreprocessConfig): Promise<Uint8Array> {
+  const [ch, cw] = cfg.crop;
+  const [nw, nh] = resizedSize(img.width, img.height, cfg.resizeShorter);
+  let pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 1 } });
+  if (nw !== img.width || nh !== img.height) {
+    pipeline = pipeline.resize(nw, nh, { kernel: KERNEL[cfg.interpolation], fit: 'fill' });
+  }
+  // torchvision pads with zeros when the image is smaller than the crop
+  const padY = Math.max(0, ch - nh);
+  const padX = Math.max(0, cw - nw);
+  if (padX > 0 || padY > 0) {
+    const top = Math.floor(padY / 2);
+    const left = Math.floor(padX / 2);
+    pipeline = sharp(await pipeline.raw().toBuffer(), { raw: { width: nw, height: nh, channels: 1 } })
+      .extend({ top, bottom: padY - top, left, right: padX - left, background: { r: 0, g: 0, b: 0 } });
+  }
+  const fw = nw + padX;
+  const fh = nh + padY;
+  const top = roundHalfEven((fh - ch) / 2);
+  const left = roundHalfEven((fw - cw) / 2);
+  const { data, info } = await pipeline
+    .extract({ left, top, width: cw, height: ch })
+    .extractChannel(0)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 1) throw new Error(`internal: expected 1 channel after crop, got ${info.channels}`);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * Writes the normalised NCHW tensor of one grey crop into `out` at `offset`: the grey value is
+ * replicated to R, G and B, scaled to [0, 1] and normalised per channel. A 256-entry table per
+ * channel keeps this a single pass of lookups.
+ */
+export function greyToTensor(pixels: Uint8Array, cfg: PreprocessConfig, out: Float32Array, offset = 0): void {
+  const plane = pixels.length;
+  for (let c = 0; c < 3; c++) {
+    const lut = channelLut(cfg, c);
+    const base = offset + c * plane;
+    for (let i = 0; i < plane; i++) out[base + i] = lut[pixels[i]];
+  }
+}
+
+const lutCache = new Map<string, Float32Array>();
+function channelLut(cfg: PreprocessConfig, c: number): Float32Array {
+  const key = `${cfg.mean[c]}/${cfg.std[c]}`;
+  let lut = lutCache.get(key);
+  if (!lut) {
+    lut = new Float32Array(256);
+    // computed in float32 steps like torchvision: (x / 255 - mean) / std
+    for (let v = 0; v < 256; v++) lut[v] = (Math.fround(v / 255) - Math.fround(cfg.mean[c])) / Math.fround(cfg.std[c]);
+    lutCache.set(key, lut);
+  }
+  return lut;
+}
+
+/** Preprocesses one grey image into a new Float32Array of 3 x H x W. */
+export async function preprocess(img: GreyImage, cfg: PreprocessConfig): Promise<Float32Array> {
+  const out = new Float32Array(3 * cfg.crop[0] * cfg.crop[1]);
+  greyToTensor(await resizeAndCrop(img, cfg), cfg, out);
+  return out;
+}
