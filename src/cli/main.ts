@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DeepCovidError, UsageError } from '../errors.js';
 import { registerFeatures } from './commands/features.js';
+import { registerProtocol } from './commands/protocol.js';
 
 /** Output sinks, replaceable in tests. */
 export interface CliIO {
@@ -19,6 +20,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   registerFeatures(program, io);
+  registerProtocol(program, io);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
 }

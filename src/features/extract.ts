@@ -54,6 +54,8 @@ export interface ExtractResult {
   features: Float32Array | null;
   /** 1 where the row holds valid features. */
   ok: Uint8Array;
+  /** sha256 of each request's file content ('' where it could not be read): data provenance for runs. */
+  sha256: string[];
   failures: ExtractFailure[];
   stats: { total: number; fromCache: number; computed: number; failed: number; seconds: number; imagesPerSecond: number };
 }
@@ -82,6 +84,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const collect = opts.collect !== false;
   const features = collect ? new Float32Array(n * dim) : null;
   const ok = new Uint8Array(n);
+  const hashes: string[] = new Array<string>(n).fill('');
   const failures: ExtractFailure[] = [];
   const cfg = backbone.manifest.preprocess;
   const imageLen = backbone.imageLength;
@@ -105,6 +108,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       try {
         const { bytes } = await readSource(req.file);
         const sha = sha256Hex(bytes);
+        hashes[i] = sha;
         const augment = variant > 0 ? `${opts.augmenter?.key ?? 'none'}#${variant}` : '';
         const key = opts.cache ? opts.cache.key(sha, { ...keyParts, augment }) : null;
         const cached = key && opts.cache ? await opts.cache.get(key, dim) : null;
@@ -181,7 +185,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   progress.done();
   const seconds = (performance.now() - t0) / 1000;
   return {
-    dim, shape, features, ok, failures,
+    dim, shape, features, ok, sha256: hashes, failures,
     stats: { total: n, fromCache, computed, failed: failures.length, seconds, imagesPerSecond: n / Math.max(seconds, 1e-9) },
   };
 }

@@ -67,13 +67,14 @@ async function decodeWithSharp(bytes: Uint8Array, name: string, format: LoadedIm
   }
   const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
   try {
-    const pipeline = sharp(bytes, opts).rotate().flatten({ background: '#000000' }).greyscale();
+    const base = sharp(bytes, opts).rotate().flatten({ background: '#000000' });
     if (sixteen) {
-      const { data, info } = await pipeline.toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+      // not .greyscale(): it goes through 8-bit b-w and would quantise 12-bit data to ~13 levels
+      const { data, info } = await base.toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
       const px = new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1);
       return { ...stretch16(px, info.width, info.height, info.channels), format, bitDepth: 16 };
     }
-    const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await base.greyscale().raw().toBuffer({ resolveWithObject: true });
     const grey = info.channels === 1 ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : firstChannel(data, info.channels);
     return { width: info.width, height: info.height, data: grey, format, bitDepth: 8 };
   } catch (err) {

@@ -1,0 +1,3 @@
+export { DEFAULT_AUGMENT_PARAMS, drawAugment, resolveAugmentParams, variantSeed, type AugmentDraw, type AugmentParams } from './params.js';
+export { augmentKey, augmentImage, createAugmenter } from './augmenter.js';
+export { adjustIntensity, augmentMatrix, composeAffine, invertAffine, warpAffine, type Affine } from './warp.js';

@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { PAPER_BACKBONES } from '../../backbone/registry.js';
+import { PAPER_PROTOCOL, type ProtocolConfig } from '../../protocol/config.js';
+import { trainRun } from '../../protocol/train-run.js';
+import { evaluateRun } from '../../protocol/evaluate-run.js';
+import { predictFiles } from '../../protocol/predict.js';
+import { reproduce } from '../../protocol/reproduce.js';
+import { aucCi, pctCi } from '../../protocol/run-files.js';
+import { DEV_SHARED } from '../../util/paths.js';
+import { addRuntimeOptions, backboneOptions, featureCache, positiveInt, type RuntimeOptions } from '../common.js';
+
+interface ProtocolCliOptions extends RuntimeOptions {
+  data?: string;
+  manifest?: string;
+  out?: string;
+  force?: boolean;
+  seed: string;
+  epochs: string;
+  batchSize: string;
+  lr: string;
+  augment: string;
+  classWeights?: boolean;
+  valFraction: string;
+  targetSensitivity: string;
+  thresholds?: string;
+  prevalence?: string;
+}
+
+/** The development set beside the checkout, the default data of `reproduce`. */
+export const DEV_DATA = join(DEV_SHARED, 'data', 'covidx5k-dev');
+
+function num(value: string, name: string, lo: number, hi: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < lo || n > hi) throw new UsageError(`${name} must be a number in [${lo}, ${hi}], got "${value}"`);
+  return n;
+}
+
+function addProtocolOptions(cmd: Command): Command {
+  const d = PAPER_PROTOCOL;
+  return cmd
+    .option('--manifest <csv>', 'manifest CSV (default: <data>/manifest.csv when present)')
+    .option('--force', 'replace an existing output folder')
+    .option('--seed <n>', 'seed of the validation split, augmentation, initialisation, shuffling and dropout', String(d.seed))
+    .option('--epochs <n>', 'training epochs', String(d.epochs))
+    .option('--batch-size <n>', 'training batch size', String(d.batchSize))
+    .option('--lr <x>', 'Adam learning rate', String(d.lr))
+    .option('--augment <k>', 'each COVID training image plus k-1 augmented copies (1 = none)', String(d.augmentFactor))
+    .option('--class-weights', 'weight the loss by inverse class frequency')
+    .option('--val-fraction <x>', 'share of training patients held out for validation', String(d.valFraction))
+    .option('--target-sensitivity <x>', 'sensitivity the validation-chosen operating threshold must reach', String(d.targetSensitivity))
+    .option('--thresholds <list>', 'extra thresholds for the tables, comma-separated (0.1..0.5 always included)')
+    .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)');
+}
+
+function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'> {
+  const extra = (o.thresholds ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => num(s, '--thresholds', 0, 1));
+  return {
+    ...PAPER_PROTOCOL,
+    seed: Number.isInteger(Number(o.seed)) ? Number(o.seed) : (() => { throw new UsageError(`--seed must be a whole number, got "${o.seed}"`); })(),
+    epochs: positiveInt(o.epochs, '--epochs'),
+    batchSize: positiveInt(o.batchSize, '--batch-size'),
+    lr: num(o.lr, '--lr', 1e-12, 1),
+    augmentFactor: positiveInt(o.augment, '--augment'),
+    classWeighting: !!o.classWeights,
+    valFraction: num(o.valFraction, '--val-fraction', 0.01, 0.9),
+    targetSensitivity: num(o.targetSensitivity, '--target-sensitivity', 0.01, 1),
+    thresholds: [...new Set([...PAPER_PROTOCOL.thresholds, ...extra])].sort((a, b) => a - b),
+    prevalence: o.prevalence === undefined ? null : num(o.prevalence, '--prevalence', 0, 1),
+  };
+}
+
+function limits(o: RuntimeOptions) {
+  return { maxPixels: positiveInt(o.maxPixels, '--max-pixels') };
+}
+
+/** Registers train, evaluate, predict and reproduce. */
+export function registerProtocol(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
+  const log = (s: string) => io.err(s);
+
+  const train = program.command('train').description('train a new last layer on a frozen backbone (the Deep-COVID protocol) and evaluate it on the test split')
+    .requiredOption('--data <dir>', 'dataset folder: train|test/covid|non (ImageFolder) or with manifest.csv')
+    .requiredOption('--out <dir>', 'run folder to write (e.g. runs/squeezenet)')
+    .option('--backbone <name>', `backbone: ${Object.values(PAPER_BACKBONES).join(', ')}`, 'squeezenet1_1')
+    .option('--model <file>', 'use this ONNX file (any torchvision-style classifier) instead of the registry lookup');
+  addRuntimeOptions(addProtocolOptions(train)).addHelpText('after', `
+Examples:
+  deep-covid train --data ../shared/data/covidx5k-dev --backbone squeezenet1_1 --out runs/squeezenet
+  deep-covid train --data my-set --backbone resnet18 --model resnet18.onnx --epochs 50 --out runs/r18`);
+  train.action(async (o: ProtocolCliOptions & { backbone: string; model?: string }) => {
+    const res = await trainRun({
+      data: o.data!, manifest: o.manifest, out: o.out!, force: o.force, config: { ...protocolConfig(o), backbone: o.backbone },
+      modelPath: o.model, runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), quiet: o.quiet, log,
+    });
+    const m = res.metrics;
+    io.out(`run written to ${res.dir}`);
+    if (m) io.out(`test AUC ${aucCi(m)}; at threshold ${res.record.threshold.value.toFixed(4)}: sensitivity ${pctCi(m.operatingPoint.sensitivity)}, specificity ${pctCi(m.operatingPoint.specificity)}`);
+  });
+
+  const evaluate = program.command('evaluate').description('evaluate a trained run on a dataset (e.g. an external one) at the run\'s operating threshold')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .requiredOption('--data <dir>', 'dataset folder or manifest root')
+    .option('--manifest <csv>', 'manifest CSV (default: <data>/manifest.csv when present)')
+    .option('--split <name>', 'split to evaluate, or "all"', 'test')
+    .option('--out <dir>', 'output folder (default: <run>/evaluations/<data>-<split>)')
+    .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the evaluated set\'s)')
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+  addRuntimeOptions(evaluate).addHelpText('after', `
+Examples:
+  deep-covid evaluate --run runs/squeezenet --data ../shared/data/covidx5k-dev
+  deep-covid evaluate --run runs/squeezenet --data external-set --split all`);
+  evaluate.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; out?: string; prevalence?: string; model?: string }) => {
+    const res = await evaluateRun({
+      run: o.run, data: o.data, manifest: o.manifest, split: o.split, out: o.out,
+      prevalence: o.prevalence === undefined ? undefined : num(o.prevalence, '--prevalence', 0, 1),
+      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet,
+    });
+    const op = res.metrics.operatingPoint;
+    io.out(`evaluation written to ${res.out}`);
+    io.out(`${res.metrics.n} images: AUC ${aucCi(res.metrics)}; sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}${res.failures ? `; ${res.failures} unreadable file(s) skipped` : ''}`);
+  });
+
+  const predict = program.command('predict').description('P(COVID) for image files (PNG, JPEG, TIFF, WebP, DICOM) as JSON lines')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .argument('<files...>', 'image files')
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+  addRuntimeOptions(predict).addHelpText('after', `
+Output: one JSON object per line: {"file", "probability", "label", "threshold"} or {"file", "error"}.
+Exit code 1 only when no file could be predicted.
+Examples:
+  deep-covid predict --run runs/squeezenet xray1.png xray2.dcm`);
+  predict.action(async (files: string[], o: RuntimeOptions & { run: string; model?: string }) => {
+    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet ?? true });
+    for (const p of preds) io.out(JSON.stringify(p));
+    const bad = preds.filter((p) => 'error' in p);
+    if (bad.length) log(`${bad.length} of ${preds.length} file(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
+    if (bad.length === preds.length) process.exitCode = 1;
+  });
+
+  const repro = program.command('reproduce').description('the whole paper: every available backbone trained and evaluated, then the comparison tables')
+    .option('--data <dir>', `dataset folder (default: the development set ${DEV_DATA} when present)`)
+    .option('--out <dir>', 'output folder (default: runs/reproduce-<date-time>)')
+    .option('--backbones <list>', 'comma-separated backbones', PAPER_BACKBONES.join(','));
+  addRuntimeOptions(addProtocolOptions(repro)).addHelpText('after', `
+Writes one run folder per backbone plus comparison.md (paper Table 6 and Tables 2-5) and comparison.json.
+Backbones whose ONNX file cannot be found are skipped with the reason.
+Examples:
+  deep-covid reproduce
+  deep-covid reproduce --data my-covidx5k --backbones squeezenet1_1,mobilenet_v2 --out runs/paper`);
+  repro.action(async (o: ProtocolCliOptions & { backbones: string }) => {
+    const data = o.data ?? (existsSync(DEV_DATA) ? DEV_DATA : undefined);
+    if (!data) throw new UsageError(`no --data given and the development set ${DEV_DATA} is not there: pass --data DIR`);
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    const out = o.out ?? join('runs', `reproduce-${stamp}`);
+    const backbones = o.backbones.split(',').map((s) => s.trim()).filter(Boolean);
+    const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), quiet: o.quiet, log });
+    io.out(`reproduction written to ${res.out} (comparison.md, comparison.json, one run folder per backbone)`);
+    for (const e of res.entries) {
+      if ('skipped' in e) io.out(`  ${e.backbone}: skipped`);
+      else io.out(`  ${e.backbone} (${e.run.record.backbone.weights} weights): AUC ${aucCi(e.run.metrics)}`);
+    }
+  });
+}

@@ -1,0 +1,181 @@
+// Transfer syntax -> decoder. The WASM codecs are loaded lazily, once per process; a codec
+// whose module threw is re-instantiated on next use (an aborted Emscripten module is unusable).
+import { createRequire } from 'node:module';
+import { decodeRle } from './rle.js';
+import { decodeJpeg12 } from './jpeg12.js';
+
+const require = createRequire(import.meta.url);
+
+/** A decoded frame: samples as little-endian bytes, `bytesPerSample` each. */
+export interface DecodedFrame {
+  readonly width: number;
+  readonly height: number;
+  readonly components: number;
+  readonly bytesPerSample: number;
+  readonly data: Uint8Array;
+}
+
+/** What the decoder needs from the header. */
+export interface FrameSpec {
+  readonly rows: number;
+  readonly columns: number;
+  readonly bitsAllocated: number;
+}
+
+type CodecKind = 'jpeg8' | 'jpeg12' | 'jpeg-lossless' | 'jpeg-ls' | 'j2k' | 'htj2k' | 'rle';
+
+const SYNTAXES: Record<string, { name: string; codec: CodecKind }> = {
+  '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline', codec: 'jpeg8' },
+  '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended (12-bit)', codec: 'jpeg12' },
+  '1.2.840.10008.1.2.4.57': { name: 'JPEG Lossless', codec: 'jpeg-lossless' },
+  '1.2.840.10008.1.2.4.70': { name: 'JPEG Lossless SV1', codec: 'jpeg-lossless' },
+  '1.2.840.10008.1.2.4.80': { name: 'JPEG-LS Lossless', codec: 'jpeg-ls' },
+  '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Near-Lossless', codec: 'jpeg-ls' },
+  '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Lossless', codec: 'j2k' },
+  '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000', codec: 'j2k' },
+  '1.2.840.10008.1.2.4.201': { name: 'HTJ2K Lossless', codec: 'htj2k' },
+  '1.2.840.10008.1.2.4.202': { name: 'HTJ2K Lossless RPCL', codec: 'htj2k' },
+  '1.2.840.10008.1.2.4.203': { name: 'HTJ2K', codec: 'htj2k' },
+  '1.2.840.10008.1.2.5': { name: 'RLE Lossless', codec: 'rle' },
+};
+
+/** True when `ts` is an encapsulated syntax this reader can decode. */
+export function isSupportedCompressed(ts: string): boolean {
+  return ts in SYNTAXES;
+}
+
+/** Human name of a compressed transfer syntax (for messages and meta). */
+export function compressedSyntaxName(ts: string): string | undefined {
+  return SYNTAXES[ts]?.name;
+}
+
+interface WasmDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  getDecodedBuffer(): Uint8Array;
+  getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned?: boolean };
+  decode(): void;
+  delete(): void;
+}
+type WasmModule = Record<string, new () => WasmDecoder>;
+
+const WASM: Record<'jpeg8' | 'jpeg-ls' | 'j2k' | 'htj2k', { path: string; cls: string }> = {
+  jpeg8: { path: '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', cls: 'JPEGDecoder' },
+  'jpeg-ls': { path: '@cornerstonejs/codec-charls/decodewasmjs', cls: 'JpegLSDecoder' },
+  j2k: { path: '@cornerstonejs/codec-openjpeg/decodewasmjs', cls: 'J2KDecoder' },
+  htj2k: { path: '@cornerstonejs/codec-openjph/wasmjs', cls: 'HTJ2KDecoder' },
+};
+const modules = new Map<string, Promise<WasmModule>>();
+
+function loadWasm(kind: keyof typeof WASM): Promise<WasmModule> {
+  let p = modules.get(kind);
+  if (!p) {
+    const factory = require(WASM[kind].path) as (opts?: object) => Promise<WasmModule>;
+    // Silence Emscripten's own console output; errors surface as exceptions.
+    p = factory({ print: () => {}, printErr: () => {} });
+    modules.set(kind, p);
+    p.catch(() => modules.delete(kind));
+  }
+  return p;
+}
+
+async function decodeWasm(kind: keyof typeof WASM, frame: Uint8Array): Promise<DecodedFrame> {
+  const mod = await loadWasm(kind);
+  let decoder: WasmDecoder | undefined;
+  try {
+    decoder = new mod[WASM[kind].cls]();
+    decoder.getEncodedBuffer(frame.length).set(frame);
+    decoder.decode();
+    const info = decoder.getFrameInfo();
+    const out = decoder.getDecodedBuffer();
+    const data = new Uint8Array(out.length);
+    data.set(out);
+    return { width: info.width, height: info.height, components: info.componentCount, bytesPerSample: info.bitsPerSample > 8 ? 2 : 1, data };
+  } catch (err) {
+    modules.delete(kind);
+    throw err instanceof Error ? err : new Error(`${WASM[kind].cls} failed (${String(err)})`);
+  } finally {
+    try {
+      decoder?.delete();
+    } catch {
+      // the module may be aborted; it is dropped above
+    }
+  }
+}
+
+/** Start-of-frame facts from a JPEG codestream, read before decoding. */
+export interface JpegFrameHeader {
+  readonly sof: number;
+  readonly precision: number;
+  readonly height: number;
+  readonly width: number;
+  readonly components: number;
+}
+
+/** Scans JPEG markers up to the first SOFn; null when there is none. */
+export function readJpegFrameHeader(b: Uint8Array): JpegFrameHeader | null {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return null;
+  let pos = 2;
+  while (pos + 4 <= b.length) {
+    if (b[pos] !== 0xff) return null;
+    const m = b[pos + 1];
+    if (m === 0xff) {
+      pos++;
+      continue;
+    }
+    const len = (b[pos + 2] << 8) | b[pos + 3];
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      if (pos + 10 > b.length) return null;
+      return { sof: m, precision: b[pos + 4], height: (b[pos + 5] << 8) | b[pos + 6], width: (b[pos + 7] << 8) | b[pos + 8], components: b[pos + 9] };
+    }
+    if (len < 2) return null;
+    pos += 2 + len;
+  }
+  return null;
+}
+
+/**
+ * Decodes one encapsulated frame. Throws Error with the codec's reason; the caller checks the
+ * result's size against the header (some codecs return an empty frame instead of throwing).
+ */
+export async function decodeFrame(ts: string, frame: Uint8Array, spec: FrameSpec): Promise<DecodedFrame> {
+  const codec = SYNTAXES[ts]?.codec;
+  const n = spec.rows * spec.columns;
+  switch (codec) {
+    case 'rle': {
+      const bps = spec.bitsAllocated > 8 ? 2 : 1;
+      return { width: spec.columns, height: spec.rows, components: 1, bytesPerSample: bps, data: decodeRle(frame, n, bps) };
+    }
+    case 'jpeg8':
+    case 'jpeg12':
+    case 'jpeg-lossless': {
+      const sof = readJpegFrameHeader(frame);
+      if (!sof) throw new Error('no JPEG start-of-frame marker in the codestream');
+      if (sof.width !== spec.columns || sof.height !== spec.rows) throw new Error(`JPEG frame is ${sof.width}x${sof.height}, the header says ${spec.columns}x${spec.rows}`);
+      if (sof.sof === 0xc3 || sof.sof === 0xc7) return decodeLossless(frame, sof);
+      if (sof.precision <= 8) return decodeWasm('jpeg8', frame);
+      if (sof.precision === 12 && (sof.sof === 0xc1 || sof.sof === 0xc0)) return decodeJpeg12(frame);
+      throw new Error(`JPEG process SOF${sof.sof - 0xc0} with ${sof.precision}-bit precision is not supported`);
+    }
+    case 'jpeg-ls':
+      return decodeWasm('jpeg-ls', frame);
+    case 'j2k':
+      return decodeWasm('j2k', frame);
+    case 'htj2k':
+      return decodeWasm('htj2k', frame);
+    default:
+      throw new Error(`transfer syntax ${ts} has no decoder`);
+  }
+}
+
+interface LosslessDecoder {
+  decode(buffer: ArrayBuffer, offset: number, length: number, numBytes?: number): Uint8Array | Uint16Array;
+}
+let LosslessCtor: (new () => LosslessDecoder) | undefined;
+
+function decodeLossless(frame: Uint8Array, sof: JpegFrameHeader): DecodedFrame {
+  LosslessCtor ??= (require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder }).Decoder;
+  const bps = sof.precision > 8 ? 2 : 1;
+  const out = new LosslessCtor().decode(frame.buffer as ArrayBuffer, frame.byteOffset, frame.length, bps);
+  const data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return { width: sof.width, height: sof.height, components: sof.components, bytesPerSample: bps, data };
+}

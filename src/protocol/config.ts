@@ -1,0 +1,40 @@
+/** The Deep-COVID protocol's settings; the defaults reproduce the paper, everything is settable. */
+export interface ProtocolConfig {
+  backbone: string;
+  seed: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** Each COVID training image plus factor-1 augmented copies (the paper: 84 → 420, factor 5). 1 = none. */
+  augmentFactor: number;
+  /** Weight the loss by inverse class frequency instead of (or besides) oversampling. */
+  classWeighting: boolean;
+  /** Fraction of training patients held out for validation (best epoch and operating threshold). */
+  valFraction: number;
+  /** Sensitivity the operating threshold must reach on validation. */
+  targetSensitivity: number;
+  /** Thresholds of the paper's per-threshold tables, plus any the user adds. */
+  thresholds: number[];
+  /** Prevalence for PPV/NPV; null = the test set's own prevalence. */
+  prevalence: number | null;
+  trainSplit: string;
+  testSplit: string;
+  positiveClass: string;
+}
+
+/** The paper's protocol: Adam lr 1e-4, batch 20, 100 epochs, COVID images augmented 5x. */
+export const PAPER_PROTOCOL: Omit<ProtocolConfig, 'backbone'> = {
+  seed: 0,
+  epochs: 100,
+  batchSize: 20,
+  lr: 1e-4,
+  augmentFactor: 5,
+  classWeighting: false,
+  valFraction: 0.1,
+  targetSensitivity: 0.98,
+  thresholds: [0.1, 0.2, 0.3, 0.4, 0.5],
+  prevalence: null,
+  trainSplit: 'train',
+  testSplit: 'test',
+  positiveClass: 'covid',
+};

@@ -1,0 +1,107 @@
+import { join, resolve } from 'node:path';
+import { ModelNotFoundError } from '../errors.js';
+import type { BackboneOptions } from '../backbone/backbone.js';
+import { PAPER_BACKBONES } from '../backbone/registry.js';
+import type { FeatureCache } from '../features/cache.js';
+import type { LoadLimits } from '../input/load-image.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import type { ProtocolConfig } from './config.js';
+import { assertRunDirFree } from './run-dir.js';
+import { aucCi, pctCi, thresholdTable, weightsNote } from './run-files.js';
+import { trainRun, type TrainRunResult } from './train-run.js';
+
+/** Options of `reproduce`. */
+export interface ReproduceOptions {
+  data: string;
+  manifest?: string | false;
+  out: string;
+  force?: boolean;
+  backbones?: string[];
+  config?: Partial<ProtocolConfig>;
+  runtime?: BackboneOptions;
+  cache: FeatureCache | null;
+  limits?: Partial<LoadLimits>;
+  quiet?: boolean;
+  log?: (msg: string) => void;
+}
+
+/** One backbone's outcome: its run, or why it was skipped. */
+export type ReproduceEntry = { backbone: string; run: TrainRunResult } | { backbone: string; skipped: string };
+
+/**
+ * The whole paper: every available backbone trained and evaluated with the same protocol, then
+ * the comparison table (paper Table 6) and the per-threshold tables (Tables 2–5) in
+ * comparison.md / comparison.json. A backbone whose model file is missing is skipped with the
+ * reason, not fatal.
+ */
+export async function reproduce(opts: ReproduceOptions): Promise<{ out: string; entries: ReproduceEntry[] }> {
+  const log = opts.log ?? (() => {});
+  const out = resolve(opts.out);
+  await assertRunDirFree(out, !!opts.force);
+  const entries: ReproduceEntry[] = [];
+  for (const name of opts.backbones ?? [...PAPER_BACKBONES]) {
+    log(`== ${name}`);
+    try {
+      const run = await trainRun({
+        data: opts.data, manifest: opts.manifest, out: join(out, name), force: opts.force,
+        config: { ...opts.config, backbone: name }, runtime: opts.runtime, cache: opts.cache,
+        limits: opts.limits, quiet: opts.quiet, log,
+      });
+      entries.push({ backbone: name, run });
+      const m = run.metrics;
+      log(`${name}: AUC ${aucCi(m)}; best epoch ${run.record.training.bestEpoch}; head training ${run.record.timings.trainHead}s`);
+    } catch (err) {
+      if (!(err instanceof ModelNotFoundError)) throw err;
+      entries.push({ backbone: name, skipped: err.message.split('\n')[0] });
+      log(`${name}: skipped (${err.message.split('\n')[0]})`);
+    }
+  }
+  await writeFileAtomic(join(out, 'comparison.md'), comparisonMarkdown(opts.data, entries));
+  await writeFileAtomic(join(out, 'comparison.json'), JSON.stringify(comparisonJson(entries), null, 1) + '\n');
+  return { out, entries };
+}
+
+function comparisonJson(entries: ReproduceEntry[]) {
+  return entries.map((e) => {
+    if ('skipped' in e) return e;
+    const r = e.run.record;
+    const m = e.run.metrics;
+    return {
+      backbone: e.backbone, weights: r.backbone.weights, run: e.run.dir,
+      auc: m?.auc ?? null, threshold: r.threshold, operatingPoint: m?.operatingPoint ?? null,
+      optimisticThreshold: m?.optimisticThreshold ?? null, atThresholds: m?.atThresholds ?? null,
+      bestEpoch: r.training.bestEpoch, timings: r.timings,
+    };
+  });
+}
+
+/** The comparison report: paper Table 6 (per model) and Tables 2–5 (per threshold). */
+export function comparisonMarkdown(data: string, entries: ReproduceEntry[]): string {
+  const out: string[] = [];
+  out.push('# Deep-COVID reproduction', '');
+  out.push(`Data: ${resolve(data)}. Research software, not a diagnostic device: these numbers describe this test set only.`, '');
+  out.push('## Models compared (paper Table 6)', '');
+  out.push('Operating threshold chosen on validation for the target sensitivity; the "optimistic" columns fit the threshold on the test set itself, as the paper did, and overstate what a new patient would see.', '');
+  out.push('| model | weights | test AUC (95% CI) | threshold (val) | sensitivity | specificity | optimistic threshold (test) | sensitivity | specificity |');
+  out.push('|---|---|---|---:|---|---|---:|---|---|');
+  for (const e of entries) {
+    if ('skipped' in e) {
+      out.push(`| ${e.backbone} | skipped: ${e.skipped.replace(/\|/g, '/')} | | | | | | | |`);
+      continue;
+    }
+    const r = e.run.record;
+    const m = e.run.metrics;
+    const op = m?.operatingPoint;
+    const o = m?.optimisticThreshold;
+    out.push(`| ${e.backbone} | ${r.backbone.weights} | ${aucCi(m)} | ${r.threshold.value.toFixed(3)} | ${op ? pctCi(op.sensitivity) : 'n/a'} | ${op ? pctCi(op.specificity) : 'n/a'} | ${o ? o.threshold.toFixed(3) : 'n/a'} | ${o ? pctCi(o.metrics.sensitivity) : 'n/a'} | ${o ? pctCi(o.metrics.specificity) : 'n/a'} |`);
+  }
+  out.push('');
+  for (const e of entries) {
+    if ('skipped' in e || !e.run.metrics) continue;
+    out.push(`## ${e.backbone}: sensitivity and specificity by threshold (paper Tables 2–5)`, '');
+    const w = weightsNote(e.run.record);
+    if (w) out.push(w, '');
+    out.push(thresholdTable(e.run.metrics), '');
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,96 @@
+import type { DatasetItem } from '../dataset/read.js';
+import type { EpochRecord } from '../head/index.js';
+import type { EvaluationReport, ThresholdMetrics } from '../evaluate/index.js';
+import { formatCsv } from '../util/csv.js';
+import type { RunRecord } from './run-dir.js';
+
+/** Per-image predictions: file, label, probability, prediction at the threshold, patient, source, view. */
+export function predictionsCsv(items: DatasetItem[], probs: Float64Array, threshold: number): string {
+  const rows = items.map((it, i) => ({
+    file: it.rel,
+    label: it.label === 1 ? 'covid' : 'non',
+    probability: probs[i].toFixed(6),
+    predicted: probs[i] >= threshold ? 'covid' : 'non',
+    patient: it.patient ?? '',
+    source: it.source ?? '',
+    view: it.view ?? '',
+  }));
+  return formatCsv(rows, ['file', 'label', 'probability', 'predicted', 'patient', 'source', 'view']);
+}
+
+/** Training curve: loss and validation metrics per epoch. */
+export function historyCsv(history: EpochRecord[]): string {
+  return formatCsv(
+    history.map((h) => ({ epoch: h.epoch, train_loss: h.trainLoss.toFixed(6), val_loss: h.valLoss.toFixed(6), val_accuracy: h.valAccuracy.toFixed(4), best_so_far: h.improved ? 1 : 0 })),
+    ['epoch', 'train_loss', 'val_loss', 'val_accuracy', 'best_so_far'],
+  );
+}
+
+/** "98.0% (95.1–99.2)" for a proportion with its Wilson interval, or "n/a". */
+export function pctCi(p: ThresholdMetrics['sensitivity']): string {
+  if (p.estimate === null || !p.wilson) return 'n/a';
+  const f = (x: number) => (100 * x).toFixed(1);
+  return `${f(p.estimate)}% (${f(p.wilson[0])}–${f(p.wilson[1])})`;
+}
+
+/** "0.916 (0.884–0.948)" for an AUC with its DeLong interval. */
+export function aucCi(m: EvaluationReport | null): string {
+  if (!m?.auc) return 'n/a';
+  const d = m.auc.delong;
+  return d ? `${m.auc.value.toFixed(3)} (${d.lower.toFixed(3)}–${d.upper.toFixed(3)})` : m.auc.value.toFixed(3);
+}
+
+/** Per-threshold table (the paper's Tables 2–5) as Markdown. */
+export function thresholdTable(m: EvaluationReport): string {
+  const lines = ['| threshold | sensitivity (95% CI) | specificity (95% CI) | TP | FN | TN | FP |', '|---:|---|---|---:|---:|---:|---:|'];
+  for (const t of m.atThresholds) {
+    const c = t.confusion;
+    lines.push(`| ${t.threshold} | ${pctCi(t.sensitivity)} | ${pctCi(t.specificity)} | ${c.tp} | ${c.fn} | ${c.tn} | ${c.fp} |`);
+  }
+  return lines.join('\n');
+}
+
+/** A weights warning for reports, or ''. */
+export function weightsNote(r: RunRecord): string {
+  if (r.backbone.weights === 'synthetic') return `**Synthetic weights**: ${r.backbone.file} has no trained ImageNet weights; these numbers only show that the pipeline runs and mean nothing.`;
+  if (r.backbone.weights === 'unknown') return `Model file ${r.backbone.file} is not in deep-covid's registry; its weights' provenance is unknown.`;
+  return '';
+}
+
+/** The run's summary.md: what was run, on what, and what came out, with intervals. */
+export function runSummaryMarkdown(r: RunRecord, m: EvaluationReport | null): string {
+  const c = r.data.counts;
+  const out: string[] = [];
+  out.push(`# deep-covid run ${r.id}`, '');
+  out.push('Research software, not a diagnostic device. Numbers below describe this test set only.', '');
+  const w = weightsNote(r);
+  if (w) out.push(w, '');
+  out.push('## Setup', '');
+  out.push(`- Backbone: ${r.backbone.name} (${r.backbone.weights} weights; ${r.backbone.note}), frozen; head: ${r.backbone.manifest.head.kind}, dropout ${r.backbone.manifest.head.dropout}`);
+  out.push(`- Protocol: Adam lr ${r.config.lr}, batch ${r.config.batchSize}, ${r.config.epochs} epochs, seed ${r.config.seed}, COVID augmentation x${r.config.augmentFactor}${r.config.classWeighting ? ', class-weighted loss' : ''}`);
+  out.push(`- Data: ${r.data.root} (${r.data.origin}); train ${c.train.n} images (${c.train.covid} COVID; ${c.trainAugmented.n} after augmentation), validation ${c.val.n} (${c.val.covid} COVID, split by ${r.data.validationBy}), test ${c.test ? `${c.test.n} (${c.test.covid} COVID)` : 'none'}`);
+  out.push(`- Best epoch ${r.training.bestEpoch} of ${r.training.epochs} (lowest validation loss ${r.training.bestValLoss.toFixed(4)})`);
+  out.push(`- Operating threshold ${r.threshold.value.toFixed(4)}: chosen on validation for sensitivity ≥ ${(100 * r.threshold.targetSensitivity).toFixed(0)}%${r.threshold.fallback ? ' (fallback 0.5: validation had no COVID images)' : ''}`);
+  if (r.data.failures.length) out.push(`- ${r.data.failures.length} unreadable file(s) skipped: ${r.data.failures.map((f) => f.file).join(', ')}`);
+  out.push('');
+  if (m) {
+    out.push('## Test results', '');
+    out.push(`- AUC ${aucCi(m)} (DeLong 95% CI)${m.auc?.patientBootstrap ? `; patient-clustered bootstrap 95% CI ${m.auc.patientBootstrap.lower.toFixed(3)}–${m.auc.patientBootstrap.upper.toFixed(3)}` : ''}`);
+    const op = m.operatingPoint;
+    out.push(`- At the operating threshold ${op.threshold.toFixed(4)}: sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)} (Wilson 95% CIs); TP ${op.confusion.tp}, FN ${op.confusion.fn}, TN ${op.confusion.tn}, FP ${op.confusion.fp}`);
+    if (m.optimisticThreshold) {
+      const o = m.optimisticThreshold;
+      out.push(`- Optimistic (threshold fitted on the test set, as the paper reports): threshold ${o.threshold.toFixed(4)} gives sensitivity ${pctCi(o.metrics.sensitivity)}, specificity ${pctCi(o.metrics.specificity)}`);
+    }
+    out.push(`- Calibration: Brier ${m.calibration.brier.toFixed(4)}, ECE ${m.calibration.ece.toFixed(4)}`, '');
+    out.push('### Sensitivity and specificity by threshold', '', thresholdTable(m), '');
+    if (m.bySource) {
+      out.push('### By source', '', '| source | n | COVID | AUC | sensitivity | specificity |', '|---|---:|---:|---|---|---|');
+      for (const [k, g] of Object.entries(m.bySource)) {
+        out.push(`| ${k} | ${g.n} | ${g.positives} | ${g.auc ? g.auc.value.toFixed(3) : 'n/a'} | ${pctCi(g.operatingPoint.sensitivity)} | ${pctCi(g.operatingPoint.specificity)} |`);
+      }
+      out.push('', 'A source that holds only one class cannot show whether the model detects disease or recognises the source; compare AUC within mixed sources.', '');
+    }
+  }
+  return out.join('\n') + '\n';
+}

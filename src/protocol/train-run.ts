@@ -1,0 +1,196 @@
+import { basename } from 'node:path';
+import { DatasetError } from '../errors.js';
+import { Backbone, type BackboneOptions } from '../backbone/backbone.js';
+import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
+import type { FeatureCache } from '../features/cache.js';
+import type { LoadLimits } from '../input/load-image.js';
+import { createAugmenter } from '../augment/index.js';
+import { headToJSON, predictProba, trainHead, type HeadSpec } from '../head/index.js';
+import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
+import { sha256Hex } from '../util/hash.js';
+import { createProgress } from '../util/progress.js';
+import { PAPER_PROTOCOL, type ProtocolConfig } from './config.js';
+import { buildFeatureSet, type FeatureSet } from './feature-sets.js';
+import { assertRunDirFree, writeRunDir, type RunRecord } from './run-dir.js';
+import { historyCsv, predictionsCsv, runSummaryMarkdown } from './run-files.js';
+import { validationSplit } from './validation-split.js';
+
+/** Everything `train` needs. */
+export interface TrainRunOptions {
+  data: string;
+  manifest?: string | false;
+  out: string;
+  force?: boolean;
+  config: Partial<ProtocolConfig> & { backbone: string };
+  /** An ONNX file to use instead of the registry lookup. */
+  modelPath?: string;
+  runtime?: BackboneOptions;
+  cache: FeatureCache | null;
+  limits?: Partial<LoadLimits>;
+  quiet?: boolean;
+  log?: (msg: string) => void;
+}
+
+/** What a finished training run returns. */
+export interface TrainRunResult {
+  dir: string;
+  record: RunRecord;
+  metrics: EvaluationReport | null;
+}
+
+/** Head shape from the backbone's features and the head kind its manifest names. */
+export async function headSpecFor(backbone: Backbone): Promise<{ spec: HeadSpec; tensor: 'pooled' | 'map' }> {
+  const shapes = await backbone.featureShapes();
+  const { kind, dropout } = backbone.manifest.head;
+  if (kind === 'squeezenet-conv') {
+    const [c, h, w] = shapes.map!;
+    return { spec: { kind, inChannels: c, spatial: [h, w], dropout }, tensor: 'map' };
+  }
+  return { spec: { kind: 'linear', inChannels: shapes.pooledDim, dropout }, tensor: 'pooled' };
+}
+
+function counts(items: { label: number }[]): { n: number; covid: number } {
+  return { n: items.length, covid: items.reduce((s, i) => s + (i.label === 1 ? 1 : 0), 0) };
+}
+
+function dataHash(sets: FeatureSet[]): string {
+  const pairs = new Set<string>();
+  for (const s of sets) s.items.forEach((it, i) => pairs.add(`${it.rel}\t${s.sha256[i]}`));
+  return sha256Hex([...pairs].sort().join('\n'));
+}
+
+/**
+ * Runs the Deep-COVID protocol on a dataset with one backbone: features of the frozen backbone
+ * (COVID training images oversampled by augmentation), a new last layer trained with Adam, the
+ * best epoch and the operating threshold chosen on a patient-disjoint validation part of the
+ * training data, then the test set evaluated once. Writes the run directory atomically.
+ */
+export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
+  const log = opts.log ?? (() => {});
+  const cfg: ProtocolConfig = { ...PAPER_PROTOCOL, ...opts.config };
+  const timings: Record<string, number> = {};
+  const clock = (name: string, t0: number) => (timings[name] = Math.round(performance.now() - t0) / 1000);
+  await assertRunDirFree(opts.out, !!opts.force);
+
+  const ds = await readDataset(opts.data, { positiveClass: cfg.positiveClass, manifest: opts.manifest });
+  const trainAll = splitOf(ds, cfg.trainSplit);
+  const testItems: DatasetItem[] = ds.items.some((i) => i.split === cfg.testSplit) ? splitOf(ds, cfg.testSplit) : [];
+  if (!trainAll.some((i) => i.label === 1) || !trainAll.some((i) => i.label === 0)) {
+    throw new DatasetError(`the "${cfg.trainSplit}" split of ${ds.root} needs images of both classes ("${cfg.positiveClass}" and at least one other)`);
+  }
+  const split = validationSplit(trainAll, cfg.valFraction, cfg.seed);
+  if (split.by === 'image') log('note: the dataset has no patient ids, so validation is split by image (patients may straddle train and validation)');
+
+  let t0 = performance.now();
+  const backbone = await Backbone.load(cfg.backbone, { ...opts.runtime, path: opts.modelPath });
+  clock('loadBackbone', t0);
+  if (backbone.weights === 'synthetic') log(`warning: ${backbone.located.path} has synthetic weights (structure only): its results mean nothing`);
+  const { spec, tensor } = await headSpecFor(backbone);
+  const augmenter = cfg.augmentFactor > 1 ? createAugmenter({}, cfg.seed) : undefined;
+  const common = { tensor, cache: opts.cache, batchSize: 20, limits: opts.limits, quiet: opts.quiet };
+  try {
+    t0 = performance.now();
+    const train = await buildFeatureSet(backbone, split.train, { ...common, augmentFactor: cfg.augmentFactor, augmenter, label: `${cfg.backbone} train features` });
+    clock('extractTrain', t0);
+    t0 = performance.now();
+    const val = await buildFeatureSet(backbone, split.val, { ...common, label: `${cfg.backbone} validation features` });
+    clock('extractVal', t0);
+    t0 = performance.now();
+    const test = testItems.length ? await buildFeatureSet(backbone, testItems, { ...common, label: `${cfg.backbone} test features` }) : null;
+    clock('extractTest', t0);
+    if (val.items.length === 0) throw new DatasetError(`validation part of ${ds.root} is empty: the training split is too small for --val-fraction ${cfg.valFraction}`);
+
+    const nPos = train.labels.reduce((s, v) => s + v, 0);
+    const classWeights: [number, number] | undefined = cfg.classWeighting
+      ? [train.labels.length / (2 * (train.labels.length - nPos)), train.labels.length / (2 * nPos)]
+      : undefined;
+    const bar = createProgress({ label: `${cfg.backbone} head training`, total: cfg.epochs, unit: 'epochs', quiet: opts.quiet });
+    t0 = performance.now();
+    const trained = trainHead(spec, { features: train.features, labels: train.labels }, { features: val.features, labels: val.labels }, {
+      seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, classWeights, onEpoch: () => bar.tick(),
+    });
+    bar.done();
+    clock('trainHead', t0);
+
+    // the operating threshold comes from validation only; the test set is never used for a choice
+    const valProbs = predictProba(trained.head, val.features);
+    const chosen = thresholdForSensitivity(valProbs, val.labels, cfg.targetSensitivity);
+    const threshold = chosen ?? 0.5;
+    if (chosen === null) log(`warning: validation has no COVID images, so the operating threshold falls back to 0.5`);
+
+    t0 = performance.now();
+    let metrics: EvaluationReport | null = null;
+    let testProbs: Float64Array | null = null;
+    if (test && test.items.length > 0) {
+      testProbs = predictProba(trained.head, test.features);
+      const prevalence = cfg.prevalence ?? test.labels.reduce((s, v) => s + v, 0) / test.labels.length;
+      metrics = evaluatePredictions(
+        {
+          probs: testProbs,
+          labels: test.labels,
+          patients: ds.hasPatients ? test.items.map((i) => i.patient!) : undefined,
+          groups: {
+            source: test.items.some((i) => i.source) ? test.items.map((i) => sourceName(i)) : undefined,
+            view: test.items.some((i) => i.view) ? test.items.map((i) => i.view ?? 'unknown') : undefined,
+          },
+        },
+        { thresholds: cfg.thresholds, operatingThreshold: threshold, targetSensitivity: cfg.targetSensitivity, prevalence },
+      );
+    }
+    clock('evaluate', t0);
+
+    const record: RunRecord = {
+      format: 'deep-covid-run',
+      version: 1,
+      id: basename(opts.out),
+      createdAt: new Date().toISOString(),
+      config: cfg,
+      backbone: {
+        name: backbone.name,
+        file: backbone.located.path,
+        sha256: backbone.modelSha256,
+        weights: backbone.weights,
+        note: backbone.located.provenance?.note ?? 'model file not in the registry',
+        manifest: backbone.manifest,
+      },
+      data: {
+        root: ds.root,
+        origin: ds.origin,
+        hash: dataHash([train, val, ...(test ? [test] : [])]),
+        validationBy: split.by,
+        counts: {
+          train: counts(split.train),
+          trainAugmented: counts(train.items),
+          val: counts(val.items),
+          test: test ? counts(test.items) : null,
+        },
+        failures: [...train.failures, ...val.failures, ...(test?.failures ?? [])]
+          .filter((f) => f.variant === 0)
+          .map((f) => ({ file: f.file, message: f.message })),
+      },
+      training: { bestEpoch: trained.bestEpoch, bestValLoss: trained.bestValLoss, epochs: cfg.epochs },
+      threshold: { value: threshold, chosenOn: 'validation', targetSensitivity: cfg.targetSensitivity, fallback: chosen === null },
+      timings,
+    };
+    const files: Record<string, string> = {
+      'run.json': JSON.stringify(record, null, 2) + '\n',
+      'head.json': JSON.stringify(headToJSON(trained.head)) + '\n',
+      'history.csv': historyCsv(trained.history),
+      'val-predictions.csv': predictionsCsv(val.items, valProbs, threshold),
+      'summary.md': runSummaryMarkdown(record, metrics),
+    };
+    if (metrics && testProbs && test) {
+      files['metrics.json'] = JSON.stringify(metrics, null, 1) + '\n';
+      files['predictions.csv'] = predictionsCsv(test.items, testProbs, threshold);
+    }
+    await writeRunDir(opts.out, files, !!opts.force);
+    return { dir: opts.out, record, metrics };
+  } finally {
+    await backbone.release();
+  }
+}
+
+/** The item's source for per-source metrics ('unknown' when the manifest has none). */
+export function sourceName(item: DatasetItem): string {
+  return item.source ?? 'unknown';
+}
