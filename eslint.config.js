@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'runs/', 'bench/out/', '.cache/', 'src/web/dist/'] },
+  { ignores: ['dist/', 'node_modules/', 'runs/', 'bench/out/', '.cache/', 'scratch/', 'src/web/dist/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,0 +1,59 @@
+// The full Deep-COVID protocol on the development set against the PyTorch reference run of the
+// same protocol (../shared/reference/protocol): AUC within 0.02 and per-image agreement.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FeatureCache } from '../src/features/cache.js';
+import { trainRun } from '../src/protocol/train-run.js';
+import { parseCsv } from '../src/util/csv.js';
+import { DEV_SET, REFERENCE_DIR, skipNoShared } from './helpers/shared.js';
+
+const work = await mkdtemp(join(tmpdir(), 'dc-ref-'));
+after(() => rm(work, { recursive: true, force: true }));
+
+function ranks(v: number[]): number[] {
+  const idx = v.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
+  const r = new Array<number>(v.length);
+  for (let i = 0; i < idx.length; ) {
+    let j = i;
+    while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
+    for (let k = i; k <= j; k++) r[idx[k][1]] = (i + j) / 2;
+    i = j + 1;
+  }
+  return r;
+}
+
+function pearson(x: number[], y: number[]): number {
+  const n = x.length;
+  const mx = x.reduce((a, b) => a + b, 0) / n;
+  const my = y.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) ** 2;
+    syy += (y[i] - my) ** 2;
+  }
+  return sxy / Math.sqrt(sxx * syy);
+}
+
+for (const backbone of ['squeezenet1_1', 'mobilenet_v2']) {
+  test(`${backbone}: dev-set AUC within 0.02 of the PyTorch reference, per-image probabilities agree`, { skip: skipNoShared, timeout: 600_000 }, async () => {
+    const metrics = JSON.parse(await readFile(join(REFERENCE_DIR, 'protocol', 'metrics.json'), 'utf8'));
+    const refAuc: number = metrics[backbone].test.auc;
+    const res = await trainRun({ data: DEV_SET, out: join(work, backbone), config: { backbone }, cache: new FeatureCache(join(work, 'cache')), quiet: true });
+    const auc = res.metrics!.auc!.value;
+    const ref = parseCsv(await readFile(join(REFERENCE_DIR, 'protocol', `${backbone}.test-predictions.csv`), 'utf8'));
+    const ours = new Map(parseCsv(await readFile(join(work, backbone, 'predictions.csv'), 'utf8')).map((r) => [r.file, Number(r.probability)]));
+    assert.equal(ours.size, ref.length, 'the same test images');
+    const x = ref.map((r) => ours.get(r.file)!);
+    const y = ref.map((r) => Number(r.prob));
+    const spearman = pearson(ranks(x), ranks(y));
+    const r = pearson(x, y);
+    console.log(`${backbone}: AUC ${auc.toFixed(4)} (reference ${refAuc.toFixed(4)}), Pearson ${r.toFixed(3)}, Spearman ${spearman.toFixed(3)}, best epoch ${res.record.training.bestEpoch}, head ${res.record.timings.trainHead} s`);
+    assert.ok(Math.abs(auc - refAuc) <= 0.02, `AUC ${auc} vs reference ${refAuc}`);
+    assert.ok(spearman >= 0.8, `Spearman ${spearman}`);
+    assert.ok(r >= 0.8, `Pearson ${r}`);
+  });
+}
