@@ -1,7 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { DeepCovidError, UsageError } from '../errors.js';
 import { registerFeatures } from './commands/features.js';
+import { registerDataset } from './commands/dataset.js';
 import { registerProtocol } from './commands/protocol.js';
+import { registerModels } from './commands/models.js';
+import { registerReport } from './commands/report.js';
+import { registerExplain } from './commands/explain.js';
 
 /** Output sinks, replaceable in tests. */
 export interface CliIO {
@@ -20,8 +24,19 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   registerFeatures(program, io);
+  registerDataset(program, io);
   registerProtocol(program, io);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  registerModels(program, io);
+  registerReport(program, io);
+  registerExplain(program, io);
+  // every (sub)command reports through io and returns instead of calling process.exit
+  const configure = (cmd: Command): void => {
+    for (const c of cmd.commands) {
+      c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+      configure(c);
+    }
+  };
+  configure(program);
   return program;
 }
 
