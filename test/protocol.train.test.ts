@@ -126,3 +126,20 @@ test('CLI: bad arguments give a clear error and exit code 2', async () => {
   await main(['node', 'deep-covid', 'reproduce', '--help'], { out: (s) => help.push(s), err: (s) => help.push(s) });
   assert.match(help.join('\n'), /Examples:/);
 });
+
+test('a dataset with materialised augmentations (dataset augment) is not augmented again on the fly', { skip: skipNoShared }, async () => {
+  const { augmentDataset } = await import('../src/dataset/augment.js');
+  const ds2 = await makeTinyDataset({ train: [6, 10], test: [2, 2], perPatient: 1, manifest: true, seed: 9 });
+  try {
+    await augmentDataset(ds2, { className: 'covid', factor: 3, split: 'train', seed: 0, quiet: true });
+    const notes: string[] = [];
+    const res = await trainRun({ data: ds2, out: join(work, 'mat'), config: { ...config, epochs: 2, augmentFactor: 5 }, cache, quiet: true, log: (m) => notes.push(m) });
+    assert.equal(res.record.config.augmentFactor, 1);
+    assert.ok(notes.some((n) => /materialised augmented copies/.test(n)));
+    const c = res.record.data.counts;
+    assert.equal(c.train.covid + c.val.covid, 18, 'originals plus their materialised copies, each once');
+    assert.equal(c.trainAugmented.covid, c.train.covid);
+  } finally {
+    await rm(ds2, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@ import { registerProtocol } from './commands/protocol.js';
 import { registerModels } from './commands/models.js';
 import { registerReport } from './commands/report.js';
 import { registerExplain } from './commands/explain.js';
+import { registerServe } from './commands/serve.js';
 
 /** Output sinks, replaceable in tests. */
 export interface CliIO {
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   registerModels(program, io);
   registerReport(program, io);
   registerExplain(program, io);
+  registerServe(program, io);
   // every (sub)command reports through io and returns instead of calling process.exit
   const configure = (cmd: Command): void => {
     for (const c of cmd.commands) {
@@ -46,6 +48,9 @@ export function buildProgram(io: CliIO = defaultIO): Command {
  */
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
   const program = buildProgram(io);
+  // commands report partial failure through process.exitCode; scope it to this call
+  const outer = process.exitCode;
+  process.exitCode = undefined;
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -60,5 +65,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
       return 1;
     }
     throw err;
+  } finally {
+    process.exitCode = outer;
   }
 }

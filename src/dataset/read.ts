@@ -19,6 +19,8 @@ export interface DatasetItem {
   patient?: string;
   source?: string;
   view?: string;
+  /** For a materialised augmented copy (`dataset augment`): the original's relative path. */
+  derivedFrom?: string;
 }
 
 /** A dataset: images with labels, splits and (when a manifest gives them) patients. */
@@ -89,6 +91,7 @@ function fromManifest(root: string, path: string, text: string, positive: string
       patient: r.patient_id || r.patient || undefined,
       source: r.source || r.source_repo || undefined,
       view: r.view || undefined,
+      derivedFrom: r.derived_from || undefined,
     };
   });
 }

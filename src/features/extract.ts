@@ -166,8 +166,9 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       progress.tick();
     }
     if (misses.length > 0) {
-      // misses occupy slots 0..m-1 of the buffer in order
-      const m = misses.length;
+      // misses occupy slots 0..m-1 in order; a file that failed to decode leaves its slot unused
+      // (slots are handed out before decoding), so run up to the highest slot, not misses.length
+      const m = misses.reduce((top, p) => Math.max(top, p.slot + 1), 0);
       const out = await backbone.run(buffers[b], m, opts.tensor === 'pooled' ? { pooled: true } : { map: true });
       const data = (opts.tensor === 'pooled' ? out.pooled : out.map)!;
       const writes: Promise<void>[] = [];

@@ -78,6 +78,11 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   if (!trainAll.some((i) => i.label === 1) || !trainAll.some((i) => i.label === 0)) {
     throw new DatasetError(`the "${cfg.trainSplit}" split of ${ds.root} needs images of both classes ("${cfg.positiveClass}" and at least one other)`);
   }
+  if (cfg.augmentFactor > 1 && trainAll.some((i) => i.derivedFrom)) {
+    // `dataset augment` already oversampled: augmenting again on the fly would count COVID twice
+    log(`note: ${ds.root} holds materialised augmented copies (derived_from in the manifest), so on-the-fly augmentation is off for this run`);
+    cfg.augmentFactor = 1;
+  }
   const split = validationSplit(trainAll, cfg.valFraction, cfg.seed);
   if (split.by === 'image') log('note: the dataset has no patient ids, so validation is split by image (patients may straddle train and validation)');
 

@@ -19,7 +19,8 @@ export function validationSplit(items: DatasetItem[], fraction: number, seed: nu
   const byPatient = items.length > 0 && items.every((i) => !!i.patient);
   const groups = new Map<string, DatasetItem[]>();
   for (const it of items) {
-    const key = byPatient ? it.patient! : it.rel;
+    // augmented copies stay with their original
+    const key = byPatient ? it.patient! : (it.derivedFrom ?? it.rel);
     const g = groups.get(key);
     if (g) g.push(it);
     else groups.set(key, [it]);

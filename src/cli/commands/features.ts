@@ -25,19 +25,25 @@ export function registerFeatures(program: Command, io: { out: (s: string) => voi
     .option('--batch <n>', 'images per forward pass', '20');
   addRuntimeOptions(cmd).addHelpText('after', '\nExamples:\n  deep-covid features --data ../shared/data/covidx5k-dev --backbone squeezenet1_1\n  deep-covid features --data my-set --backbone resnet18 --model ~/models/resnet18.onnx --split test');
   cmd.action(async (o: FeaturesOptions) => {
+    const batchSize = positiveInt(o.batch, '--batch');
+    const maxPixels = positiveInt(o.maxPixels, '--max-pixels');
     const ds = await readDataset(o.data);
     const items = o.split ? splitOf(ds, o.split) : ds.items;
     const backbone = await loadBackbone(o.backbone, o, o.model);
     const tensor = o.tensor ?? (backbone.manifest.head.kind === 'squeezenet-conv' ? 'map' : 'pooled');
-    const res = await extractFeatures(backbone, items.map((i) => ({ file: i.file })), {
-      tensor,
-      batchSize: positiveInt(o.batch, '--batch'),
-      cache: featureCache(o),
-      collect: false,
-      quiet: o.quiet,
-      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') },
-    });
-    await backbone.release();
+    let res;
+    try {
+      res = await extractFeatures(backbone, items.map((i) => ({ file: i.file })), {
+        tensor,
+        batchSize,
+        cache: featureCache(o),
+        collect: false,
+        quiet: o.quiet,
+        limits: { maxPixels },
+      });
+    } finally {
+      await backbone.release();
+    }
     const s = res.stats;
     io.out(`${backbone.name} (${backbone.weights} weights, ${backbone.located.path}): ${tensor} features [${res.shape.join('x')}]`);
     io.out(`${s.total} images: ${s.computed} computed, ${s.fromCache} from cache, ${s.failed} failed, in ${s.seconds.toFixed(1)} s (${s.imagesPerSecond.toFixed(1)} images/s)`);

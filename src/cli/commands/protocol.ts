@@ -9,6 +9,7 @@ import { evaluateRun } from '../../protocol/evaluate-run.js';
 import { predictFiles } from '../../protocol/predict.js';
 import { reproduce } from '../../protocol/reproduce.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
+import { reportAfterRun } from '../../report/after-run.js';
 import { DEV_SHARED } from '../../util/paths.js';
 import { addRuntimeOptions, backboneOptions, featureCache, positiveInt, type RuntimeOptions } from '../common.js';
 
@@ -27,6 +28,8 @@ interface ProtocolCliOptions extends RuntimeOptions {
   targetSensitivity: string;
   thresholds?: string;
   prevalence?: string;
+  /** false with --no-report */
+  report?: boolean;
 }
 
 /** The development set beside the checkout, the default data of `reproduce`. */
@@ -52,7 +55,8 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--val-fraction <x>', 'share of training patients held out for validation', String(d.valFraction))
     .option('--target-sensitivity <x>', 'sensitivity the validation-chosen operating threshold must reach', String(d.targetSensitivity))
     .option('--thresholds <list>', 'extra thresholds for the tables, comma-separated (0.1..0.5 always included)')
-    .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)');
+    .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)')
+    .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)');
 }
 
 function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'> {
@@ -96,6 +100,7 @@ Examples:
     });
     const m = res.metrics;
     io.out(`run written to ${res.dir}`);
+    if (o.report !== false) await reportAfterRun(res.dir, 'run', log);
     if (m) io.out(`test AUC ${aucCi(m)}; at threshold ${res.record.threshold.value.toFixed(4)}: sensitivity ${pctCi(m.operatingPoint.sensitivity)}, specificity ${pctCi(m.operatingPoint.specificity)}`);
   });
 
@@ -157,6 +162,7 @@ Examples:
     const backbones = o.backbones.split(',').map((s) => s.trim()).filter(Boolean);
     const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), quiet: o.quiet, log });
     io.out(`reproduction written to ${res.out} (comparison.md, comparison.json, one run folder per backbone)`);
+    if (o.report !== false && res.entries.some((e) => 'run' in e)) await reportAfterRun(res.out, 'reproduce', log);
     for (const e of res.entries) {
       if ('skipped' in e) io.out(`  ${e.backbone}: skipped`);
       else io.out(`  ${e.backbone} (${e.run.record.backbone.weights} weights): AUC ${aucCi(e.run.metrics)}`);

@@ -1,0 +1,163 @@
+/**
+ * Feature-extraction benchmark: for each backbone, the bare forward rate on a ready tensor (batch 1
+ * and 20), the end-to-end rate from PNG files on disk to cached features (extractFeatures with a
+ * fresh FeatureCache), and onnxruntime's SGEMM rate as the machine's yardstick. Writes a Markdown
+ * table into BENCHMARKS.md between `<!-- bench:features -->` and `<!-- /bench:features -->`.
+ * Usage: npx tsx bench/features.ts [n-images=200] [seconds-per-timing=3]
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { Backbone } from '../src/backbone/backbone.js';
+import { PAPER_BACKBONES } from '../src/backbone/registry.js';
+import { readDataset } from '../src/dataset/read.js';
+import { FeatureCache } from '../src/features/cache.js';
+import { extractFeatures } from '../src/features/extract.js';
+import { loadGreyImage } from '../src/input/load-image.js';
+import { greyToTensor, resizeAndCrop } from '../src/preprocess/to-tensor.js';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const SHARED = resolve(ROOT, '../shared');
+const MODELS = join(SHARED, 'models');
+const DEV_SET = join(SHARED, 'data', 'covidx5k-dev');
+const N_IMAGES = Number(process.argv[2] ?? 200);
+const MIN_SECONDS = Number(process.argv[3] ?? 3);
+/** ResNet-18 at 224x224: 1.82 GMACs = 3.6 GFLOP per image. */
+const RESNET18_GFLOP = 3.6;
+
+/** Calls `fn` (after warm-up) until at least MIN_SECONDS have passed; returns seconds per call. */
+async function timeIt(fn: () => Promise<unknown>, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  let calls = 0;
+  const t0 = performance.now();
+  let elapsed = 0;
+  while (elapsed < MIN_SECONDS * 1000) {
+    await fn();
+    calls++;
+    elapsed = performance.now() - t0;
+  }
+  return elapsed / 1000 / calls;
+}
+
+/** GFLOP/s of a 1024x1024 by 1024x1024 float32 MatMul in onnxruntime (a model built in memory). */
+async function sgemmGflops(): Promise<number> {
+  const { onnx } = onnxProto;
+  const n = 1024;
+  const dims = [{ dimValue: n }, { dimValue: n }];
+  const tensorType = { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims } } };
+  const model = onnx.ModelProto.create({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'sgemm',
+      node: [{ opType: 'MatMul', input: ['a', 'b'], output: ['c'] }],
+      // B is a constant, as weights are in a network (onnxruntime pre-packs it once)
+      initializer: [{ name: 'b', dims: [n, n], dataType: onnx.TensorProto.DataType.FLOAT, floatData: Array.from({ length: n * n }, (_, i) => Math.cos(i)) }],
+      input: [{ name: 'a', type: tensorType }],
+      output: [{ name: 'c', type: tensorType }],
+    },
+  });
+  const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish());
+  const a = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => Math.sin(i)), [n, n]);
+  const sec = await timeIt(() => session.run({ a }), 3);
+  await session.release();
+  return (2 * n ** 3) / sec / 1e9;
+}
+
+function machine(): string[] {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown';
+  const flags = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1].split(' ') ?? [];
+  const simd = ['avx2', 'fma', 'avx512f'].filter((f) => flags.includes(f)).join(', ') || 'none found';
+  return [
+    `- cores (nproc): ${availableParallelism()}; CPU: ${model} (SIMD: ${simd})`,
+    `- memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `- node ${process.version}, onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, default intra-op threads (all cores)`,
+  ];
+}
+
+interface Row {
+  name: string;
+  weights: string;
+  tensor: 'pooled' | 'map';
+  b1: number;
+  b20: number;
+  e2e: number;
+  e2eSeconds: number;
+}
+
+async function main(): Promise<void> {
+  const ds = await readDataset(DEV_SET);
+  // evenly spaced over the sorted items, so both classes, both splits and all sources are in
+  const step = ds.items.length / Math.min(N_IMAGES, ds.items.length);
+  const files = Array.from({ length: Math.min(N_IMAGES, ds.items.length) }, (_, i) => ds.items[Math.floor(i * step)].file);
+  const mach = machine();
+  for (const l of mach) console.log(l);
+  const gflops = await sgemmGflops();
+  console.log(`SGEMM 1024^3 (onnxruntime MatMul): ${gflops.toFixed(1)} GFLOP/s`);
+
+  // decode + preprocess alone (no model), batches of 20 in parallel as extractFeatures does
+  const cfg = (await import('../src/preprocess/config.js')).IMAGENET_224;
+  const buf = new Float32Array(20 * 3 * 224 * 224);
+  const tDec = performance.now();
+  for (let s = 0; s < files.length; s += 20) {
+    await Promise.all(files.slice(s, s + 20).map(async (f, j) => greyToTensor(await resizeAndCrop(await loadGreyImage(f), cfg), cfg, buf, j * 3 * 224 * 224)));
+  }
+  const decodeRate = files.length / ((performance.now() - tDec) / 1000);
+  console.log(`decode + preprocess only (sharp, 20 at a time): ${decodeRate.toFixed(1)} images/s`);
+
+  const rows: Row[] = [];
+  for (const name of PAPER_BACKBONES) {
+    const bb = await Backbone.load(name, { modelsDir: MODELS, download: false });
+    const tensor = bb.manifest.head.kind === 'squeezenet-conv' ? 'map' : 'pooled';
+    const want = tensor === 'map' ? { map: true } : { pooled: true };
+    // a ready tensor: the preprocessed dev images (values as in real use)
+    const x = buf.slice();
+    const b1 = 1 / (await timeIt(() => bb.run(x, 1, want)));
+    const b20 = 20 / (await timeIt(() => bb.run(x, 20, want)));
+    const dir = await mkdtemp(join(tmpdir(), 'dc-bench-'));
+    try {
+      const res = await extractFeatures(bb, files.map((file) => ({ file })), { tensor, batchSize: 20, cache: new FeatureCache(dir), collect: false, quiet: true });
+      if (res.stats.failed > 0) throw new Error(`${res.stats.failed} images failed: ${res.failures[0].message}`);
+      rows.push({ name, weights: bb.weights, tensor, b1, b20, e2e: res.stats.imagesPerSecond, e2eSeconds: res.stats.seconds });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await bb.release();
+    }
+    const r = rows[rows.length - 1];
+    console.log(`${name}: bare b1 ${b1.toFixed(1)}/s, b20 ${b20.toFixed(1)}/s; end-to-end ${r.e2e.toFixed(1)}/s (${(r.e2e / b20 * 100).toFixed(0)}%)`);
+  }
+
+  const r18 = rows.find((r) => r.name === 'resnet18')!;
+  const table = [
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npx tsx bench/features.ts ${N_IMAGES} ${MIN_SECONDS}\` (${files.length} dev-set PNGs end to end, batch 20; each bare rate is the mean over ≥ ${MIN_SECONDS} s after warm-up).`,
+    '',
+    ...mach,
+    `- onnxruntime SGEMM (1024x1024 by 1024x1024 MatMul): **${gflops.toFixed(1)} GFLOP/s**`,
+    `- decode + preprocess alone (sharp, PNG → 224x224 tensor, 20 in parallel): ${decodeRate.toFixed(1)} images/s`,
+    '',
+    '| backbone | weights | tensor | bare b1 (img/s) | bare b20 (img/s) | end-to-end (img/s) | end-to-end / bare b20 |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.name} | ${r.weights} | ${r.tensor} | ${r.b1.toFixed(1)} | ${r.b20.toFixed(1)} | ${r.e2e.toFixed(1)} | ${(r.e2e / r.b20 * 100).toFixed(0)}% |`),
+    '',
+    `ResNet-18 effective rate: ${RESNET18_GFLOP} GFLOP x ${r18.b20.toFixed(1)} img/s = **${(RESNET18_GFLOP * r18.b20).toFixed(1)} GFLOP/s** at batch 20 ` +
+      `(${((RESNET18_GFLOP * r18.b20) / gflops * 100).toFixed(0)}% of SGEMM); end to end ${(RESNET18_GFLOP * r18.e2e).toFixed(1)} GFLOP/s.`,
+  ].join('\n');
+  console.log(`\n${table}`);
+
+  const mdPath = join(ROOT, 'BENCHMARKS.md');
+  const start = '<!-- bench:features -->';
+  const end = '<!-- /bench:features -->';
+  let md = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : `# Benchmarks\n\n## Feature extraction\n\n${start}\n${end}\n`;
+  if (!md.includes(start) || !md.includes(end)) md += `\n## Feature extraction\n\n${start}\n${end}\n`;
+  md = md.slice(0, md.indexOf(start) + start.length) + `\n${table}\n` + md.slice(md.indexOf(end));
+  writeFileSync(mdPath, md);
+  console.log(`\nwritten to ${mdPath}`);
+}
+
+await main();

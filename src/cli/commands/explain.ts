@@ -1,0 +1,115 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { explainFiles, type ExplainMethod } from '../../explain/explain-files.js';
+import type { Rect } from '../../explain/occlusion.js';
+import { formatShortcutReport, shortcutCheck } from '../../explain/shortcut.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import { addRuntimeOptions, backboneOptions, featureCache, positiveInt, type RuntimeOptions } from '../common.js';
+
+interface ExplainCliOptions extends RuntimeOptions {
+  run: string;
+  method: string;
+  out: string;
+  patch: string;
+  stride: string;
+  fill: string;
+  batchSize: string;
+  roi?: string;
+  alpha: string;
+  scale: string;
+  original?: boolean;
+  captions: boolean;
+  model?: string;
+}
+
+function fillOption(v: string): 'mean' | number {
+  if (v === 'mean') return 'mean';
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 255) throw new UsageError(`--fill must be "mean" or a grey level 0..255, got "${v}"`);
+  return n;
+}
+
+function roiOption(v: string | undefined): Rect | undefined {
+  if (v === undefined) return undefined;
+  const parts = v.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0) || parts[2] === 0 || parts[3] === 0) {
+    throw new UsageError(`--roi must be x,y,width,height in crop pixels (whole numbers, e.g. 32,32,160,160), got "${v}"`);
+  }
+  return { x: parts[0], y: parts[1], width: parts[2], height: parts[3] };
+}
+
+/** Registers explain and shortcut-check. */
+export function registerExplain(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
+  const explain = program.command('explain').description('heatmaps of what a trained run looks at (occlusion sensitivity or class activation maps), as PNG pictures')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .argument('<files...>', 'image files (PNG, JPEG, TIFF, WebP, DICOM)')
+    .requiredOption('--out <dir>', 'folder for the pictures and explain.<method>.json')
+    .option('--method <name>', 'occlusion (model-agnostic, slow) or cam (one pass)', 'occlusion')
+    .option('--patch <px>', 'occlusion patch side, in crop pixels', '32')
+    .option('--stride <px>', 'occlusion step, in crop pixels', '16')
+    .option('--fill <v>', 'occlusion patch fill: "mean" (the image mean) or a grey level 0..255', 'mean')
+    .option('--batch-size <n>', 'occluded copies per backbone call', '32')
+    .option('--roi <x,y,w,h>', 'occlude only patches overlapping this crop rectangle')
+    .option('--alpha <x>', 'overlay opacity 0..1', '0.45')
+    .option('--scale <mode>', 'display scaling: positive (negatives clipped) or minmax', 'positive')
+    .option('--original', 'also write the overlay on the original image size')
+    .option('--no-captions', 'no text in the panels')
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+  addRuntimeOptions(explain).addHelpText('after', `
+Writes per file <name>.<method>.heatmap.png, .overlay.png, .panel.png (original | heatmap | overlay)
+and .npy (raw map, crop size), plus panel.<method>.png with all files and explain.<method>.json
+with the probabilities. Colour map: viridis (dark = low, yellow = high).
+Examples:
+  deep-covid explain --run runs/squeezenet --out heatmaps xray1.png xray2.dcm
+  deep-covid explain --run runs/squeezenet --method cam --out heatmaps xray1.png`);
+  explain.action(async (files: string[], o: ExplainCliOptions) => {
+    if (o.method !== 'occlusion' && o.method !== 'cam') throw new UsageError(`--method must be occlusion or cam, got "${o.method}"`);
+    if (o.scale !== 'positive' && o.scale !== 'minmax') throw new UsageError(`--scale must be positive or minmax, got "${o.scale}"`);
+    const alpha = Number(o.alpha);
+    if (!Number.isFinite(alpha) || alpha < 0 || alpha > 1) throw new UsageError(`--alpha must be a number in [0, 1], got "${o.alpha}"`);
+    const summary = await explainFiles({
+      run: o.run, files, method: o.method as ExplainMethod, out: o.out,
+      patch: positiveInt(o.patch, '--patch'), stride: positiveInt(o.stride, '--stride'), fill: fillOption(o.fill),
+      batchSize: positiveInt(o.batchSize, '--batch-size'), roi: roiOption(o.roi), alpha, scale: o.scale,
+      original: !!o.original, captions: o.captions, runtime: backboneOptions(o), modelPath: o.model,
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, quiet: o.quiet,
+    });
+    for (const f of summary.files) {
+      if ('error' in f) io.err(`${f.file}: ${f.error}`);
+      else io.out(`${f.file}: P(COVID) ${f.probability.toFixed(4)} (${f.label}) → ${f.outputs.panel}`);
+    }
+    const bad = summary.files.filter((f) => 'error' in f).length;
+    io.out(`written to ${resolve(o.out)}${summary.panel ? ` (panel: ${summary.panel})` : ''}${summary.captions ? '' : '; no captions (no fonts found or --no-captions)'}`);
+    if (bad) io.err(`${bad} of ${files.length} file(s) could not be explained`);
+    if (bad === files.length) process.exitCode = 1;
+  });
+
+  const check = program.command('shortcut-check').description('does the run still separate the classes with the lungs hidden? (shortcut learning, DeGrave et al. 2021)')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .requiredOption('--data <dir>', 'dataset folder or manifest root')
+    .option('--manifest <csv>', 'manifest CSV (default: <data>/manifest.csv when present)')
+    .option('--split <name>', 'split to check, or "all"', 'test')
+    .option('--fill <v>', 'mask fill: "mean" (each image\'s mean grey) or a grey level 0..255', 'mean')
+    .option('--json <file>', 'also write the report as JSON')
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+  addRuntimeOptions(check).addHelpText('after', `
+Compares the AUC on the full images, with a geometric lung region (two fixed ellipses in the
+224 crop, not a segmentation) filled, and with only that region kept; reports the share of the
+CAM heatmap outside the region. Exit code 0 either way; the verdict is in the output.
+Examples:
+  deep-covid shortcut-check --run runs/squeezenet --data ../shared/data/covidx5k-dev --json shortcut.json`);
+  check.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; fill: string; json?: string; model?: string }) => {
+    const fill = fillOption(o.fill);
+    const report = await shortcutCheck({
+      run: o.run, data: o.data, manifest: o.manifest, split: o.split, fill: fill === 'mean' ? undefined : fill,
+      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o),
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, quiet: o.quiet,
+    });
+    io.out(formatShortcutReport(report));
+    if (o.json) {
+      await writeFileAtomic(resolve(o.json), JSON.stringify(report, null, 1) + '\n');
+      io.out(`report written to ${resolve(o.json)}`);
+    }
+  });
+}

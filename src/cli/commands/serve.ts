@@ -1,0 +1,107 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { buildServer } from '../../server/app.js';
+import { loadModelService } from '../../server/model-service.js';
+import { PROJECT_ROOT } from '../../util/paths.js';
+import { addRuntimeOptions, backboneOptions, positiveInt, type RuntimeOptions } from '../common.js';
+
+interface ServeCliOptions extends RuntimeOptions {
+  run: string;
+  port: string;
+  host: string;
+  maxUploadMb: string;
+  concurrency: string;
+  queue: string;
+  web?: string;
+  model?: string;
+  log?: boolean;
+}
+
+/** Where `npm run build` puts the bundled page. */
+export const DEFAULT_WEB_ROOT = join(PROJECT_ROOT, 'dist', 'web');
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+function nonNegativeInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number ≥ 0, got "${value}"`);
+  return n;
+}
+
+/**
+ * Loads the run, starts the server and resolves when `signal` aborts (after closing it).
+ * `onListening` gets the URL (with the real port when --port 0 was asked for).
+ */
+export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => void; err: (s: string) => void }, signal: AbortSignal, onListening?: (url: string) => void): Promise<void> {
+  const port = nonNegativeInt(o.port, '--port');
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const mbLimit = Number(o.maxUploadMb);
+  if (!Number.isFinite(mbLimit) || mbLimit <= 0) throw new UsageError(`--max-upload-mb must be a positive number, got "${o.maxUploadMb}"`);
+  const model = await loadModelService(o.run, { runtime: backboneOptions(o), modelPath: o.model });
+  const app = await buildServer({
+    model,
+    maxUploadBytes: Math.round(mbLimit * 1024 * 1024),
+    maxPixels: positiveInt(o.maxPixels, '--max-pixels', 100_000_000),
+    concurrency: positiveInt(o.concurrency, '--concurrency'),
+    maxQueued: nonNegativeInt(o.queue, '--queue'),
+    webRoot: o.web ?? DEFAULT_WEB_ROOT,
+    logger: !!o.log,
+  });
+  try {
+    await app.listen({ port, host: o.host });
+  } catch (err) {
+    await model.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${o.host} is already in use: pick another with --port`);
+    throw err;
+  }
+  const addr = app.server.address();
+  const actual = typeof addr === 'object' && addr ? addr.port : port;
+  const hostPart = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const url = `http://${hostPart}:${actual}/`;
+  const rec = model.run.record;
+  io.out(`deep-covid serving run ${rec.id} (${rec.backbone.name}, ${rec.backbone.weights} weights) at ${url}`);
+  if (rec.backbone.weights === 'synthetic') io.err('warning: this run uses a backbone with SYNTHETIC weights: its predictions mean nothing');
+  if (!LOOPBACK.has(o.host)) io.err(`warning: listening on ${o.host}, not only on this computer: anyone who can reach it can upload images. There is no login.`);
+  io.err('Research software, not a diagnostic device. Uploads stay in memory and are dropped after each answer. Ctrl-C stops the server.');
+  onListening?.(url);
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await app.close();
+  await model.close();
+}
+
+/** Registers `serve`. */
+export function registerServe(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
+  const serve = program.command('serve').description('web page and HTTP API for a trained run: upload X-rays, get P(COVID), the label at the run\'s threshold and heatmaps')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .option('--port <n>', 'TCP port (0 = any free port)', '8080')
+    .option('--host <addr>', 'address to listen on; the default serves this computer only', '127.0.0.1')
+    .option('--max-upload-mb <n>', 'largest upload in MB', '50')
+    .option('--concurrency <n>', 'inferences at once', '1')
+    .option('--queue <n>', 'uploads that may wait for a free slot; more get "503 busy" with Retry-After', '4')
+    .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training')
+    .option('--log', 'log every request (JSON lines on stdout)');
+  addRuntimeOptions(serve).addHelpText('after', `
+API: POST /api/predict (multipart field "file" or raw body; ?occlusion=1 adds an occlusion map),
+     GET /api/model, GET /api/openapi.json, GET /healthz. Nothing uploaded is stored.
+Examples:
+  deep-covid serve --run runs/squeezenet
+  deep-covid serve --run runs/squeezenet --port 9000 --max-upload-mb 20`);
+  serve.action(async (o: ServeCliOptions) => {
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      await serveRun(o, io, stop.signal);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+}

@@ -1,0 +1,10 @@
+export { buildDataset, loadBuildConfig, outputName, toDatasetPng, type BuildConfig, type BuildOptions, type BuildReport } from './build.js';
+export { checkDataset, formatCheckReport, formatTable, type CheckOptions, type CheckReport } from './check.js';
+export { augmentDataset, augmentedName, type AugmentDatasetOptions, type AugmentDatasetResult } from './augment.js';
+export { candidatePairs, DEFAULT_DEDUPE, findDuplicates, type DedupeOptions, type DuplicatePair } from './dedupe.js';
+export { fingerprintFile, pearson, similarityFeatures, thumbnail, type Fingerprint } from './fingerprint.js';
+export { hamming, hashHex, phash32 } from './phash.js';
+export { apportion, assignSplits, PAPER_SPLIT, parseSplitSpec, resolveTargets, type ClassName, type SplitSpec } from './split.js';
+export { FRONTAL_VIEWS, labelFromFinding, parseAge, readSources, type SourceConfig, type SourceRecord } from './sources.js';
+export { MANIFEST_COLUMNS, readManifestRows, writeManifest } from './manifest.js';
+export { UnionFind } from './union-find.js';

@@ -1,0 +1,140 @@
+/**
+ * The report of one run: results with intervals (paper Tables 2–5), the paper's figures for this
+ * model (ROC, P(COVID) histograms, confusion matrix, sample images), sensitivity and specificity
+ * against the threshold, calibration, per-source and per-view metrics, the training curve,
+ * explanation panels when present, and the model card.
+ */
+import { join } from 'node:path';
+import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
+import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
+import { confusionSpec, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
+import { chartFigure, figureMarkdown, writeReport, type ReportDocument, type ReportFigure } from './document.js';
+import { modelCardMarkdown } from './model-card.js';
+import { loadReportRun, type ReportRun } from './run-data.js';
+import { sampleGrid } from './sample-grid.js';
+import { groupTable, operatingExtrasTable } from './tables.js';
+
+/** Legend label of a model on ROC charts: name and AUC with its interval. */
+export function rocLabel(name: string, run: ReportRun): string {
+  return `${name}: AUC ${aucCi(run.metrics)}`;
+}
+
+/** Builds the report of one loaded run (text and figures; nothing is written). */
+export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
+  const r = run.record;
+  const m = run.metrics;
+  const thr = r.threshold.value;
+  const figures: ReportFigure[] = [];
+  const md: string[] = [];
+  let figNo = 0;
+  const addFigure = (f: ReportFigure, caption: string) => {
+    figures.push(f);
+    figNo++;
+    md.push(figureMarkdown(f, `**Figure ${figNo}.** ${caption}`));
+  };
+
+  md.push(`# deep-covid report: run ${r.id}`, '');
+  md.push(`**Research software, not a diagnostic device.** ${r.backbone.name} backbone (${r.backbone.weights} weights), trained ${r.createdAt} on \`${r.data.root}\`. All numbers describe this test set only; intervals are 95% confidence intervals.`, '');
+  const w = weightsNote(r);
+  if (w) md.push(w, '');
+
+  if (m) {
+    const op = m.operatingPoint;
+    md.push('## Results on the test set', '');
+    md.push(`- ${m.n} test images (${m.positives} COVID, ${m.negatives} non-COVID)${m.patients ? ` from ${m.patients} patients` : ''}`);
+    md.push(`- AUC ${aucCi(m)} (DeLong)${m.auc?.patientBootstrap ? `; patient-clustered bootstrap ${m.auc.patientBootstrap.lower.toFixed(3)}–${m.auc.patientBootstrap.upper.toFixed(3)}` : ''}`);
+    md.push(`- Operating threshold ${thr.toFixed(4)} (chosen on validation for sensitivity ≥ ${(100 * r.threshold.targetSensitivity).toFixed(0)}%): sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)} (Wilson)`);
+    if (m.optimisticThreshold) {
+      const o = m.optimisticThreshold;
+      md.push(`- Optimistic, as the paper reports (threshold ${o.threshold.toFixed(4)} fitted on the test set itself): sensitivity ${pctCi(o.metrics.sensitivity)}, specificity ${pctCi(o.metrics.specificity)}`);
+    }
+    md.push(`- Calibration: Brier score ${m.calibration.brier.toFixed(4)}, ECE ${m.calibration.ece.toFixed(4)}`, '');
+
+    if (m.roc) {
+      md.push('### ROC curve', '');
+      const point = { model: rocLabel(r.backbone.name, run), fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
+      addFigure(
+        await chartFigure('roc', `ROC curve of ${r.backbone.name}`, rocSpec(rocPoints([{ label: point.model, roc: m.roc }]), [point], `ROC curve on the test set (${m.n} images)`)),
+        `ROC curve on the test set (as paper Fig. 11); the diamond marks the operating threshold ${thr.toFixed(4)}, the dashed diagonal a random classifier.`,
+      );
+    }
+
+    md.push('### Sensitivity and specificity by threshold (paper Tables 2–5)', '');
+    md.push(thresholdTable(m), '');
+    md.push(operatingExtrasTable(m), '');
+    if (m.roc) {
+      addFigure(
+        await chartFigure('threshold-sweep', 'Sensitivity and specificity against threshold', sweepSpec(thresholdSweep(m.roc), sweepIntervals(m.atThresholds), thr, 'Sensitivity and specificity against the threshold')),
+        'Sensitivity and specificity on the test set at every threshold; bars are Wilson 95% intervals at the table\'s thresholds; the dashed line is the operating threshold.',
+      );
+    }
+
+    md.push('### Confusion matrix at the operating threshold (paper Figs. 5–6)', '');
+    addFigure(
+      await chartFigure('confusion', 'Confusion matrix', confusionSpec(confusionCells(op.confusion), `Confusion matrix at threshold ${thr.toFixed(4)}`)),
+      `Test images by actual and predicted class at the operating threshold; percentages are shares of the actual class (row).`,
+    );
+
+    if (run.predictions.length) {
+      md.push('### Predicted probabilities (paper Figs. 7–10)', '');
+      addFigure(
+        await chartFigure('histogram', 'Histogram of P(COVID) by class', histogramSpec(probabilityHistogram(run.predictions), thr, 'Distribution of P(COVID) on the test set')),
+        'Histograms of the predicted probability of COVID-19 for COVID and non-COVID test images (bins of 0.05); the dashed line is the operating threshold.',
+      );
+    }
+
+    md.push('### Calibration', '');
+    addFigure(
+      await chartFigure('calibration', 'Reliability diagram', reliabilitySpec(reliabilityPoints(m.calibration), m.calibration.brier, m.calibration.ece, 'Reliability diagram (test set)')),
+      'Fraction of COVID images against mean predicted probability in 10 equal-width bins; point area shows the number of images; the diagonal is perfect calibration. The class balance of the test set is not that of any real population.',
+    );
+
+    if (m.bySource || m.byView) {
+      md.push('### By source and by view', '');
+      md.push('Metrics at the operating threshold within each group; a group holding one class has no AUC and shows either sensitivity or specificity only.', '');
+      if (m.bySource) md.push(groupTable('source', m.bySource), '');
+      if (m.byView) md.push(groupTable('view', m.byView), '');
+    }
+
+    if (run.predictions.length) {
+      const grid = await sampleGrid(run.predictions, thr, r.data.root);
+      md.push('### Sample test images (paper Fig. 2)', '');
+      if (grid) {
+        addFigure(
+          { name: 'samples', alt: 'Sample test images with their probabilities', svg: null, png: grid.png },
+          `Test images at evenly spaced ranks of P(COVID) within each class, lowest on the left. Green frame: called correctly at threshold ${thr.toFixed(4)}; red: wrong.${grid.unreadable.length ? ` ${grid.unreadable.length} image(s) could not be read.` : ''}`,
+        );
+      } else md.push(`The test images could not be read from \`${r.data.root}\` (moved or not available here), so no sample grid is shown.`, '');
+    }
+  } else {
+    md.push('## Results on the test set', '', 'This run has no test results (metrics.json is missing: the data had no test split).', '');
+  }
+
+  if (run.explanations.length) {
+    md.push('### Explanations', '');
+    for (const e of run.explanations) {
+      const name = `explanation-${e.name.replace(/\.png$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
+      addFigure({ name, alt: `Explanation ${e.name}`, svg: null, png: e.png }, `Explanation panel \`${e.name}\` from the run's explanations folder.`);
+    }
+  }
+
+  md.push('## Training', '');
+  md.push(`${r.training.epochs} epochs; the head of epoch ${r.training.bestEpoch} (lowest validation loss, ${r.training.bestValLoss.toFixed(4)}) is the model evaluated above.`, '');
+  if (run.history.length) {
+    addFigure(
+      await chartFigure('training', 'Training curve', lossSpec(lossPoints(run.history), r.training.bestEpoch, 'Training and validation loss')),
+      `Mean cross-entropy per epoch on the (augmented) training set and on the validation set; the dashed line marks the kept epoch.`,
+    );
+  }
+
+  md.push(modelCardMarkdown(run));
+  return { title: `deep-covid report: run ${r.id}`, markdown: md.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n', figures };
+}
+
+/** Builds and writes the report of a run folder; default output folder <run>/report. */
+export async function writeRunReport(runDir: string, outDir?: string): Promise<{ out: string; files: string[] }> {
+  const run = await loadReportRun(runDir);
+  const out = outDir ?? join(run.dir, 'report');
+  const files = await writeReport(out, await buildRunReport(run));
+  return { out, files };
+}

@@ -1,0 +1,44 @@
+/** Plain-language sentences for the page: numbers with their meaning, never bare. */
+import type { ApiModelCard, ApiOperatingPoint, ApiPrediction, ApiProportion } from '../server/api-types.js';
+
+/** 0.2719 → "27.2%". */
+export function percent(x: number, digits = 1): string {
+  return `${(100 * x).toFixed(digits)}%`;
+}
+
+/** The probability as shown on the page (the e2e test formats the API value the same way). */
+export function probabilityText(p: number): string {
+  return percent(p, 1);
+}
+
+/** "97.4%, 95% CI 92.5–99.1%" or "not measurable (no such test images)". */
+export function proportionText(p: ApiProportion): string {
+  if (p.estimate === null) return 'not measurable (no such test images)';
+  const ci = p.ci95 ? `, 95% CI ${percent(p.ci95[0])}–${percent(p.ci95[1])}` : '';
+  return `${percent(p.estimate)}${ci}`;
+}
+
+/** What the operating threshold did on the run's test set, in words. */
+export function operatingPointSentence(op: ApiOperatingPoint): string {
+  const c = op.confusion;
+  return `At this threshold the model found ${c.tp} of ${c.tp + c.fn} COVID test images (sensitivity ${proportionText(op.sensitivity)}) ` +
+    `and wrongly flagged ${c.fp} of ${c.fp + c.tn} non-COVID ones (specificity ${proportionText(op.specificity)}).`;
+}
+
+/** The verdict line of a prediction. */
+export function verdictText(r: ApiPrediction): string {
+  return r.label === 'covid'
+    ? `Flagged: P(COVID) ${probabilityText(r.probability)} is at or above the threshold of ${percent(r.threshold)}.`
+    : `Not flagged: P(COVID) ${probabilityText(r.probability)} is below the threshold of ${percent(r.threshold)}.`;
+}
+
+/** What the threshold means for a reader who is not a statistician. */
+export function thresholdSentence(threshold: number, card: ApiModelCard | null): string {
+  const how = card ? ` ${card.threshold.howChosen}` : '';
+  return `The model flags an image when P(COVID) is at least ${percent(threshold)}.${how}`;
+}
+
+/** "12 MB" style sizes. */
+export function bytesText(n: number): string {
+  return n >= 1e6 ? `${Math.round(n / 1048576)} MB` : `${Math.round(n / 1024)} kB`;
+}

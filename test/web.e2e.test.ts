@@ -1,0 +1,159 @@
+// End to end: the bundled page in headless Debian Chromium (playwright-core) against a real server
+// on 127.0.0.1: uploads a dev-set PNG and a DICOM through the file input, checks the shown
+// probability against the API's, toggles the heatmap, and takes screenshots.
+// DEEP_COVID_E2E_RUN=<run dir> serves that run instead of training a tiny one;
+// DEEP_COVID_SCREENSHOTS=<dir> keeps the screenshots there (else a temp folder, removed).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { FeatureCache } from '../src/features/cache.js';
+import { trainRun } from '../src/protocol/train-run.js';
+import { buildServer, loadModelService, type ApiPrediction, type Predictor } from '../src/server/index.js';
+import { probabilityText } from '../src/web/wording.js';
+import { makeTinyDataset } from './helpers/tiny-dataset.js';
+import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const DICOM = join(SHARED, 'data', 'dicom', 'rsna-monochrome2-jpeg-baseline.dcm');
+const DEV_PNG = join(DEV_SET, 'test', 'covid', 'figure1-007e4ffdfe.png');
+const skip = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) to run the browser test`
+  : !hasShared ? `shared development folder ${SHARED} is absent (dev images and models live there)` : false;
+
+let work: string;
+let shots: string;
+let model: Predictor;
+let app: FastifyInstance;
+let url: string;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  work = await mkdtemp(join(tmpdir(), 'dc-e2e-'));
+  shots = process.env.DEEP_COVID_SCREENSHOTS ?? join(work, 'screenshots');
+  await mkdir(shots, { recursive: true });
+  const web = join(work, 'web');
+  const built = spawnSync(process.execPath, [join(projectRoot, 'scripts', 'build-web.mjs'), web], { encoding: 'utf8' });
+  assert.equal(built.status, 0, `build-web failed: ${built.stderr}`);
+  let runDir = process.env.DEEP_COVID_E2E_RUN;
+  if (!runDir) {
+    const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
+    runDir = join(work, 'run');
+    await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(work, 'cache')), quiet: true });
+    await rm(data, { recursive: true, force: true });
+  }
+  model = await loadModelService(runDir);
+  app = await buildServer({ model, webRoot: web });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+});
+
+after(async () => {
+  await browser?.close();
+  await app?.close();
+  await model?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** The API's answer for a file, asked for directly (not through the page). */
+async function apiPredict(file: string): Promise<ApiPrediction> {
+  const form = new FormData();
+  form.append('file', new Blob([await readFile(file)]), basename(file));
+  const res = await fetch(`${url}api/predict`, { method: 'POST', body: form });
+  assert.equal(res.status, 200);
+  return (await res.json()) as ApiPrediction;
+}
+
+test('the page loads offline with its model card, no script errors and nothing from other origins', { skip }, async () => {
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Intended use' }).waitFor();
+  assert.match(await page.locator('.model-card').innerText(), /not a diagnostic device/i);
+  assert.match(await page.locator('.model-card').innerText(), /Sensitivity/);
+  assert.deepEqual(requests.filter((r) => !r.startsWith(url)), [], 'no request leaves the server');
+  // keyboard: the file input is reachable with Tab
+  let focused = '';
+  for (let i = 0; i < 5 && focused !== 'file-input'; i++) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() => document.activeElement?.id ?? '');
+  }
+  assert.equal(focused, 'file-input');
+  await page.screenshot({ path: join(shots, '1-empty.png'), fullPage: true });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('a dev-set PNG uploaded through the file input shows the API\'s probability, label and threshold in words', { skip }, async () => {
+  const api = await apiPredict(DEV_PNG);
+  await page.setInputFiles('#file-input', DEV_PNG);
+  const card = page.locator('li.result').first();
+  const prob = card.getByTestId('probability');
+  await prob.waitFor();
+  assert.equal(Number(await prob.getAttribute('data-probability')), api.probability);
+  assert.equal(await prob.innerText(), probabilityText(api.probability));
+  assert.equal(await card.getByTestId('label').getAttribute('data-label'), api.label);
+  if (api.operatingPoint) {
+    const c = api.operatingPoint.confusion;
+    assert.match(await card.getByTestId('operating-point').innerText(), new RegExp(`found ${c.tp} of ${c.tp + c.fn} COVID test images .* flagged ${c.fp} of ${c.fp + c.tn} non-COVID`));
+  }
+  assert.match(await page.locator('#status').innerText(), /P\(COVID\)/, 'the result is announced in the live region');
+  await page.screenshot({ path: join(shots, '2-png-result.png'), fullPage: true });
+});
+
+test('the heatmap toggles and its opacity follows the slider', { skip }, async () => {
+  const card = page.locator('li.result').first();
+  const heat = card.getByTestId('heatmap');
+  assert.ok(await heat.isVisible(), 'CAM shown by default');
+  assert.match((await heat.getAttribute('src')) ?? '', /^data:image\/png;base64,/);
+  await card.getByLabel('Show heatmap').uncheck();
+  assert.equal(await heat.isVisible(), false);
+  await page.screenshot({ path: join(shots, '3-heatmap-off.png') });
+  await card.getByLabel('Show heatmap').check();
+  assert.ok(await heat.isVisible());
+  const slider = card.getByLabel('Opacity');
+  await slider.focus();
+  for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowLeft');
+  assert.equal(await heat.evaluate((el) => (el as HTMLElement).style.opacity), '0.6');
+  await page.screenshot({ path: join(shots, '4-heatmap-60.png') });
+});
+
+test('a DICOM uploaded through the file input shows the API\'s probability; no horizontal scrolling on a laptop screen', { skip }, async () => {
+  const api = await apiPredict(DICOM);
+  await page.setInputFiles('#file-input', DICOM);
+  const card = page.locator('li.result').first();
+  await card.getByRole('heading', { name: basename(DICOM) }).waitFor();
+  const prob = card.getByTestId('probability');
+  await prob.waitFor();
+  assert.equal(Number(await prob.getAttribute('data-probability')), api.probability);
+  assert.equal(await prob.innerText(), probabilityText(api.probability));
+  assert.equal(await page.locator('li.result').count(), 2);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `page is ${overflow}px wider than the window`);
+  await page.screenshot({ path: join(shots, '5-dicom.png'), fullPage: true });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('a file that is not an image gets a clear error in its card', { skip }, async () => {
+  await page.setInputFiles('#file-input', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are notes, not an X-ray\n') });
+  const alert = page.locator('li.result').first().getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /not an image/);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: join(shots, '6-error-1280.png') });
+});
