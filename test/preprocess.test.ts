@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GreyImage } from '../src/input/grey-image.js';
-import { loadGreyImage } from '../src/input/load-image.js';
+import { loadGreyImage, probeImage } from '../src/input/load-image.js';
+import sharpLib from 'sharp';
 import { IMAGENET_224, tensorLength, type PreprocessConfig } from '../src/preprocess/config.js';
-import { greyToTensor, preprocess, resizeAndCrop, resizedSize } from '../src/preprocess/to-tensor.js';
+import { greyToTensor, preprocess, resizeAndCrop, resizeAndCropProbed, resizedSize } from '../src/preprocess/to-tensor.js';
 import { parseNpy } from '../src/util/npy.js';
 import { DEV_SET, REFERENCE_DIR, skipNoShared } from './helpers/shared.js';
 
@@ -108,4 +109,24 @@ describe('preprocess against torchvision (reference/input.npy)', { skip: skipNoS
     assert.ok(max <= 2 / 255 + 1e-6, `max diff ${(max * 255).toFixed(3)}/255`);
     assert.ok(mean <= 0.3 / 255, `mean diff ${(mean * 255).toFixed(4)}/255`);
   });
+});
+
+test('the fused decode+resize path gives exactly the pixels of decode-then-resize (grey, RGB, RGBA, EXIF-rotated)', async () => {
+  const rgb = await sharpLib({ create: { width: 300, height: 260, channels: 3, background: { r: 200, g: 30, b: 90 } } })
+    .composite([{ input: Buffer.from('<svg width="300" height="260"><circle cx="100" cy="90" r="60" fill="#1090f0"/></svg>') }])
+    .jpeg()
+    .toBuffer();
+  const sources = [
+    { bytes: rgb, name: 'rgb.jpg' },
+    { bytes: await sharpLib(rgb).withMetadata({ orientation: 6 }).jpeg().toBuffer(), name: 'exif-6.jpg' },
+    { bytes: await sharpLib(rgb).ensureAlpha(0.5).png().toBuffer(), name: 'rgba.png' },
+    { bytes: await sharpLib(rgb).greyscale().resize(224, 400).png().toBuffer(), name: 'grey-exact-short-side.png' },
+  ];
+  for (const src of sources) {
+    const fused = await resizeAndCropProbed(await probeImage(src), IMAGENET_224);
+    const twoStep = await resizeAndCrop(await loadGreyImage(src), IMAGENET_224);
+    assert.deepEqual(Buffer.from(fused), Buffer.from(twoStep), src.name);
+  }
+  const rotated = await loadGreyImage(sources[1]);
+  assert.deepEqual([rotated.width, rotated.height], [260, 300], 'EXIF orientation 6 swaps the sides');
 });

@@ -78,6 +78,8 @@ export class Backbone {
     const threads = opts.threads;
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
+      // no busy-waiting between operators: decoding runs on the same cores and needs them
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     };
     let session: ort.InferenceSession;

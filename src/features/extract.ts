@@ -1,9 +1,9 @@
 import { InputError } from '../errors.js';
 import type { Backbone } from '../backbone/backbone.js';
 import type { GreyImage } from '../input/grey-image.js';
-import { loadGreyImage, readSource, type LoadLimits } from '../input/load-image.js';
+import { decodeProbed, probeImage, readSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
 import { preprocessKey } from '../preprocess/config.js';
-import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
+import { greyToTensor, resizeAndCrop, resizeAndCropProbed } from '../preprocess/to-tensor.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
 import type { FeatureCache } from './cache.js';
@@ -96,7 +96,8 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
 
   const prepareChunk = async (start: number, buffer: Float32Array): Promise<Prepared[]> => {
     const end = Math.min(n, start + batchSize);
-    const decoded = new Map<string, Promise<{ img: GreyImage; sha: string }>>();
+    const probes = new Map<string, Promise<ProbedImage>>();
+    const decoded = new Map<string, Promise<GreyImage>>();
     const jobs: Promise<Prepared | null>[] = [];
     let slot = 0;
     const slots: number[] = [];
@@ -126,17 +127,28 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       }
       const mySlot = slot++;
       const file = requests[l.i].file;
-      let dec = decoded.get(file);
-      if (!dec) {
-        dec = loadGreyImage({ bytes: l.bytes, name: file }, opts.limits).then((img) => ({ img, sha: l.sha }));
-        decoded.set(file, dec);
+      // one probe per file, and one full decode per file only when augmented variants need it
+      let probe = probes.get(file);
+      if (!probe) {
+        probe = probeImage({ bytes: l.bytes, name: file }, opts.limits);
+        probes.set(file, probe);
       }
+      const pr = probe;
       jobs.push((async () => {
         try {
-          const { img, sha } = await dec!;
-          if (l.variant > 0 && !opts.augmenter) throw new InputError(file, 'unsupported', `variant ${l.variant} requested but no augmenter given`);
-          const src = l.variant > 0 ? await opts.augmenter!.apply(img, l.variant, sha) : img;
-          greyToTensor(await resizeAndCrop(src, cfg), cfg, buffer, mySlot * imageLen);
+          let pixels: Uint8Array;
+          if (l.variant === 0) {
+            pixels = await resizeAndCropProbed(await pr, cfg);
+          } else {
+            if (!opts.augmenter) throw new InputError(file, 'unsupported', `variant ${l.variant} requested but no augmenter given`);
+            let dec = decoded.get(file);
+            if (!dec) {
+              dec = pr.then(decodeProbed);
+              decoded.set(file, dec);
+            }
+            pixels = await resizeAndCrop(await opts.augmenter.apply(await dec, l.variant, l.sha), cfg);
+          }
+          greyToTensor(pixels, cfg, buffer, mySlot * imageLen);
           return { index: l.i, key: l.key, slot: mySlot } as Prepared & { slot: number };
         } catch (err) {
           fail(l.i, err);

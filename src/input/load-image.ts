@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
-import type { GreyImage, LoadedImage } from './grey-image.js';
+import type { GreyImage, ImageFormat, LoadedImage } from './grey-image.js';
 import { sniffFormat } from './sniff.js';
 
 /** Limits that protect every input path. */
@@ -29,15 +29,31 @@ export async function readSource(src: ImageSource): Promise<{ bytes: Uint8Array;
 }
 
 /**
- * Decodes a PNG, JPEG, TIFF, WebP or DICOM file into the pipeline's 8-bit grey image.
- * - The format is decided by content, not by extension.
- * - Alpha is flattened onto black (as the dev set's conversion did); colour is reduced to luminance.
- * - 16-bit images are stretched between their own minimum and maximum, not shifted by 8 bits,
- *   because 12-bit data stored in 16 bits would otherwise come out almost black.
- * - EXIF orientation is applied.
- * Throws InputError naming the file for empty, truncated, non-image and over-limit input.
+ * An image whose header has been read and checked (format, size, limits), not yet decoded.
+ * Splitting probe from decode lets preprocessing fuse decoding with resizing for ordinary
+ * 8-bit files (one libvips pipeline) while DICOM and 16-bit files take the general path.
  */
-export async function loadGreyImage(src: ImageSource, limits: Partial<LoadLimits> = {}): Promise<LoadedImage> {
+export interface ProbedImage {
+  name: string;
+  bytes: Uint8Array;
+  format: ImageFormat;
+  /** Bits per sample of a raster file (8 or 16); 0 for DICOM until decoded. */
+  bitDepth: number;
+  /**
+   * For PNG/JPEG/TIFF/WebP: a fresh sharp pipeline yielding the display image (EXIF orientation
+   * applied, alpha flattened onto black), to which greyscale and geometry can be appended.
+   * Null for DICOM.
+   */
+  display: (() => sharp.Sharp) | null;
+  maxPixels: number;
+}
+
+/**
+ * Reads and checks an image up to decoding: empty files, non-images (by content, not by
+ * extension), unreadable headers and images over the pixel limit are rejected here, naming the
+ * file, before any pixel is decoded.
+ */
+export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> = {}): Promise<ProbedImage> {
   const { bytes, name } = await readSource(src);
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (bytes.length === 0) throw new InputError(name, 'empty', 'empty file (0 bytes)');
@@ -45,14 +61,7 @@ export async function loadGreyImage(src: ImageSource, limits: Partial<LoadLimits
   if (format === null) {
     throw new InputError(name, 'not-an-image', 'not an image: the content is not PNG, JPEG, TIFF, WebP or DICOM (format is decided by content, not by the file extension)');
   }
-  if (format === 'dicom') {
-    const { decodeDicomToGrey } = await import('./dicom/index.js');
-    return decodeDicomToGrey(bytes, name, { maxPixels });
-  }
-  return decodeWithSharp(bytes, name, format, maxPixels);
-}
-
-async function decodeWithSharp(bytes: Uint8Array, name: string, format: LoadedImage['format'], maxPixels: number): Promise<LoadedImage> {
+  if (format === 'dicom') return { name, bytes, format, bitDepth: 0, display: null, maxPixels };
   const opts = { limitInputPixels: maxPixels, failOn: 'warning' as const };
   let meta: sharp.Metadata;
   try {
@@ -65,21 +74,44 @@ async function decodeWithSharp(bytes: Uint8Array, name: string, format: LoadedIm
   if (w * h > maxPixels) {
     throw new InputError(name, 'too-large', `image is ${w}x${h} = ${w * h} pixels, over the limit of ${maxPixels} (checked before decoding; raise --max-pixels if this is a real radiograph)`);
   }
-  const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
+  const bitDepth = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : 8;
+  const display = () => sharp(bytes, opts).rotate().flatten({ background: '#000000' });
+  return { name, bytes, format, bitDepth, display, maxPixels };
+}
+
+/** Decodes a probed image into the pipeline's 8-bit grey image. */
+export async function decodeProbed(p: ProbedImage): Promise<LoadedImage> {
+  const { name, format } = p;
+  if (!p.display) {
+    const { decodeDicomToGrey } = await import('./dicom/index.js');
+    return decodeDicomToGrey(p.bytes, name, { maxPixels: p.maxPixels });
+  }
   try {
-    const base = sharp(bytes, opts).rotate().flatten({ background: '#000000' });
-    if (sixteen) {
-      // not .greyscale(): it goes through 8-bit b-w and would quantise 12-bit data to ~13 levels
-      const { data, info } = await base.toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+    if (p.bitDepth === 16) {
+      // not .greyscale(), which goes through 8-bit b-w and would quantise 12-bit data to ~13 levels
+      const { data, info } = await p.display().toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
       const px = new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1);
       return { ...stretch16(px, info.width, info.height, info.channels), format, bitDepth: 16 };
     }
-    const { data, info } = await base.greyscale().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await p.display().greyscale().raw().toBuffer({ resolveWithObject: true });
     const grey = info.channels === 1 ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : firstChannel(data, info.channels);
     return { width: info.width, height: info.height, data: grey, format, bitDepth: 8 };
   } catch (err) {
     throw mapSharpError(name, err);
   }
+}
+
+/**
+ * Decodes a PNG, JPEG, TIFF, WebP or DICOM file into the pipeline's 8-bit grey image.
+ * - The format is decided by content, not by extension.
+ * - Alpha is flattened onto black (as the dev set's conversion did); colour is reduced to luminance.
+ * - 16-bit images are stretched between their own minimum and maximum, not shifted by 8 bits,
+ *   because 12-bit data stored in 16 bits would otherwise come out almost black.
+ * - EXIF orientation is applied.
+ * Throws InputError naming the file for empty, truncated, non-image and over-limit input.
+ */
+export async function loadGreyImage(src: ImageSource, limits: Partial<LoadLimits> = {}): Promise<LoadedImage> {
+  return decodeProbed(await probeImage(src, limits));
 }
 
 /** Linearly maps a 16-bit channel (stride `channels`) from its own [min, max] onto 0..255. */

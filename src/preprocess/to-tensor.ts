@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { GreyImage } from '../input/grey-image.js';
+import { decodeProbed, mapSharpError, type ProbedImage } from '../input/load-image.js';
 import type { PreprocessConfig } from './config.js';
 
 const KERNEL = { bilinear: 'linear', bicubic: 'cubic', lanczos3: 'lanczos3', nearest: 'nearest' } as const;
@@ -16,6 +17,50 @@ export function resizedSize(width: number, height: number, shorter: number): [nu
   return [Math.max(1, Math.floor((shorter * width) / height)), shorter];
 }
 
+/** Where torchvision's Resize + CenterCrop put an image of this size: resized size, zero padding, crop offset. */
+function cropPlan(width: number, height: number, cfg: PreprocessConfig) {
+  const [ch, cw] = cfg.crop;
+  const [nw, nh] = resizedSize(width, height, cfg.resizeShorter);
+  const padY = Math.max(0, ch - nh);
+  const padX = Math.max(0, cw - nw);
+  const top = roundHalfEven((nh + padY - ch) / 2);
+  const left = roundHalfEven((nw + padX - cw) / 2);
+  return { nw, nh, padX, padY, top, left };
+}
+
+/**
+ * Resizes and centre-crops a probed image. Ordinary 8-bit files take one fused libvips pipeline
+ * (decode, grey, resize, crop: about a third less CPU than decoding to memory first); DICOM,
+ * 16-bit images and crops that need padding are decoded first, then resized.
+ */
+export async function resizeAndCropProbed(p: ProbedImage, cfg: PreprocessConfig): Promise<Uint8Array> {
+  if (!p.display || p.bitDepth !== 8) return resizeAndCrop(await decodeProbed(p), cfg);
+  let meta: { width?: number; height?: number; orientation?: number };
+  try {
+    meta = await p.display().metadata();
+  } catch (err) {
+    throw mapSharpError(p.name, err);
+  }
+  // EXIF orientations 5-8 swap width and height
+  const swap = (meta.orientation ?? 1) >= 5;
+  const w = (swap ? meta.height : meta.width) ?? 0;
+  const h = (swap ? meta.width : meta.height) ?? 0;
+  const plan = cropPlan(w, h, cfg);
+  if (plan.padX > 0 || plan.padY > 0) return resizeAndCrop(await decodeProbed(p), cfg);
+  try {
+    let pipeline = p.display().greyscale();
+    if (plan.nw !== w || plan.nh !== h) pipeline = pipeline.resize(plan.nw, plan.nh, { kernel: KERNEL[cfg.interpolation], fit: 'fill' });
+    const { data } = await pipeline
+      .extract({ left: plan.left, top: plan.top, width: cfg.crop[1], height: cfg.crop[0] })
+      .extractChannel(0)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } catch (err) {
+    throw mapSharpError(p.name, err);
+  }
+}
+
 /**
  * Resizes and centre-crops a grey image as the config says, with libvips doing the resampling
  * (antialiased like PIL's; the difference from torchvision is measured in the tests).
@@ -23,24 +68,18 @@ export function resizedSize(width: number, height: number, shorter: number): [nu
  */
 export async function resizeAndCrop(img: GreyImage, cfg: PreprocessConfig): Promise<Uint8Array> {
   const [ch, cw] = cfg.crop;
-  const [nw, nh] = resizedSize(img.width, img.height, cfg.resizeShorter);
+  const { nw, nh, padX, padY, top, left } = cropPlan(img.width, img.height, cfg);
   let pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 1 } });
   if (nw !== img.width || nh !== img.height) {
     pipeline = pipeline.resize(nw, nh, { kernel: KERNEL[cfg.interpolation], fit: 'fill' });
   }
   // torchvision pads with zeros when the image is smaller than the crop
-  const padY = Math.max(0, ch - nh);
-  const padX = Math.max(0, cw - nw);
   if (padX > 0 || padY > 0) {
-    const top = Math.floor(padY / 2);
-    const left = Math.floor(padX / 2);
+    const padTop = Math.floor(padY / 2);
+    const padLeft = Math.floor(padX / 2);
     pipeline = sharp(await pipeline.raw().toBuffer(), { raw: { width: nw, height: nh, channels: 1 } })
-      .extend({ top, bottom: padY - top, left, right: padX - left, background: { r: 0, g: 0, b: 0 } });
+      .extend({ top: padTop, bottom: padY - padTop, left: padLeft, right: padX - padLeft, background: { r: 0, g: 0, b: 0 } });
   }
-  const fw = nw + padX;
-  const fh = nh + padY;
-  const top = roundHalfEven((fh - ch) / 2);
-  const left = roundHalfEven((fw - cw) / 2);
   const { data, info } = await pipeline
     .extract({ left, top, width: cw, height: ch })
     .extractChannel(0)
