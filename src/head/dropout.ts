@@ -22,81 +22,147 @@ export function maskWords(layout: MaskLayout): number {
 }
 
 /**
- * Fills `bits` with a fresh dropout mask: each element is dropped with probability p (bit 0), kept
- * otherwise (bit 1). For p = 0.5 one nextUint32() gives 32 elements. For other p each element compares
- * a uniform U, revealed 8 random bits at a time, with the binary expansion of p and stops at the first
- * differing byte (drop iff U < p): exact for the double p, and 4 elements per nextUint32() except for
- * the rare (1/256) ties.
+ * Fills `bits` with a fresh dropout mask: each element is dropped (bit 0) with probability p, kept
+ * (bit 1) otherwise, independently.
+ * - p = 0.5: one nextUint32() gives 32 elements (exact).
+ * - p = 0: every element kept, no draws.
+ * - other p: one nextUint32() gives 8 elements at once, by sampling the 8-bit keep pattern from its
+ *   exact distribution (p^drops (1-p)^kept) with Walker's alias method: the top 8 bits pick a column,
+ *   the low 24 bits choose between the column's pattern and its alias. Pattern probabilities are
+ *   exact up to the 24-bit quantisation of the thresholds, so the drop rate is p within ~1e-7.
  */
 export function fillDropoutMask(bits: Uint32Array, layout: MaskLayout, p: number, rng: Rng): void {
   const { rows, rowLength, wordsPerRow } = layout;
   const tail = rowLength - 32 * (wordsPerRow - 1);
-  const tailMask = tail === 32 ? 0xffffffff : ((1 << tail) - 1) >>> 0;
-  if (p === 0.5) {
+  const tailMask = tail === 32 ? -1 : (1 << tail) - 1;
+  if (p === 0.5 || p === 0) {
+    const half = p === 0.5;
     for (let r = 0, j = 0; r < rows; r++) {
-      for (let k = 0; k < wordsPerRow - 1; k++, j++) bits[j] = rng.nextUint32();
-      bits[j++] = rng.nextUint32() & tailMask;
+      for (let k = 0; k < wordsPerRow - 1; k++, j++) bits[j] = half ? rng.nextUint32() : -1;
+      bits[j++] = (half ? rng.nextUint32() : -1) & tailMask;
     }
     return;
   }
-  const digits = binaryBytes(p);
-  const nd = digits.length;
-  const first = digits[0];
-  let pool = 0;
-  let left = 0;
+  const { threshold, alias } = aliasTable(p);
   for (let r = 0, j = 0; r < rows; r++) {
-    let remaining = rowLength;
     for (let k = 0; k < wordsPerRow; k++, j++) {
-      const n = remaining < 32 ? remaining : 32;
+      const n = k === wordsPerRow - 1 ? tail : 32;
       let w = 0;
-      for (let b = 0; b < n; b++) {
-        if (left === 0) {
-          pool = rng.nextUint32();
-          left = 4;
-        }
-        let u = pool & 255;
-        pool >>>= 8;
-        left--;
-        let keep = u > first ? 1 : 0;
-        if (u === first) {
-          keep = 1; // U equals p on every byte: U >= p
-          for (let i = 1; i < nd; i++) {
-            if (left === 0) {
-              pool = rng.nextUint32();
-              left = 4;
-            }
-            u = pool & 255;
-            pool >>>= 8;
-            left--;
-            if (u !== digits[i]) {
-              keep = u > digits[i] ? 1 : 0;
-              break;
-            }
-          }
-        }
-        w |= keep << b;
+      for (let b = 0; b < n; b += 8) {
+        const u = rng.nextUint32();
+        const col = u >>> 24;
+        const other = alias[col];
+        // -1 when the low 24 bits fall below the column's threshold (keep the column's own pattern), else 0
+        const own = ((u & 0xffffff) - threshold[col]) >> 31;
+        w |= (other ^ ((col ^ other) & own)) << b;
       }
-      bits[j] = w >>> 0;
-      remaining -= n;
+      bits[j] = n === 32 ? w : w & tailMask;
     }
   }
 }
 
-const byteCache = new Map<number, Uint8Array>();
+interface AliasTable {
+  /** Column i keeps pattern i when the low 24 bits of the draw are below threshold[i] (0 ... 2^24). */
+  threshold: Int32Array;
+  alias: Uint8Array;
+}
 
-/** Binary expansion of p in (0, 1) after the point, as bytes (most significant first), up to the last 1. */
-function binaryBytes(p: number): Uint8Array {
-  let d = byteCache.get(p);
-  if (d) return d;
-  const out: number[] = [];
-  let x = p;
-  while (x > 0 && out.length < 140) {
-    x *= 256; // exact in binary floating point
-    const byte = Math.floor(x);
-    out.push(byte);
-    x -= byte;
+const aliasCache = new Map<number, AliasTable>();
+
+/**
+ * Probability of each 8-element keep pattern (bit 1 = kept) that fillDropoutMask's alias table gives
+ * for p; exposed so that tests can compare it with the exact p^drops (1-p)^kept.
+ */
+export function aliasPatternProbabilities(p: number): Float64Array {
+  const { threshold, alias } = aliasTable(p);
+  const out = new Float64Array(256);
+  for (let col = 0; col < 256; col++) {
+    const own = threshold[col] / 16777216;
+    out[col] += own / 256;
+    out[alias[col]] += (1 - own) / 256;
   }
-  d = Uint8Array.from(out);
-  byteCache.set(p, d);
-  return d;
+  return out;
+}
+
+/** Walker/Vose alias table of the 256 keep patterns of 8 independent elements (bit 1 = kept). */
+function aliasTable(p: number): AliasTable {
+  const cached = aliasCache.get(p);
+  if (cached) return cached;
+  const scaled = new Float64Array(256);
+  for (let i = 0; i < 256; i++) {
+    let kept = 0;
+    for (let b = 0; b < 8; b++) kept += (i >>> b) & 1;
+    scaled[i] = 256 * (1 - p) ** kept * p ** (8 - kept);
+  }
+  const threshold = new Int32Array(256);
+  const alias = new Uint8Array(256);
+  const small: number[] = [];
+  const large: number[] = [];
+  for (let i = 0; i < 256; i++) (scaled[i] < 1 ? small : large).push(i);
+  while (small.length > 0 && large.length > 0) {
+    const s = small.pop()!;
+    const l = large[large.length - 1];
+    threshold[s] = Math.round(scaled[s] * 16777216);
+    alias[s] = l;
+    scaled[l] -= 1 - scaled[s];
+    if (scaled[l] < 1) small.push(large.pop()!);
+  }
+  // leftovers are 1 up to rounding: always their own pattern
+  for (const i of [...small, ...large]) {
+    threshold[i] = 16777216;
+    alias[i] = i;
+  }
+  const table = { threshold, alias };
+  aliasCache.set(p, table);
+  return table;
+}
+
+/**
+ * Bitmaps of the nonzero elements of n samples (same layout as a dropout mask, one mask per sample,
+ * rows x rowLength values each). A dropout mask ANDed with a sample's bitmap drops nothing that
+ * contributes: zero inputs (+0 or -0) add exactly 0 to the head's sums and gradients. When `copyTo`
+ * is given, the features are also copied into it in the same pass.
+ */
+export function nonzeroBits(features: Float32Array, n: number, layout: MaskLayout, out?: Uint32Array, copyTo?: Float32Array): Uint32Array {
+  const { rows, rowLength, wordsPerRow } = layout;
+  const words = rows * wordsPerRow;
+  const res = out ?? new Uint32Array(n * words);
+  // test the float bits (sign masked off) without a branch: random zero patterns defeat prediction
+  const bitsOf = new Int32Array(features.buffer, features.byteOffset, n * rows * rowLength);
+  const copy = copyTo ? new Int32Array(copyTo.buffer, copyTo.byteOffset, n * rows * rowLength) : null;
+  for (let s = 0, x = 0, j = 0; s < n; s++) {
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < wordsPerRow; k++, j++) {
+        const m = rowLength - 32 * k < 32 ? rowLength - 32 * k : 32;
+        let w = 0;
+        for (let b = 0; b < m; b++, x++) {
+          const raw = bitsOf[x];
+          if (copy !== null) copy[x] = raw;
+          const v = raw & 0x7fffffff;
+          w |= ((v | -v) >>> 31) << b;
+        }
+        res[j] = w;
+      }
+    }
+  }
+  return res;
+}
+
+/**
+ * bits[j] = (p = 0.5 dropout word j) & nonzero[nonzeroOff + j] for j < words: the same words as
+ * fillDropoutMask(bits, layout, 0.5, new Rng(seed)) ANDed with the bitmap (tail bits come out 0
+ * because the bitmap's are), with Rng's generator (splitmix32-seeded mulberry32) inlined on a local
+ * state, which is about 3x faster than calling Rng.nextUint32() per word.
+ */
+export function fillHalfMaskAnd(bits: Uint32Array, words: number, seed: number, nonzero: Uint32Array, nonzeroOff: number): void {
+  let z = ((seed >>> 0) + 0x9e3779b9) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  let state = z ^ (z >>> 16);
+  for (let j = 0; j < words; j++) {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    bits[j] = (t ^ (t >>> 14)) & nonzero[nonzeroOff + j];
+  }
 }

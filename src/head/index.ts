@@ -1,6 +1,6 @@
 /** Last-layer (head) training of the Deep-COVID protocol on cached backbone features. */
 export { Adam, ADAM_DEFAULTS, type AdamOptions } from './adam.js';
-export { fillDropoutMask, maskLayout, maskWords, type MaskLayout } from './dropout.js';
+export { aliasPatternProbabilities, fillDropoutMask, fillHalfMaskAnd, maskLayout, maskWords, nonzeroBits, type MaskLayout } from './dropout.js';
 export { cloneHead, createHead } from './init.js';
 export { HeadKernel, type SampleMask } from './kernels.js';
 export { computeLogits, predictProba, sampleCount } from './predict.js';

@@ -2,7 +2,11 @@
  * Per-sample forward and backward passes of the heads, on preallocated buffers. Forward and backward
  * of one sample run back to back while its features are in cache; the loss gradient is known per
  * sample because the batch normaliser (sum of target weights) is fixed before the batch starts.
+ * Pooled heads also have a batched form (accumulateLinearBatch) with the same result bit for bit.
+ * The conv head walks only the set bits of its masks, so callers may AND the dropout mask with a
+ * bitmap of the nonzero inputs (zeros contribute nothing) to skip the zeros of post-ReLU maps.
  */
+import { UsageError } from '../errors.js';
 import { maskLayout, type MaskLayout } from './dropout.js';
 import { headPositions, type Head } from './types.js';
 
@@ -10,6 +14,83 @@ import { headPositions, type Head } from './types.js';
 export interface SampleMask {
   bits: Uint32Array;
   scale: number;
+}
+
+const dotOut = new Float64Array(2);
+
+/**
+ * [w0 . v[off:off+c], w1 . v[off:off+c]] for the two weight rows (c = w0.length), with two partial
+ * sums per row (even and odd indices) so that consecutive additions do not wait on each other.
+ * Returns a shared buffer.
+ */
+function dot2(w0: Float64Array, w1: Float64Array, v: Float32Array, off: number): Float64Array {
+  const c = w0.length;
+  let p0 = 0, p1 = 0, q0 = 0, q1 = 0;
+  let i = 0;
+  for (; i + 2 <= c; i += 2) {
+    const va = v[off + i], vb = v[off + i + 1];
+    p0 += w0[i] * va;
+    p1 += w0[i + 1] * vb;
+    q0 += w1[i] * va;
+    q1 += w1[i + 1] * vb;
+  }
+  if (i < c) {
+    const va = v[off + i];
+    p0 += w0[i] * va;
+    q0 += w1[i] * va;
+  }
+  dotOut[0] = p0 + p1;
+  dotOut[1] = q0 + q1;
+  return dotOut;
+}
+
+/**
+ * out[outOff + i] = x[off + i] if bit i of bits[bitOff ...] is set, else 0, for i < c: a native copy,
+ * then the dropped elements (the clear bits, a minority for the usual p <= 0.5) are zeroed one by one.
+ */
+function maskRow(x: Float32Array, off: number, bits: Uint32Array, bitOff: number, out: Float32Array, outOff: number, c: number): void {
+  out.set(x.subarray(off, off + c), outOff);
+  const words = (c + 31) >>> 5;
+  for (let k = 0; k < words; k++) {
+    const base = k << 5;
+    const n = c - base;
+    let d = ~bits[bitOff + k];
+    if (n < 32) d &= (1 << n) - 1;
+    const o = outOff + base + 31;
+    while (d !== 0) {
+      const low = d & -d;
+      d ^= low;
+      out[o - Math.clz32(low)] = 0;
+    }
+  }
+}
+
+/**
+ * gw[0:c] += g0[i] * v[off[i] ...], gw[c:2c] += g1[i] * v[off[i] ...] for i = 0 .. count-1, each
+ * element adding the terms in order of i (as count separate passes would), four rows per pass.
+ */
+function addOuter(gw: Float64Array, v: Float32Array, off: Int32Array, g0: Float64Array, g1: Float64Array, count: number, c: number): void {
+  let i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const oa = off[i], ob = off[i + 1], oc = off[i + 2], od = off[i + 3];
+    const a0 = g0[i], b0 = g0[i + 1], c0 = g0[i + 2], d0 = g0[i + 3];
+    const a1 = g1[i], b1 = g1[i + 1], c1 = g1[i + 2], d1 = g1[i + 3];
+    for (let j = 0; j < c; j++) {
+      const va = v[oa + j], vb = v[ob + j], vc = v[oc + j], vd = v[od + j];
+      gw[j] = gw[j] + a0 * va + b0 * vb + c0 * vc + d0 * vd;
+      gw[c + j] = gw[c + j] + a1 * va + b1 * vb + c1 * vc + d1 * vd;
+    }
+  }
+  for (; i < count; i++) {
+    const o = off[i];
+    const a0 = g0[i];
+    const a1 = g1[i];
+    for (let j = 0; j < c; j++) {
+      const va = v[o + j];
+      gw[j] += a0 * va;
+      gw[c + j] += a1 * va;
+    }
+  }
 }
 
 /** Forward/backward workspace of one head. Reads the head's parameters live, so Adam can update them in place. */
@@ -31,6 +112,19 @@ export class HeadKernel {
   private readonly d1: Float64Array;
   private readonly active: Int32Array;
   private readonly activeBits: Int32Array;
+  /** The two rows of head.weight (views: Adam's in-place updates show through). */
+  private readonly w0: Float64Array;
+  private readonly w1: Float64Array;
+  /** Masked input of the last linear sample (pooled heads only); float32 holds x or 0 exactly. */
+  private readonly xm: Float32Array;
+  /** Loss gradient w.r.t. the logits of the last sample (lossGradient()). */
+  private g0 = 0;
+  private g1 = 0;
+  /** accumulateLinearBatch workspace: masked rows, row offsets and per-sample logit gradients. */
+  private batchRows = new Float32Array(0);
+  private batchOff = new Int32Array(0);
+  private batchG0 = new Float64Array(0);
+  private batchG1 = new Float64Array(0);
 
   constructor(head: Head) {
     this.head = head;
@@ -48,6 +142,9 @@ export class HeadKernel {
     this.d1 = new Float64Array(p);
     this.active = new Int32Array(p);
     this.activeBits = new Int32Array(this.layout.wordsPerRow);
+    this.xm = new Float32Array(pooled ? this.channels : 0);
+    this.w0 = head.weight.subarray(0, this.channels);
+    this.w1 = head.weight.subarray(this.channels, 2 * this.channels);
   }
 
   /** Sets the gradient accumulators to zero. */
@@ -71,6 +168,70 @@ export class HeadKernel {
    */
   accumulate(x: Float32Array, s: number, target: number, targetWeight: number, coef: number, mask: SampleMask | null): number {
     this.forward(x, s, mask);
+    const nll = this.lossGradient(target, targetWeight * coef);
+    if (this.head.kind === 'squeezenet-conv') this.convBackward(x, s * this.sampleSize, mask, this.g0, this.g1);
+    else this.linearBackward(x, s * this.sampleSize, mask, this.g0, this.g1);
+    return targetWeight * nll;
+  }
+
+  /**
+   * accumulate() for `count` samples of a pooled (linear) head in one call, with the same result bit
+   * for bit: each gradient element still receives the samples' terms one after another in order,
+   * but it is loaded and stored once per four samples. Sample i uses dropout bits
+   * maskBits[i * wordsPerRow ...] when maskBits is given. Returns the summed weighted nll.
+   */
+  accumulateLinearBatch(
+    x: Float32Array,
+    samples: ArrayLike<number>,
+    count: number,
+    targets: ArrayLike<number>,
+    classWeights: ArrayLike<number>,
+    coef: number,
+    maskBits: Uint32Array | null,
+    scale: number,
+  ): number {
+    const c = this.channels;
+    if (this.head.kind === 'squeezenet-conv') throw new UsageError('accumulateLinearBatch: the squeezenet-conv head has no batched path; use accumulate()');
+    if (this.batchRows.length < count * c) {
+      this.batchRows = new Float32Array(count * c);
+      this.batchOff = new Int32Array(count);
+      this.batchG0 = new Float64Array(count);
+      this.batchG1 = new Float64Array(count);
+    }
+    const rows = this.batchRows;
+    const words = this.layout.wordsPerRow;
+    let loss = 0;
+    for (let i = 0; i < count; i++) {
+      const s = samples[i];
+      const t = targets[s];
+      let a0: number;
+      let a1: number;
+      if (maskBits !== null) {
+        maskRow(x, s * c, maskBits, i * words, rows, i * c, c);
+        const r = dot2(this.w0, this.w1, rows, i * c);
+        a0 = r[0] * scale;
+        a1 = r[1] * scale;
+        this.batchOff[i] = i * c;
+      } else {
+        const r = dot2(this.w0, this.w1, x, s * c);
+        a0 = r[0];
+        a1 = r[1];
+        this.batchOff[i] = s * c;
+      }
+      this.logits[0] = a0 + this.head.bias[0];
+      this.logits[1] = a1 + this.head.bias[1];
+      loss += classWeights[t] * this.lossGradient(t, classWeights[t] * coef);
+      this.gradBias[0] += this.g0;
+      this.gradBias[1] += this.g1;
+      this.batchG0[i] = maskBits !== null ? this.g0 * scale : this.g0;
+      this.batchG1[i] = maskBits !== null ? this.g1 * scale : this.g1;
+    }
+    addOuter(this.gradWeight, maskBits !== null ? rows : x, this.batchOff, this.batchG0, this.batchG1, count, c);
+    return loss;
+  }
+
+  /** From this.logits: the nll of `target`, and g = d(coefficient * nll)/d(logits) into g0/g1. */
+  private lossGradient(target: number, coefficient: number): number {
     const l0 = this.logits[0];
     const l1 = this.logits[1];
     // log-softmax, stable
@@ -79,48 +240,31 @@ export class HeadKernel {
     const e1 = Math.exp(l1 - m);
     const sum = e0 + e1;
     const lse = m + Math.log(sum);
-    const nll = lse - (target === 1 ? l1 : l0);
-    const g = targetWeight * coef;
-    const g0 = g * (e0 / sum - (target === 0 ? 1 : 0));
-    const g1 = g * (e1 / sum - (target === 1 ? 1 : 0));
-    if (this.head.kind === 'squeezenet-conv') this.convBackward(x, s * this.sampleSize, mask, g0, g1);
-    else this.linearBackward(x, s * this.sampleSize, mask, g0, g1);
-    return targetWeight * nll;
+    this.g0 = coefficient * (e0 / sum - (target === 0 ? 1 : 0));
+    this.g1 = coefficient * (e1 / sum - (target === 1 ? 1 : 0));
+    return lse - (target === 1 ? l1 : l0);
   }
 
   private linearForward(x: Float32Array, off: number, mask: SampleMask | null): void {
     const c = this.channels;
-    const w = this.head.weight;
     let a0 = 0;
     let a1 = 0;
     if (mask === null) {
-      for (let i = 0; i < c; i++) {
-        const v = x[off + i];
-        a0 += w[i] * v;
-        a1 += w[c + i] * v;
-      }
+      const r = dot2(this.w0, this.w1, x, off);
+      a0 = r[0];
+      a1 = r[1];
     } else {
-      const bits = mask.bits;
-      const words = this.layout.wordsPerRow;
-      for (let k = 0; k < words; k++) {
-        let b = bits[k] | 0;
-        const base = k << 5;
-        while (b !== 0) {
-          const low = b & -b;
-          b ^= low;
-          const i = base + 31 - Math.clz32(low);
-          const v = x[off + i];
-          a0 += w[i] * v;
-          a1 += w[c + i] * v;
-        }
-      }
-      a0 *= mask.scale;
-      a1 *= mask.scale;
+      // kept inputs (dropped ones 0) into xm, which the backward pass reuses
+      maskRow(x, off, mask.bits, 0, this.xm, 0, c);
+      const r = dot2(this.w0, this.w1, this.xm, 0);
+      a0 = r[0] * mask.scale;
+      a1 = r[1] * mask.scale;
     }
     this.logits[0] = a0 + this.head.bias[0];
     this.logits[1] = a1 + this.head.bias[1];
   }
 
+  /** Backward after linearForward of the same sample (xm holds its masked input when mask is set). */
   private linearBackward(x: Float32Array, off: number, mask: SampleMask | null, g0: number, g1: number): void {
     const c = this.channels;
     const gw = this.gradWeight;
@@ -136,19 +280,11 @@ export class HeadKernel {
     }
     const s0 = g0 * mask.scale;
     const s1 = g1 * mask.scale;
-    const bits = mask.bits;
-    const words = this.layout.wordsPerRow;
-    for (let k = 0; k < words; k++) {
-      let b = bits[k] | 0;
-      const base = k << 5;
-      while (b !== 0) {
-        const low = b & -b;
-        b ^= low;
-        const i = base + 31 - Math.clz32(low);
-        const v = x[off + i];
-        gw[i] += s0 * v;
-        gw[c + i] += s1 * v;
-      }
+    const xm = this.xm;
+    for (let i = 0; i < c; i++) {
+      const v = xm[i];
+      gw[i] += s0 * v;
+      gw[c + i] += s1 * v;
     }
   }
 
@@ -213,21 +349,20 @@ export class HeadKernel {
     const s = mask.scale;
     const z0 = this.z0;
     const z1 = this.z1;
-    for (let ch = 0; ch < c; ch++) {
+    for (let ch = 0, xb = off, mb = 0; ch < c; ch++, xb += p, mb += words) {
       const a0 = w[ch] * s;
       const a1 = w[c + ch] * s;
-      const xb = off + ch * p;
-      const mb = ch * words;
       for (let k = 0; k < words; k++) {
         let b = bits[mb + k] | 0;
         const base = k << 5;
+        const xq = xb + base;
+        // highest set bit first: j = 31 - clz32(b)
         while (b !== 0) {
-          const low = b & -b;
-          b ^= low;
-          const q = base + 31 - Math.clz32(low);
-          const v = x[xb + q];
-          z0[q] += a0 * v;
-          z1[q] += a1 * v;
+          const j = 31 - Math.clz32(b);
+          b ^= 1 << j;
+          const v = x[xq + j];
+          z0[base + j] += a0 * v;
+          z1[base + j] += a1 * v;
         }
       }
     }
