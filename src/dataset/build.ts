@@ -8,7 +8,8 @@ import { loadGreyImage, readSource, type LoadLimits } from '../input/load-image.
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
-import { DEFAULT_DEDUPE, findDuplicates, type DedupeOptions } from './dedupe.js';
+import { DEFAULT_DEDUPE, type DedupeOptions } from './dedupe.js';
+import { FingerprintTable } from './fingerprint-table.js';
 import { fingerprintDecoded } from './fingerprint.js';
 import { writeManifest, type ManifestRow } from './manifest.js';
 import { forEachLimit } from './pool.js';
@@ -130,10 +131,7 @@ export async function buildDataset(cfg: BuildConfig, configDir: string, outDir: 
   await mkdir(staging, { recursive: true });
 
   const n = records.length;
-  const sha = new Array<string>(n).fill('');
-  const pixelSha = new Array<string>(n).fill('');
-  const hashes = new Uint16Array(4 * n);
-  const ok = new Uint8Array(n);
+  const table = new FingerprintTable(n);
   const unreadable: { file: string; message: string }[] = [];
   const progress = createProgress({ label: 'dataset build', total: n, quiet: opts.quiet });
   await forEachLimit(records, opts.concurrency ?? 4, async (rec, i) => {
@@ -141,11 +139,8 @@ export async function buildDataset(cfg: BuildConfig, configDir: string, outDir: 
       const { bytes } = await readSource(rec.path);
       const img = await loadGreyImage({ bytes, name: rec.path }, opts.limits);
       const { fp } = await fingerprintDecoded(img, sha256Hex(bytes));
-      sha[i] = fp.sha256;
-      pixelSha[i] = fp.pixelSha256;
-      hashes.set(fp.phash, 4 * i);
       await writeFileAtomic(join(staging, outputName(rec)), await toDatasetPng(img, size));
-      ok[i] = 1;
+      table.set(i, fp);
     } catch (err) {
       unreadable.push({ file: rec.path, message: err instanceof Error ? err.message : String(err) });
     }
@@ -154,13 +149,9 @@ export async function buildDataset(cfg: BuildConfig, configDir: string, outDir: 
   progress.done();
 
   // duplicates among the readable images, confirmed on the staged (already small) copies
-  const idx = [...Array(n).keys()].filter((i) => ok[i]);
-  const dup = await findDuplicates(
-    idx.map((i) => ({ sha256: sha[i], pixelSha256: pixelSha[i] })),
-    Uint16Array.from(idx.flatMap((i) => [...hashes.subarray(4 * i, 4 * i + 4)])),
-    (k) => loadGreyImage(join(staging, outputName(records[idx[k]]))),
-    { ...DEFAULT_DEDUPE, ...cfg.dedupe },
-  );
+  const dup = await table.duplicates((i) => loadGreyImage(join(staging, outputName(records[i]))), { ...DEFAULT_DEDUPE, ...cfg.dedupe });
+  const idx = dup.idx;
+  const sha = table.sha256;
   const name = (k: number) => `${records[idx[k]].source}:${records[idx[k]].sourcePath}`;
   const duplicatePairs = dup.pairs.map((p) => ({ a: name(p.i), b: name(p.j), kind: p.kind, distance: p.distance, correlation: round(p.correlation), detail: round(p.detail) }));
 

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { LoadLimits } from '../input/load-image.js';
 import { loadGreyImage } from '../input/load-image.js';
 import { createProgress } from '../util/progress.js';
-import { findDuplicates, type DedupeOptions } from './dedupe.js';
+import type { DedupeOptions } from './dedupe.js';
+import { FingerprintTable } from './fingerprint-table.js';
 import { fingerprintFile } from './fingerprint.js';
 import { readManifestRows } from './manifest.js';
 import { forEachLimit } from './pool.js';
@@ -93,10 +94,7 @@ export async function checkDataset(dir: string, opts: CheckOptions = {}): Promis
   const meta = new Map<string, Record<string, string>>();
   for (const r of manifest?.rows ?? []) if (r.file) meta.set(r.file.split(/[\\/]/).join('/'), r);
 
-  const sha = new Array<string>(n).fill('');
-  const pixelSha = new Array<string>(n).fill('');
-  const hashes = new Uint16Array(4 * n);
-  const ok = new Uint8Array(n);
+  const table = new FingerprintTable(n);
   const widths: number[] = [];
   const heights: number[] = [];
   const bitDepths: Record<string, number> = {};
@@ -106,14 +104,11 @@ export async function checkDataset(dir: string, opts: CheckOptions = {}): Promis
   await forEachLimit(items, opts.concurrency ?? 4, async (it, i) => {
     try {
       const { fp } = await fingerprintFile(it.file, opts.limits);
-      sha[i] = fp.sha256;
-      pixelSha[i] = fp.pixelSha256;
-      hashes.set(fp.phash, 4 * i);
+      table.set(i, fp);
       widths.push(fp.width);
       heights.push(fp.height);
       bitDepths[fp.bitDepth] = (bitDepths[fp.bitDepth] ?? 0) + 1;
       formats[fp.format] = (formats[fp.format] ?? 0) + 1;
-      ok[i] = 1;
     } catch (err) {
       unreadable.push({ file: it.rel, message: err instanceof Error ? err.message : String(err) });
     }
@@ -122,13 +117,8 @@ export async function checkDataset(dir: string, opts: CheckOptions = {}): Promis
   progress.done();
 
   // duplicates among readable images
-  const idx = [...Array(n).keys()].filter((i) => ok[i]);
-  const dup = await findDuplicates(
-    idx.map((i) => ({ sha256: sha[i], pixelSha256: pixelSha[i] })),
-    Uint16Array.from(idx.flatMap((i) => [...hashes.subarray(4 * i, 4 * i + 4)])),
-    (k) => loadGreyImage(items[idx[k]].file, opts.limits),
-    opts.dedupe,
-  );
+  const dup = await table.duplicates((i) => loadGreyImage(items[i].file, opts.limits), opts.dedupe);
+  const idx = dup.idx;
   // an augmented copy and its original (or two copies of one original) are duplicates by design
   const origin = (it: DatasetItem) => meta.get(it.rel)?.derived_from || it.rel;
   const crossSplitDuplicates: CheckPair[] = [];

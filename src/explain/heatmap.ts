@@ -3,7 +3,7 @@
  * explanation method shares.
  */
 import type { PreprocessConfig } from '../preprocess/config.js';
-import { resizedSize } from '../preprocess/to-tensor.js';
+import { cropPlan } from '../preprocess/to-tensor.js';
 
 /** A single-channel float map, row-major. */
 export interface Heatmap {
@@ -92,19 +92,10 @@ export interface CropGeometry {
   crop: [number, number];
 }
 
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 /** The crop geometry of an image of width x height under a preprocessing config. */
 export function cropGeometry(width: number, height: number, cfg: PreprocessConfig): CropGeometry {
   const [ch, cw] = cfg.crop;
-  const [nw, nh] = resizedSize(width, height, cfg.resizeShorter);
-  const padY = Math.max(0, ch - nh);
-  const padX = Math.max(0, cw - nw);
-  const top = roundHalfEven((nh + padY - ch) / 2);
-  const left = roundHalfEven((nw + padX - cw) / 2);
+  const { nw, nh, padX, padY, top, left } = cropPlan(width, height, cfg);
   const scaleX = nw / width;
   const scaleY = nh / height;
   // centre of original pixel x lands at (x + 0.5) * scale - 0.5 in the resized image

@@ -18,7 +18,7 @@ export function resizedSize(width: number, height: number, shorter: number): [nu
 }
 
 /** Where torchvision's Resize + CenterCrop put an image of this size: resized size, zero padding, crop offset. */
-function cropPlan(width: number, height: number, cfg: PreprocessConfig) {
+export function cropPlan(width: number, height: number, cfg: PreprocessConfig) {
   const [ch, cw] = cfg.crop;
   const [nw, nh] = resizedSize(width, height, cfg.resizeShorter);
   const padY = Math.max(0, ch - nh);

@@ -41,6 +41,18 @@ export function figureMarkdown(f: ReportFigure, caption: string): string {
   return `![${f.alt.replace(/[[\]]/g, '')}](${figurePath(f)})\n${caption}\n`;
 }
 
+/** Collects a report's figures with running numbers, pushing each one's Markdown into `md`. */
+export function figureCollector(md: string[]): { figures: ReportFigure[]; add: (f: ReportFigure, caption: string) => void } {
+  const figures: ReportFigure[] = [];
+  return {
+    figures,
+    add(f, caption) {
+      figures.push(f);
+      md.push(figureMarkdown(f, `**Figure ${figures.length}.** ${caption}`));
+    },
+  };
+}
+
 const CSS = `
 body { font-family: "DejaVu Sans", Verdana, Arial, sans-serif; color: #222; background: #fff; margin: 0; line-height: 1.45; font-size: 15px; }
 main { max-width: 1040px; margin: 0 auto; padding: 24px 32px 64px; }

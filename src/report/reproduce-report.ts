@@ -11,7 +11,7 @@ import { comparisonMarkdown, type ReproduceEntry } from '../protocol/reproduce.j
 import { aucCi, pctCi } from '../protocol/run-files.js';
 import { confusionCells, probabilityHistogram, rocPoints } from './chart-data.js';
 import { confusionSpec, histogramSpec, rocSpec, type RocMarker } from './charts.js';
-import { chartFigure, figureMarkdown, writeReport, type ReportDocument, type ReportFigure } from './document.js';
+import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
 import { AUC_GAP, findHazards, MIN_PER_CLASS } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
 import { rocLabel } from './run-report.js';
@@ -86,14 +86,8 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
   const runs = models.filter((x): x is { backbone: string; run: ReportRun } => 'run' in x);
   const entries: ReproduceEntry[] = models.map((x) => ('run' in x ? { backbone: x.backbone, run: { dir: x.run.dir, record: x.run.record, metrics: x.run.metrics } } : x));
   const data = runs[0].run.record.data.root;
-  const figures: ReportFigure[] = [];
   const md: string[] = [];
-  let figNo = 0;
-  const addFigure = (f: ReportFigure, caption: string) => {
-    figures.push(f);
-    figNo++;
-    md.push(figureMarkdown(f, `**Figure ${figNo}.** ${caption}`));
-  };
+  const { figures, add: addFigure } = figureCollector(md);
   md.push(comparisonMarkdown(data, entries));
 
   const withRoc = runs.filter((x) => x.run.metrics?.roc);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
 import { confusionSpec, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
-import { chartFigure, figureMarkdown, writeReport, type ReportDocument, type ReportFigure } from './document.js';
+import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
 import { modelCardMarkdown } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
 import { sampleGrid } from './sample-grid.js';
@@ -24,14 +24,8 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
   const r = run.record;
   const m = run.metrics;
   const thr = r.threshold.value;
-  const figures: ReportFigure[] = [];
   const md: string[] = [];
-  let figNo = 0;
-  const addFigure = (f: ReportFigure, caption: string) => {
-    figures.push(f);
-    figNo++;
-    md.push(figureMarkdown(f, `**Figure ${figNo}.** ${caption}`));
-  };
+  const { figures, add: addFigure } = figureCollector(md);
 
   md.push(`# deep-covid report: run ${r.id}`, '');
   md.push(`**Research software, not a diagnostic device.** ${r.backbone.name} backbone (${r.backbone.weights} weights), trained ${r.createdAt} on \`${r.data.root}\`. All numbers describe this test set only; intervals are 95% confidence intervals.`, '');
