@@ -14,9 +14,10 @@ import { loadReportRun, type ReportRun } from './run-data.js';
 import { sampleGrid } from './sample-grid.js';
 import { groupTable, operatingExtrasTable } from './tables.js';
 
-/** Legend label of a model on ROC charts: name and AUC with its interval. */
+/** Legend label of a model on ROC charts: name and AUC with its interval; synthetic weights said so. */
 export function rocLabel(name: string, run: ReportRun): string {
-  return `${name}: AUC ${aucCi(run.metrics)}`;
+  const synthetic = run.record.backbone.weights === 'synthetic' ? ' [synthetic weights]' : '';
+  return `${name}${synthetic}: AUC ${aucCi(run.metrics)}`;
 }
 
 /** Builds the report of one loaded run (text and figures; nothing is written). */
