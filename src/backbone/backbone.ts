@@ -86,7 +86,8 @@ export class Backbone {
     let device: 'cpu' | 'cuda' = 'cpu';
     if (opts.device === 'cuda') {
       try {
-        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'] });
+        // onnxruntime logs its own error when the provider is missing; our warning below says it plainly
+        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'], logSeverityLevel: 4 });
         device = 'cuda';
       } catch (err) {
         warn(`CUDA is not available (${(err as Error).message.split('\n')[0]}); running on the CPU instead`);
