@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { parseCsv } from '../src/util/csv.js';
+import { pearson } from '../src/dataset/fingerprint.js';
 import { DEV_SET, REFERENCE_DIR, skipNoShared } from './helpers/shared.js';
 
 const work = await mkdtemp(join(tmpdir(), 'dc-ref-'));
@@ -25,18 +26,6 @@ function ranks(v: number[]): number[] {
   return r;
 }
 
-function pearson(x: number[], y: number[]): number {
-  const n = x.length;
-  const mx = x.reduce((a, b) => a + b, 0) / n;
-  const my = y.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) ** 2;
-    syy += (y[i] - my) ** 2;
-  }
-  return sxy / Math.sqrt(sxx * syy);
-}
 
 for (const backbone of ['squeezenet1_1', 'mobilenet_v2']) {
   test(`${backbone}: dev-set AUC within 0.02 of the PyTorch reference, per-image probabilities agree`, { skip: skipNoShared, timeout: 600_000 }, async () => {

@@ -37,6 +37,24 @@ export function positiveInt(value: string | undefined, name: string, fallback?: 
   return n;
 }
 
+/** Parses a whole-number option ≥ 0 (e.g. a seed or a port), with an error naming the option. */
+export function wholeNumber(value: string | undefined, name: string, fallback?: number): number {
+  if (value === undefined) {
+    if (fallback === undefined) throw new UsageError(`${name} is required`);
+    return fallback;
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number ≥ 0, got "${value}"`);
+  return n;
+}
+
+/** Parses a number option that must lie in [lo, hi], with an error naming the option. */
+export function numberIn(value: string, name: string, lo: number, hi: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < lo || n > hi) throw new UsageError(`${name} must be a number in [${lo}, ${hi}], got "${value}"`);
+  return n;
+}
+
 /** Backbone loading options from the shared CLI options. */
 export function backboneOptions(o: RuntimeOptions, modelPath?: string): BackboneOptions {
   return {

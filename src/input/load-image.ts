@@ -39,6 +39,9 @@ export interface ProbedImage {
   format: ImageFormat;
   /** Bits per sample of a raster file (8 or 16); 0 for DICOM until decoded. */
   bitDepth: number;
+  /** Size in display orientation (EXIF applied), from the header; 0 for DICOM until decoded. */
+  width: number;
+  height: number;
   /**
    * For PNG/JPEG/TIFF/WebP: a fresh sharp pipeline yielding the display image (EXIF orientation
    * applied, alpha flattened onto black), to which greyscale and geometry can be appended.
@@ -61,7 +64,7 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   if (format === null) {
     throw new InputError(name, 'not-an-image', 'not an image: the content is not PNG, JPEG, TIFF, WebP or DICOM (format is decided by content, not by the file extension)');
   }
-  if (format === 'dicom') return { name, bytes, format, bitDepth: 0, display: null, maxPixels };
+  if (format === 'dicom') return { name, bytes, format, bitDepth: 0, width: 0, height: 0, display: null, maxPixels };
   const opts = { limitInputPixels: maxPixels, failOn: 'warning' as const };
   let meta: sharp.Metadata;
   try {
@@ -76,7 +79,9 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   }
   const bitDepth = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : 8;
   const display = () => sharp(bytes, opts).rotate().flatten({ background: '#000000' });
-  return { name, bytes, format, bitDepth, display, maxPixels };
+  // EXIF orientations 5-8 swap width and height
+  const swap = (meta.orientation ?? 1) >= 5;
+  return { name, bytes, format, bitDepth, width: swap ? h : w, height: swap ? w : h, display, maxPixels };
 }
 
 /** Decodes a probed image into the pipeline's 8-bit grey image. */

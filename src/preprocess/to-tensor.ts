@@ -35,16 +35,7 @@ export function cropPlan(width: number, height: number, cfg: PreprocessConfig) {
  */
 export async function resizeAndCropProbed(p: ProbedImage, cfg: PreprocessConfig): Promise<Uint8Array> {
   if (!p.display || p.bitDepth !== 8) return resizeAndCrop(await decodeProbed(p), cfg);
-  let meta: { width?: number; height?: number; orientation?: number };
-  try {
-    meta = await p.display().metadata();
-  } catch (err) {
-    throw mapSharpError(p.name, err);
-  }
-  // EXIF orientations 5-8 swap width and height
-  const swap = (meta.orientation ?? 1) >= 5;
-  const w = (swap ? meta.height : meta.width) ?? 0;
-  const h = (swap ? meta.width : meta.height) ?? 0;
+  const { width: w, height: h } = p;
   const plan = cropPlan(w, h, cfg);
   if (plan.padX > 0 || plan.padY > 0) return resizeAndCrop(await decodeProbed(p), cfg);
   try {

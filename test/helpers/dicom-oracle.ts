@@ -1,4 +1,5 @@
 // Reads the DICOM conformance fixtures and their decode oracle from /work/shared at run time.
+import { parseNpy } from '../../src/util/npy.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -43,22 +44,8 @@ export function goodFixtures(): string[] {
   return manifest.fixtures.filter((f) => f.kind === 'good').map((f) => f.name).sort();
 }
 
-/** Minimal .npy reader (v1/v2, C order, little-endian |u1 <u2 <i2 <f8) -> Float64Array of the values. */
+/** The oracle array of a fixture (.npy beside it in expected/), as float64 values. */
 export function readNpy(file: string): { shape: number[]; dtype: string; values: Float64Array } {
-  const b = readFileSync(`${DICOM_DIR}expected/${file.replace(/\.dcm$/, '.npy')}`);
-  const major = b[6];
-  const hlen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
-  const start = (major === 1 ? 10 : 12) + hlen;
-  const header = b.subarray(major === 1 ? 10 : 12, start).toString('latin1');
-  const dtype = /'descr':\s*'([^']+)'/.exec(header)![1];
-  const shape = /'shape':\s*\(([^)]*)\)/.exec(header)![1].split(',').filter((s) => s.trim()).map(Number);
-  if (/'fortran_order':\s*True/.test(header)) throw new Error('fortran order npy not supported');
-  const n = shape.reduce((a, c) => a * c, 1);
-  const body = b.subarray(start);
-  const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    values[i] = dtype === '|u1' ? body[i] : dtype === '<u2' ? body.readUInt16LE(2 * i) : dtype === '<i2' ? body.readInt16LE(2 * i) : dtype === '<f8' ? body.readDoubleLE(8 * i) : NaN;
-  }
-  if (Number.isNaN(values[0])) throw new Error(`unsupported npy dtype ${dtype}`);
-  return { shape, dtype, values };
+  const arr = parseNpy(readFileSync(`${DICOM_DIR}expected/${file.replace(/\.dcm$/, '.npy')}`));
+  return { shape: arr.shape, dtype: arr.dtype, values: Float64Array.from(arr.data) };
 }

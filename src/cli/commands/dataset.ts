@@ -1,18 +1,10 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
 import { augmentDataset } from '../../dataset/augment.js';
 import { buildDataset, loadBuildConfig } from '../../dataset/build.js';
 import { checkDataset, formatCheckReport, formatTable } from '../../dataset/check.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { positiveInt } from '../common.js';
-
-function intOption(v: string | undefined, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number >= 0, got "${v}"`);
-  return n;
-}
+import { positiveInt, wholeNumber } from '../common.js';
 
 /** `deep-covid dataset build|augment|check`: make a dataset in the paper's layout, oversample it, and check it for leakage. */
 export function registerDataset(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
@@ -65,7 +57,7 @@ export function registerDataset(program: Command, io: { out: (s: string) => void
     .option('-q, --quiet', 'no progress output')
     .addHelpText('after', '\nExamples:\n  deep-covid dataset augment --data data/covid5k --class covid --factor 5\n  deep-covid dataset augment --data data/covid5k --split train --seed 1')
     .action(async (o: { data: string; class: string; factor: string; split: string; seed: string; quiet?: boolean }) => {
-      const r = await augmentDataset(o.data, { className: o.class, factor: positiveInt(o.factor, '--factor'), split: o.split, seed: intOption(o.seed, '--seed', 0), quiet: o.quiet });
+      const r = await augmentDataset(o.data, { className: o.class, factor: positiveInt(o.factor, '--factor'), split: o.split, seed: wholeNumber(o.seed, '--seed', 0), quiet: o.quiet });
       io.out(`${r.originals} ${o.class} original(s): ${r.written} augmented file(s) written, ${r.existing} already present; ${r.manifestRowsAdded} manifest row(s) added${r.manifestCreated ? ' (manifest.csv created)' : ''}`);
     });
 

@@ -5,7 +5,7 @@ import { explainFiles, type ExplainMethod } from '../../explain/explain-files.js
 import type { Rect } from '../../explain/occlusion.js';
 import { formatShortcutReport, shortcutCheck } from '../../explain/shortcut.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { addRuntimeOptions, backboneOptions, featureCache, positiveInt, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, type RuntimeOptions } from '../common.js';
 
 interface ExplainCliOptions extends RuntimeOptions {
   run: string;
@@ -66,8 +66,7 @@ Examples:
   explain.action(async (files: string[], o: ExplainCliOptions) => {
     if (o.method !== 'occlusion' && o.method !== 'cam') throw new UsageError(`--method must be occlusion or cam, got "${o.method}"`);
     if (o.scale !== 'positive' && o.scale !== 'minmax') throw new UsageError(`--scale must be positive or minmax, got "${o.scale}"`);
-    const alpha = Number(o.alpha);
-    if (!Number.isFinite(alpha) || alpha < 0 || alpha > 1) throw new UsageError(`--alpha must be a number in [0, 1], got "${o.alpha}"`);
+    const alpha = numberIn(o.alpha, '--alpha', 0, 1);
     const summary = await explainFiles({
       run: o.run, files, method: o.method as ExplainMethod, out: o.out,
       patch: positiveInt(o.patch, '--patch'), stride: positiveInt(o.stride, '--stride'), fill: fillOption(o.fill),

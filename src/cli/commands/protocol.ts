@@ -11,7 +11,7 @@ import { reproduce } from '../../protocol/reproduce.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
 import { DEV_SHARED } from '../../util/paths.js';
-import { addRuntimeOptions, backboneOptions, featureCache, positiveInt, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
 
 interface ProtocolCliOptions extends RuntimeOptions {
   data?: string;
@@ -35,12 +35,6 @@ interface ProtocolCliOptions extends RuntimeOptions {
 /** The development set beside the checkout, the default data of `reproduce`. */
 export const DEV_DATA = join(DEV_SHARED, 'data', 'covidx5k-dev');
 
-function num(value: string, name: string, lo: number, hi: number): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < lo || n > hi) throw new UsageError(`${name} must be a number in [${lo}, ${hi}], got "${value}"`);
-  return n;
-}
-
 function addProtocolOptions(cmd: Command): Command {
   const d = PAPER_PROTOCOL;
   return cmd
@@ -60,19 +54,19 @@ function addProtocolOptions(cmd: Command): Command {
 }
 
 function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'> {
-  const extra = (o.thresholds ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => num(s, '--thresholds', 0, 1));
+  const extra = (o.thresholds ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => numberIn(s, '--thresholds', 0, 1));
   return {
     ...PAPER_PROTOCOL,
-    seed: Number.isInteger(Number(o.seed)) ? Number(o.seed) : (() => { throw new UsageError(`--seed must be a whole number, got "${o.seed}"`); })(),
+    seed: wholeNumber(o.seed, '--seed'),
     epochs: positiveInt(o.epochs, '--epochs'),
     batchSize: positiveInt(o.batchSize, '--batch-size'),
-    lr: num(o.lr, '--lr', 1e-12, 1),
+    lr: numberIn(o.lr, '--lr', 1e-12, 1),
     augmentFactor: positiveInt(o.augment, '--augment'),
     classWeighting: !!o.classWeights,
-    valFraction: num(o.valFraction, '--val-fraction', 0.01, 0.9),
-    targetSensitivity: num(o.targetSensitivity, '--target-sensitivity', 0.01, 1),
+    valFraction: numberIn(o.valFraction, '--val-fraction', 0.01, 0.9),
+    targetSensitivity: numberIn(o.targetSensitivity, '--target-sensitivity', 0.01, 1),
     thresholds: [...new Set([...PAPER_PROTOCOL.thresholds, ...extra])].sort((a, b) => a - b),
-    prevalence: o.prevalence === undefined ? null : num(o.prevalence, '--prevalence', 0, 1),
+    prevalence: o.prevalence === undefined ? null : numberIn(o.prevalence, '--prevalence', 0, 1),
   };
 }
 
@@ -119,7 +113,7 @@ Examples:
   evaluate.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; out?: string; prevalence?: string; model?: string }) => {
     const res = await evaluateRun({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, out: o.out,
-      prevalence: o.prevalence === undefined ? undefined : num(o.prevalence, '--prevalence', 0, 1),
+      prevalence: o.prevalence === undefined ? undefined : numberIn(o.prevalence, '--prevalence', 0, 1),
       runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet,
     });
     const op = res.metrics.operatingPoint;

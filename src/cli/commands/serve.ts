@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { buildServer } from '../../server/app.js';
 import { loadModelService } from '../../server/model-service.js';
 import { PROJECT_ROOT } from '../../util/paths.js';
-import { addRuntimeOptions, backboneOptions, positiveInt, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
 
 interface ServeCliOptions extends RuntimeOptions {
   run: string;
@@ -23,18 +23,12 @@ export const DEFAULT_WEB_ROOT = join(PROJECT_ROOT, 'dist', 'web');
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
-function nonNegativeInt(value: string, name: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number ≥ 0, got "${value}"`);
-  return n;
-}
-
 /**
  * Loads the run, starts the server and resolves when `signal` aborts (after closing it).
  * `onListening` gets the URL (with the real port when --port 0 was asked for).
  */
 export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => void; err: (s: string) => void }, signal: AbortSignal, onListening?: (url: string) => void): Promise<void> {
-  const port = nonNegativeInt(o.port, '--port');
+  const port = wholeNumber(o.port, '--port');
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const mbLimit = Number(o.maxUploadMb);
   if (!Number.isFinite(mbLimit) || mbLimit <= 0) throw new UsageError(`--max-upload-mb must be a positive number, got "${o.maxUploadMb}"`);
@@ -44,7 +38,7 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
     maxUploadBytes: Math.round(mbLimit * 1024 * 1024),
     maxPixels: positiveInt(o.maxPixels, '--max-pixels', 100_000_000),
     concurrency: positiveInt(o.concurrency, '--concurrency'),
-    maxQueued: nonNegativeInt(o.queue, '--queue'),
+    maxQueued: wholeNumber(o.queue, '--queue'),
     webRoot: o.web ?? DEFAULT_WEB_ROOT,
     logger: !!o.log,
   });
