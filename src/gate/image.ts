@@ -3,6 +3,7 @@
  * measured on the image as stored (before src/input reduces it to one grey channel, which would
  * hide a photograph's colour), at most 512 px a side: enough for these statistics and cheap.
  */
+import sharp from 'sharp';
 import type { GreyImage } from '../input/grey-image.js';
 import { decodeProbed, mapSharpError, type ProbedImage } from '../input/load-image.js';
 import type { DicomMeta } from './header.js';
@@ -84,8 +85,12 @@ export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { m
   }
   try {
     const deep = probe.bitDepth === 16;
+    // header only: is the file stored in colour? (flattening alpha turns grey into 3 equal channels)
+    const stored = await sharp(probe.bytes, { limitInputPixels: probe.maxPixels }).metadata();
+    const colour = (stored.channels ?? 1) - (stored.hasAlpha ? 1 : 0) >= 3;
     let pipeline = probe.display();
     if (Math.max(probe.width, probe.height) > MEASURE_SIDE) pipeline = pipeline.resize(MEASURE_SIDE, MEASURE_SIDE, { fit: 'inside' });
+    if (!colour) pipeline = deep ? pipeline.toColourspace('grey16') : pipeline.greyscale();
     const { data, info } = await pipeline.raw(deep ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
     const n = info.width * info.height;
     const px = deep ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -104,8 +109,7 @@ export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { m
       lo = min;
       scale = max > min ? 255 / (max - min) : 0;
     }
-    const colourChannels = info.channels >= 3 ? 3 : 1;
-    return { facts: { ...shape(probe.width, probe.height), ...pixelStats(px, n, info.channels, lo, scale), storedChannels: colourChannels } };
+    return { facts: { ...shape(probe.width, probe.height), ...pixelStats(px, n, info.channels, lo, scale), storedChannels: colour ? 3 : 1 } };
   } catch (err) {
     throw mapSharpError(probe.name, err);
   }
