@@ -15,7 +15,7 @@ import { Backbone } from '../src/backbone/backbone.js';
 import { readDataset, splitOf, type DatasetItem } from '../src/dataset/read.js';
 import { FeatureCache } from '../src/features/cache.js';
 import { extractFeatures } from '../src/features/extract.js';
-import { fitGate, gateFiles, gateToJSON, scoreFeatures, type FeatureRows, type GateModel, type GatedFile } from '../src/gate/index.js';
+import { empiricalQuantile, fitGate, gateFiles, gateToJSON, logNormalFit, scoreFeatures, type FeatureRows, type GateModel, type GatedFile } from '../src/gate/index.js';
 import { validationSplit } from '../src/protocol/validation-split.js';
 import { PAPER_PROTOCOL } from '../src/protocol/config.js';
 import { normalQuantile } from '../src/util/normal.js';
@@ -40,18 +40,11 @@ function rows(features: Float32Array, dim: number, idx: readonly number[]): Feat
   return { data, n: idx.length, dim };
 }
 
-function empiricalQuantile(v: ArrayLike<number>, q: number): number {
-  const s = Array.from(v).sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(s.length - 1, lo + 1)] - s[lo]) * (pos - lo);
-}
+const quantileOf = (v: ArrayLike<number>, q: number) => empiricalQuantile(Array.from(v).sort((a, b) => a - b), q);
 
 function lognormalQuantile(v: ArrayLike<number>, q: number): number {
-  const logs = Array.from(v, (x) => Math.log(Math.max(x, 1e-12)));
-  const m = logs.reduce((a, b) => a + b, 0) / logs.length;
-  const sd = Math.sqrt(logs.reduce((a, b) => a + (b - m) ** 2, 0) / (logs.length - 1));
-  return Math.exp(m + normalQuantile(q) * sd);
+  const { logMean, logSd } = logNormalFit(v);
+  return Math.exp(logMean + normalQuantile(q) * logSd);
 }
 
 /** Cosine k-NN distance (mean over the k nearest training rows), the alternative to Mahalanobis. */
@@ -200,7 +193,7 @@ async function main(): Promise<void> {
           const sv = score(val);
           const sq = Object.fromEntries(Object.entries(query).map(([k, q]) => [k, score(q)]));
           const nNot = KINDS.reduce((s, k) => s + query[k].n, 0);
-          for (const [rule, cut] of [['log-normal 99%', lognormalQuantile(sv, 0.99)], ['empirical 99th percentile', empiricalQuantile(sv, 0.99)]] as const) {
+          for (const [rule, cut] of [['log-normal 99%', lognormalQuantile(sv, 0.99)], ['empirical 99th percentile', quantileOf(sv, 0.99)]] as const) {
             const caught = KINDS.reduce((s, k) => s + above(sq[k], cut), 0);
             const auc = rocAuc(Array.from(sq.test), KINDS.flatMap((k) => Array.from(sq[k])));
             methodRows.push(`| ${name} | ${label} | ${rule} | ${pct(above(sq.test, cut), query.test.n)} | ${KINDS.map((k) => pct(above(sq[k], cut), query[k].n)).join(' | ')} | **${pct(caught, nNot)}** | ${auc.toFixed(3)} |`);

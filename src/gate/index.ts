@@ -9,7 +9,7 @@ export { assessHeader, headerFacts, type DicomMeta } from './header.js';
 export { assessImage, measureGrey, measureImage, pixelStats } from './image.js';
 export { fitDensity, scoreRows, ledoitWolf, transformFeature, type DensityModel, type FeatureRows } from './density.js';
 export {
-  fitGate, gateFromJSON, gateToJSON, scoreFeatures, assessFeatures, assessScore,
+  fitGate, gateFromJSON, gateToJSON, scoreFeatures, assessFeatures, assessScore, logNormalFit, empiricalQuantile,
   GATE_FORMAT, GATE_VERSION, GATE_METHOD, type GateModel, type GateCalibration, type FitGateOptions,
 } from './ood.js';
 export { combineGate, gateAllows, gateFlags, NO_OOD_MODEL, type GateParts } from './combine.js';

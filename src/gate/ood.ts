@@ -77,9 +77,7 @@ export function fitGate(train: FeatureRows, val: FeatureRows, opts: FitGateOptio
   if (!(farTail > 0 && farTail < 1 - quantile)) throw new Error(`farTail must lie in (0, ${1 - quantile}), got ${farTail}`);
   const density = fitDensity(train, { maxDims: opts.maxDims });
   const scores = scoreRows(density, val.data, val.n);
-  const logs = Array.from(scores, (s) => Math.log(Math.max(s, 1e-12)));
-  const logMean = logs.reduce((a, b) => a + b, 0) / logs.length;
-  const logSd = Math.sqrt(logs.reduce((a, b) => a + (b - logMean) ** 2, 0) / (logs.length - 1));
+  const { logMean, logSd } = logNormalFit(scores);
   const cutoff = Math.exp(logMean + normalQuantile(quantile) * logSd);
   const farCutoff = Math.exp(logMean + normalQuantile(1 - farTail) * logSd);
   const sorted = Array.from(scores).sort((a, b) => a - b);
@@ -99,8 +97,16 @@ export function fitGate(train: FeatureRows, val: FeatureRows, opts: FitGateOptio
   };
 }
 
-/** Linear-interpolated quantile of sorted values (NumPy's default). */
-function empiricalQuantile(sorted: number[], q: number): number {
+/** Mean and standard deviation (n − 1) of the logs of positive scores. */
+export function logNormalFit(scores: ArrayLike<number>): { logMean: number; logSd: number } {
+  const logs = Array.from(scores, (s) => Math.log(Math.max(s, 1e-12)));
+  const logMean = logs.reduce((a, b) => a + b, 0) / logs.length;
+  const logSd = Math.sqrt(logs.reduce((a, b) => a + (b - logMean) ** 2, 0) / (logs.length - 1));
+  return { logMean, logSd };
+}
+
+/** Linear-interpolated quantile of ascending values (NumPy's default). */
+export function empiricalQuantile(sorted: readonly number[], q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.min(sorted.length - 1, lo + 1);
