@@ -22,7 +22,8 @@ export interface ShortcutOptions extends ModelLoadOptions {
   data: string;
   manifest?: string | false;
   split?: string;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   limits?: Partial<LoadLimits>;
   /** Grey level of the mask (default: each image's mean grey). */
   fill?: number;
