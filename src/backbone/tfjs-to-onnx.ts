@@ -172,14 +172,15 @@ export function tfjsLayersToOnnx(model: TfjsLayersModel, opts: TfjsToOnnxOptions
     return { tensor, rank: v.rank, nonNegative: v.nonNegative };
   };
 
-  const activation = (kind: unknown, v: Value, layer: string, isOutput: boolean): Value => {
+  /** An activation: its own layer (`fused` false: node and tensor take the layer's name) or fused into a Conv2D/Dense. */
+  const activation = (kind: unknown, v: Value, layer: string, fused: boolean): Value => {
     const k = String(kind ?? 'linear');
-    if (k === 'linear' || (k === 'softmax' && isOutput)) return v; // the output softmax is dropped: the graph gives logits
+    if (k === 'linear' || (k === 'softmax' && layer === outputLayer)) return v; // the output softmax is dropped: the graph gives logits
     const op = { relu: 'Relu', sigmoid: 'Sigmoid', tanh: 'Tanh', softmax: 'Softmax' }[k];
     if (!op) throw new ModelError(`layer "${layer}": activation "${k}" is not supported (relu, linear, softmax, sigmoid, tanh)`);
     v = materialise(v, layer);
     const attrs = op === 'Softmax' ? [int('axis', 1)] : [];
-    const tensor = b.node(op, `${layer}/${op.toLowerCase()}`, [v.tensor], `${layer}_${op.toLowerCase()}`, attrs);
+    const tensor = b.node(op, fused ? `${layer}/${k}` : layer, [v.tensor], fused ? `${layer}_${k}` : layer, attrs);
     return { tensor, rank: v.rank, nonNegative: op !== 'Tanh' };
   };
 
@@ -233,7 +234,7 @@ export function tfjsLayersToOnnx(model: TfjsLayersModel, opts: TfjsToOnnxOptions
     const inputs = [x.tensor, b.floats(`${layer.name}.weight`, [cout, cin, kh, kw], w), b.floats(`${layer.name}.bias`, [cout], bOut)];
     const out: Value = { tensor: b.node('Conv', layer.name, inputs, bn ? bn.name : layer.name, attrs), rank: 4, nonNegative: false };
     if (bn) values.set(bn.name, out);
-    return activation(c.activation, out, layer.name, layer.name === outputLayer);
+    return activation(c.activation, out, layer.name, true);
   };
 
   const handlers: Record<string, (layer: KerasLayer, inputs: Value[]) => Value> = {
@@ -260,7 +261,7 @@ export function tfjsLayersToOnnx(model: TfjsLayersModel, opts: TfjsToOnnxOptions
       ];
       return { tensor: b.node('BatchNormalization', layer.name, inputs, layer.name, [float('epsilon', Number(c.epsilon ?? 1e-3))]), rank: x.rank, nonNegative: false };
     },
-    Activation: (layer, [x]) => activation(layer.config.activation, x, layer.name, layer.name === outputLayer),
+    Activation: (layer, [x]) => activation(layer.config.activation, x, layer.name, false),
     ReLU: (layer, [x]) => {
       const c = layer.config;
       if ((c.max_value ?? null) !== null || Number(c.negative_slope ?? 0) !== 0 || Number(c.threshold ?? 0) !== 0) throw new ModelError(`layer "${layer.name}": only the plain ReLU is supported (no max_value, slope or threshold)`);
@@ -276,8 +277,11 @@ export function tfjsLayersToOnnx(model: TfjsLayersModel, opts: TfjsToOnnxOptions
         x = materialise(x, layer.name);
         attrs.push(str('auto_pad', 'SAME_UPPER'));
       } else {
-        // MaxPool pads with -inf: the same as Keras's zero padding only when the input is ≥ 0
-        if (x.pad && !x.nonNegative) x = materialise(x, layer.name);
+        // MaxPool pads with -inf: the same as Keras's zero padding only when the input is ≥ 0. An explicit
+        // Pad is no way out: onnxruntime's optimiser folds Pad(0) into MaxPool's pads all the same.
+        if (x.pad && !x.nonNegative) {
+          throw new ModelError(`layer "${layer.name}": zero padding before a max pool of values that can be negative is not supported (only after a ReLU)`);
+        }
         attrs.push(ints('pads', x.pad ?? [0, 0, 0, 0]));
       }
       attrs.push(ints('strides', strides));
@@ -314,7 +318,7 @@ export function tfjsLayersToOnnx(model: TfjsLayersModel, opts: TfjsToOnnxOptions
       const bias = layer.config.use_bias === false ? new Float32Array(nout) : weightOf(layer)('bias', nout);
       const inputs = [x.tensor, b.floats(`${layer.name}.weight`, [nout, nin], w), b.floats(`${layer.name}.bias`, [nout], bias)];
       const out: Value = { tensor: b.node('Gemm', layer.name, inputs, layer.name, [float('alpha', 1), float('beta', 1), int('transB', 1)]), rank: 2, nonNegative: false };
-      return activation(layer.config.activation, out, layer.name, layer.name === outputLayer);
+      return activation(layer.config.activation, out, layer.name, true);
     },
     Dropout: (_layer, [x]) => x,
   };
