@@ -105,8 +105,8 @@ class Builder {
   }
 
   floats(name: string, dims: number[], values: ArrayLike<number>): string {
-    const data = Float32Array.from(values);
-    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer) }));
+    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
     return name;
   }
 
@@ -197,25 +197,24 @@ export function tfjsLayersToOnnx(model: TfjsLayersModel, opts: TfjsToOnnxOptions
     // per input channel: where it comes from in the ONNX input and by what it is scaled
     const affine = input.affine;
     if (affine && affine.length !== cin) throw new ModelError(`layer "${layer.name}": the input preprocessing has ${affine.length} channels, the convolution takes ${cin}`);
-    const from = (k: number) => (affine ? affine[k].from : k);
-    const scaleIn = (k: number) => (affine ? affine[k].scale : 1);
     const bn = foldedBn.get(layer.name);
-    const norm = bn ? batchNormAffine(bn, weightOf(bn)) : null;
-    if (norm && norm.s.length !== cout) throw new ModelError(`layer "${bn!.name}": ${norm.s.length} channels after a ${cout}-filter convolution`);
-    const w = new Float64Array(cout * cin * kh * kw);
+    const norm = bn ? batchNormAffine(bn, weightOf(bn)) : { s: new Float64Array(cout).fill(1), t: new Float64Array(cout) };
+    if (norm.s.length !== cout) throw new ModelError(`layer "${bn!.name}": ${norm.s.length} channels after a ${cout}-filter convolution`);
+    // Keras [kh, kw, in, out] → ONNX [out, in, kh, kw], scaled by BN (per output) and the input scale (per input)
+    const w = new Float32Array(cout * cin * kh * kw);
     const src = kernel.data;
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
         for (let k = 0; k < cin; k++) {
-          const ci = from(k);
-          for (let o = 0; o < cout; o++) {
-            w[((o * cin + ci) * kh + i) * kw + j] = src[((i * kw + j) * cin + k) * cout + o] * scaleIn(k) * (norm ? norm.s[o] : 1);
-          }
+          const ci = affine ? affine[k].from : k;
+          const sk = affine ? affine[k].scale : 1;
+          const at = (i * kw + j) * cin + k;
+          for (let o = 0; o < cout; o++) w[((o * cin + ci) * kh + i) * kw + j] = src[at * cout + o] * sk * norm.s[o];
         }
       }
     }
     const bOut = new Float64Array(cout);
-    for (let o = 0; o < cout; o++) bOut[o] = (bias ? bias[o] : 0) * (norm ? norm.s[o] : 1) + (norm ? norm.t[o] : 0);
+    for (let o = 0; o < cout; o++) bOut[o] = (bias ? bias[o] : 0) * norm.s[o] + norm.t[o];
 
     let x: Value = { ...input, affine: undefined };
     const attrs = [ints('dilations', dil), int('group', 1), ints('kernel_shape', [kh, kw])];
