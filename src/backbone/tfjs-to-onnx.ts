@@ -118,12 +118,12 @@ class Builder {
 }
 
 /** BatchNorm parameters of a Keras layer, as per-channel scale s and offset t (y = s·x + t). */
-function batchNormAffine(layer: KerasLayer, weight: (kind: string, n: number) => Float32Array | null): { s: Float64Array; t: Float64Array } {
+function batchNormAffine(layer: KerasLayer, weight: (kind: string, n: number) => Float32Array): { s: Float64Array; t: Float64Array } {
   const c = layer.config;
   const eps = Number(c.epsilon ?? 1e-3);
-  const mean = weight('moving_mean', -1)!;
+  const mean = weight('moving_mean', -1);
   const n = mean.length;
-  const variance = weight('moving_variance', n)!;
+  const variance = weight('moving_variance', n);
   const gamma = c.scale === false ? null : weight('gamma', n);
   const beta = c.center === false ? null : weight('beta', n);
   const s = new Float64Array(n);
