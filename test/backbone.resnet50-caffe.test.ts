@@ -15,7 +15,7 @@ import { IMAGENET_224 } from '../src/preprocess/config.js';
 import { cropPlan } from '../src/preprocess/to-tensor.js';
 import { sha256Hex } from '../src/util/hash.js';
 import { parseNpy } from '../src/util/npy.js';
-import { cacheRoot } from '../src/util/paths.js';
+import { env } from '../src/util/env.js';
 import { foldInputShiftIntoBias } from './helpers/onnx-edit.js';
 import { REFERENCE_DIR, skipNoShared } from './helpers/shared.js';
 
@@ -23,7 +23,7 @@ const IMG = 3 * 224 * 224;
 
 /** The registered file from the user's cache, else fetched and converted into `dir`; or why not. */
 async function obtain(dir: string): Promise<{ path: string; how: string } | { skip: string }> {
-  const cached = join(cacheRoot(), 'models', 'resnet50.onnx');
+  const cached = join(env.cacheDir, 'models', 'resnet50.onnx');
   try {
     await access(cached);
     if (sha256Hex(await readFile(cached)) === RESNET50_CAFFE_ONNX_SHA256) return { path: cached, how: `the registered file in ${cached}` };

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { evaluatePredictions, type EvaluationReport } from '../src/evaluate/index.js';
 import { createHead, headToJSON } from '../src/head/index.js';
 import { PAPER_PROTOCOL } from '../src/protocol/config.js';
-import type { RunRecord } from '../src/protocol/run-dir.js';
+import type { RunRecord } from '../src/protocol/run-folder.js';
 import { historyCsv, predictionsCsv } from '../src/protocol/run-files.js';
 import { main } from '../src/cli/main.js';
 import { Rng } from '../src/util/rng.js';

@@ -2,9 +2,10 @@ import { access, readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { ModelNotFoundError, UsageError } from '../errors.js';
-import { cacheRoot, DEV_SHARED } from '../util/paths.js';
+import { env } from '../util/env.js';
+import { DEV_SHARED } from '../util/paths.js';
 import { sha256Hex } from '../util/hash.js';
-import { backboneSpec, BACKBONES, provenanceOf, type BackboneSpec, type KnownFile } from './registry.js';
+import { backboneSpec, BACKBONES, provenanceOf, type BackboneSpec, type KnownWeights } from './registry.js';
 import { downloadVerified, type DownloadProgress } from './download.js';
 
 /** Where to look for model files. */
@@ -15,12 +16,14 @@ export interface LocateOptions {
   modelsDir?: string;
   /** Cache folder for downloads (default: <cache root>/models). */
   cacheDir?: string;
-  /** Also search the development folder ../shared/models beside the checkout (default true). */
+  /** Also search the development folder ../shared/models beside the checkout (default: `env.devModels`). */
   devFallback?: boolean;
   /** Allow downloading when the registry has a URL (default true). */
   download?: boolean;
   onDownloadProgress?: DownloadProgress;
   signal?: AbortSignal;
+  /** A registry entry to use instead of the built-in one of that name (custom registries, tests). */
+  spec?: BackboneSpec;
 }
 
 /** A model file found on disk, read and unpacked. */
@@ -33,7 +36,7 @@ export interface LocatedModel {
   /** The ONNX bytes (gunzipped when the file was .gz). */
   bytes: Uint8Array;
   spec?: BackboneSpec;
-  provenance?: KnownFile;
+  provenance?: KnownWeights;
   /** Things the caller should tell the user (e.g. the real weights could not be fetched, so another file is used). */
   warnings?: string[];
 }
@@ -67,14 +70,14 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
     const base = p.replace(/^.*[\\/]/, '').replace(/\.onnx(\.gz)?$/, '');
     return readModel(backboneSpec(name) ? name : base, p, backboneSpec(name) ?? backboneSpec(base));
   }
-  const spec = backboneSpec(name);
+  const spec = opts.spec ?? backboneSpec(name);
   if (!spec) {
     throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give an ONNX file with --model`);
   }
   const dirs: string[] = [];
-  const modelsDir = opts.modelsDir ?? process.env.DEEP_COVID_MODELS;
+  const modelsDir = opts.modelsDir ?? env.modelsDir;
   if (modelsDir) dirs.push(resolve(modelsDir));
-  const cacheDir = opts.cacheDir ?? join(cacheRoot(), 'models');
+  const cacheDir = opts.cacheDir ?? join(env.cacheDir, 'models');
   dirs.push(cacheDir);
   const tried: string[] = [];
   const search = async (dir: string) => {
@@ -101,7 +104,7 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
       recipeFailure = `${spec.recipe.describe} failed: ${(err as Error).message}`;
     }
   }
-  if (opts.devFallback !== false) {
+  if (opts.devFallback ?? env.devModels) {
     const p = await search(join(DEV_SHARED, 'models'));
     if (p) {
       const m = await readModel(name, p, spec);

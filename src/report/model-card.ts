@@ -5,7 +5,7 @@
  */
 import type { EvaluationReport } from '../evaluate/index.js';
 import { aucCi, pctCi, weightsNote } from '../protocol/run-files.js';
-import type { RunRecord } from '../protocol/run-dir.js';
+import type { RunRecord } from '../protocol/run-folder.js';
 import type { ReportRun } from './run-data.js';
 import { groupAucCi } from './tables.js';
 

@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { BACKBONES, backboneSpec } from '../../backbone/registry.js';
 import { locateModel } from '../../backbone/locate.js';
 import { downloadVerified } from '../../backbone/download.js';
-import { cacheRoot } from '../../util/paths.js';
+import { env } from '../../util/env.js';
 import { type RuntimeOptions } from '../common.js';
 
 /** `deep-covid models list|fetch`: where each backbone's file is, and verified downloads into the cache. */
@@ -35,7 +35,7 @@ export function registerModels(program: Command, io: { out: (s: string) => void;
     .action(async (name: string, o: { url?: string; sha256?: string; tarball?: string; cache?: string }) => {
       const spec = backboneSpec(name);
       if (!spec) throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}`);
-      const dest = resolve(o.cache ? join(o.cache, 'models') : join(cacheRoot(), 'models'), spec.files[0]);
+      const dest = resolve(o.cache ? join(o.cache, 'models') : join(env.cacheDir, 'models'), spec.files[0]);
       let last = 0;
       const onProgress = (got: number, total: number | null) => {
         if (Date.now() - last > 1000) {
