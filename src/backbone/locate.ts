@@ -72,7 +72,7 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
   }
   const spec = opts.spec ?? backboneSpec(name);
   if (!spec) {
-    throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give an ONNX file with --model`);
+    throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give the path of an ONNX file`);
   }
   const dirs: string[] = [];
   const modelsDir = opts.modelsDir ?? env.modelsDir;
@@ -119,6 +119,6 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
   throw new ModelNotFoundError(
     `no ONNX file for backbone "${name}". Looked in:\n  ${tried.join('\n  ')}\n` +
       (recipeFailure ? `${recipeFailure}. ` : spec.download || spec.recipe ? '' : 'The registry has no verified download for it. ') +
-      `To get it: ${spec.howToGet}; or pass a file with --model PATH.`,
+      `To get it: ${spec.howToGet}; or give the path of an ONNX file.`,
   );
 }

@@ -20,7 +20,8 @@ export interface ReproduceOptions {
   backbones?: string[];
   config?: Partial<ProtocolConfig>;
   runtime?: BackboneOptions;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   limits?: Partial<LoadLimits>;
   /** Receives progress events (the library never prints). */
   onProgress?: ProgressListener;

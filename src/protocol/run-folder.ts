@@ -106,7 +106,14 @@ export async function folderKind(dir: string): Promise<FolderKind> {
   const names = await readdir(dir);
   if (names.length === 0) return 'empty';
   if (names.includes(RUN_FILES.record)) {
-    const rec = await readFile(join(dir, RUN_FILES.record), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+    // a damaged run.json still marks a run folder (reading it then says what is wrong)
+    const text = await readFile(join(dir, RUN_FILES.record), 'utf8').catch(() => '');
+    let rec: unknown = null;
+    try {
+      rec = JSON.parse(text);
+    } catch {
+      if (text.includes(`"${RUN_FORMAT}"`)) return 'run';
+    }
     if (isObject(rec) && rec.format === RUN_FORMAT) return 'run';
   }
   if (names.includes(REPRODUCE_MARKER)) return 'reproduce';

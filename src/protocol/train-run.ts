@@ -25,7 +25,8 @@ export interface TrainRunOptions {
   /** An ONNX file to use instead of the registry lookup. */
   modelPath?: string;
   runtime?: BackboneOptions;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   limits?: Partial<LoadLimits>;
   /** Receives progress events (the library never prints). */
   onProgress?: ProgressListener;
@@ -94,7 +95,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     t0 = performance.now();
     const test = testItems.length ? await buildFeatureSet(backbone, testItems, { ...common, label: `${cfg.backbone} test features` }) : null;
     clock('extractTest', t0);
-    if (val.items.length === 0) throw new DatasetError(`validation part of ${ds.root} is empty: the training split is too small for --val-fraction ${cfg.valFraction}`);
+    if (val.items.length === 0) throw new DatasetError(`validation part of ${ds.root} is empty: the training split is too small for a validation fraction of ${cfg.valFraction}`);
 
     const nPos = train.labels.reduce((s, v) => s + v, 0);
     const classWeights: [number, number] | undefined = cfg.classWeighting

@@ -19,7 +19,8 @@ export interface EvaluateRunOptions extends ModelLoadOptions {
   /** Output folder (default <run>/evaluations/<dataset name>-<split>). */
   out?: string;
   prevalence?: number;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   signal?: AbortSignal;
   limits?: Partial<LoadLimits>;
   /** Receives progress events (the library never prints). */

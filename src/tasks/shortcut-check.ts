@@ -15,6 +15,9 @@ import { LUNG_REGION, regionMask } from '../explain/lung-region.js';
 import { aucEntry, LungMaskAugmenter, massOutside, SHORTCUT_RULE, shortcutFlag, type ShortcutReport } from '../explain/shortcut.js';
 import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
 import type { ProgressListener } from '../util/progress.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { RUN_FILES } from '../protocol/run-folder.js';
+import { join } from 'node:path';
 
 /** Options of `shortcutCheck`. */
 export interface ShortcutOptions extends ModelLoadOptions {
@@ -22,13 +25,16 @@ export interface ShortcutOptions extends ModelLoadOptions {
   data: string;
   manifest?: string | false;
   split?: string;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   limits?: Partial<LoadLimits>;
   /** Grey level of the mask (default: each image's mean grey). */
   fill?: number;
   batchSize?: number;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
+  /** Also store the report in the run folder (shortcut-check.json), where reports find it (default false). */
+  save?: boolean;
 }
 
 function rows(res: ExtractResult, idx: number[]): Float32Array {
@@ -45,11 +51,14 @@ function rows(res: ExtractResult, idx: number[]): Float32Array {
 export async function shortcutCheck(opts: ShortcutOptions): Promise<ShortcutReport> {
   const split = opts.split ?? 'test';
   const model = await DeepCovidModel.load(opts.run, opts);
+  let report: ShortcutReport;
   try {
-    return await check(model, opts, split);
+    report = await check(model, opts, split);
   } finally {
     await model.release();
   }
+  if (opts.save) await writeFileAtomic(join(model.run!.dir, RUN_FILES.shortcutCheck), JSON.stringify(report, null, 1) + '\n');
+  return report;
 }
 
 async function check(model: DeepCovidModel, opts: ShortcutOptions, split: string): Promise<ShortcutReport> {

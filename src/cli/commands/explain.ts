@@ -91,7 +91,8 @@ Examples:
     .option('--manifest <csv>', 'manifest CSV (default: <data>/manifest.csv when present)')
     .option('--split <name>', 'split to check, or "all"', 'test')
     .option('--fill <v>', 'mask fill: "mean" (each image\'s mean grey) or a grey level 0..255', 'mean')
-    .option('--json <file>', 'also write the report as JSON')
+    .option('--json <file>', 'also write the report as JSON to this file')
+    .option('--no-save', 'do not store the report in the run folder (shortcut-check.json, shown by its report)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(check).addHelpText('after', `
 Compares the AUC on the full images, with a geometric lung region (two fixed ellipses in the
@@ -99,12 +100,12 @@ Compares the AUC on the full images, with a geometric lung region (two fixed ell
 CAM heatmap outside the region. Exit code 0 either way; the verdict is in the output.
 Examples:
   deep-covid shortcut-check --run runs/squeezenet --data ../shared/data/covidx5k-dev --json shortcut.json`);
-  check.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; fill: string; json?: string; model?: string }) => {
+  check.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; fill: string; json?: string; model?: string; save: boolean }) => {
     const fill = fillOption(o.fill);
     const report = await shortcutCheck({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, fill: fill === 'mean' ? undefined : fill,
       runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o),
-      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o),
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o), save: o.save,
     });
     io.out(formatShortcutReport(report));
     if (o.json) {

@@ -10,6 +10,7 @@ import { predictFiles } from '../../tasks/predict.js';
 import { reproduce } from '../../protocol/reproduce.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
+import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { DEV_SHARED } from '../../util/paths.js';
 import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions , progressOf } from '../common.js';
 
@@ -30,6 +31,8 @@ interface ProtocolCliOptions extends RuntimeOptions {
   prevalence?: string;
   /** false with --no-report */
   report?: boolean;
+  /** false with --no-shortcut-check */
+  shortcutCheck?: boolean;
 }
 
 /** The development set beside the checkout, the default data of `reproduce`. */
@@ -50,7 +53,8 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--target-sensitivity <x>', 'sensitivity the validation-chosen operating threshold must reach', String(d.targetSensitivity))
     .option('--thresholds <list>', 'extra thresholds for the tables, comma-separated (0.1..0.5 always included)')
     .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)')
-    .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)');
+    .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)')
+    .option('--no-shortcut-check', 'skip the shortcut check on the test split (is the model looking at the lungs? stored in the run folder and its report)');
 }
 
 function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'> {
@@ -94,6 +98,7 @@ Examples:
     });
     const m = res.metrics;
     io.out(`run written to ${res.dir}`);
+    if (m && o.shortcutCheck !== false) await shortcutAfterRun(res.dir, o.data!, o, log);
     if (o.report !== false) await reportAfterRun(res.dir, 'run', log);
     if (m) io.out(`test AUC ${aucCi(m)}; at threshold ${res.record.threshold.value.toFixed(4)}: sensitivity ${pctCi(m.operatingPoint.sensitivity)}, specificity ${pctCi(m.operatingPoint.specificity)}`);
   });
@@ -156,10 +161,27 @@ Examples:
     const backbones = o.backbones.split(',').map((s) => s.trim()).filter(Boolean);
     const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), log });
     io.out(`reproduction written to ${res.out} (comparison.md, comparison.json, one run folder per backbone)`);
+    if (o.shortcutCheck !== false) for (const e of res.entries) if ('run' in e && e.run.metrics) await shortcutAfterRun(e.run.dir, data, o, log);
     if (o.report !== false && res.entries.some((e) => 'run' in e)) await reportAfterRun(res.out, 'reproduce', log);
     for (const e of res.entries) {
       if ('skipped' in e) io.out(`  ${e.backbone}: skipped`);
       else io.out(`  ${e.backbone} (${e.run.record.backbone.weights} weights): AUC ${aucCi(e.run.metrics)}`);
     }
   });
+}
+
+/**
+ * The shortcut check of a run that has just been trained, on its own test split, stored in the run
+ * folder for its report. A failing check must not make the finished run look failed: it is logged.
+ */
+async function shortcutAfterRun(dir: string, data: string, o: ProtocolCliOptions, log: (msg: string) => void): Promise<void> {
+  try {
+    const r = await shortcutCheck({
+      run: dir, data, manifest: o.manifest, split: 'test',
+      runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), save: true,
+    });
+    log(`shortcut check: AUC ${r.auc.full.auc.toFixed(3)} on full images, ${r.auc.lungsHidden.auc.toFixed(3)} with the lungs hidden${r.flag.flagged ? ' — FLAGGED: ' + r.flag.reasons.join('; ') : ''}`);
+  } catch (err) {
+    log(`warning: the shortcut check of ${dir} could not run (${err instanceof Error ? err.message : String(err)}); run it with: deep-covid shortcut-check --run ${dir} --data ${data}`);
+  }
 }
