@@ -15,6 +15,7 @@ import type { EvaluationReport } from '../evaluate/index.js';
 import type { ModelManifest } from '../backbone/manifest.js';
 import type { WeightsProvenance } from '../backbone/registry.js';
 import type { ProtocolConfig } from './config.js';
+import { parseCsv } from '../util/csv.js';
 
 /** `format` of run.json. */
 export const RUN_FORMAT = 'deep-covid-run';
@@ -30,6 +31,8 @@ export const RUN_FILES = Object.freeze({
   valPredictions: 'val-predictions.csv',
   history: 'history.csv',
   summary: 'summary.md',
+  /** Every image the run used: part (train, val, test), path relative to the data root, content sha256. */
+  dataFiles: 'data-files.csv',
   /** The input gate's statistics (issue: out-of-distribution detection). */
   gate: 'gate.json',
   shortcutCheck: 'shortcut-check.json',
@@ -271,4 +274,24 @@ export async function readRunJson<T>(run: { dir: string }, name: string): Promis
   } catch (err) {
     throw new RunError(`${join(run.dir, name)} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** One row of data-files.csv. */
+export interface DataFileRow {
+  part: 'train' | 'val' | 'test';
+  file: string;
+  sha256: string;
+}
+
+/** The images a run was trained, validated and tested on, by content (empty for runs written before this file existed). */
+export async function readDataFiles(run: { dir: string }): Promise<DataFileRow[]> {
+  const text = await readFile(join(run.dir, RUN_FILES.dataFiles), 'utf8').catch(() => null);
+  if (text === null) return [];
+  const rows = parseCsv(text);
+  return rows.map((r, i) => {
+    if ((r.part !== 'train' && r.part !== 'val' && r.part !== 'test') || !/^[0-9a-f]{64}$/.test(r.sha256 ?? '')) {
+      throw new RunError(`${join(run.dir, RUN_FILES.dataFiles)}: row ${i + 2} is not "part,file,sha256" with part train, val or test`);
+    }
+    return { part: r.part, file: r.file ?? '', sha256: r.sha256 };
+  });
 }

@@ -123,6 +123,7 @@ Examples:
     });
     const op = res.metrics.operatingPoint;
     io.out(`evaluation written to ${res.out}`);
+    if (res.overlap.warning) log(`warning: ${res.overlap.warning}`);
     io.out(`${res.metrics.n} images: AUC ${aucCi(res.metrics)}; sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}${res.failures ? `; ${res.failures} unreadable file(s) skipped` : ''}`);
   });
 
