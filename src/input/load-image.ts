@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { GreyImage, ImageFormat, LoadedImage } from './grey-image.js';
 import { sniffFormat } from './sniff.js';
+import { truncationOf } from './truncation.js';
 
 /** Limits that protect every input path. */
 export interface LoadLimits {
@@ -70,12 +71,12 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   try {
     meta = await sharp(bytes, opts).metadata();
   } catch (err) {
-    throw mapSharpError(name, err);
+    throw mapSharpError(name, err, bytes);
   }
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
   if (w * h > maxPixels) {
-    throw new InputError(name, 'too-large', `image is ${w}x${h} = ${w * h} pixels, over the limit of ${maxPixels} (checked before decoding; raise --max-pixels if this is a real radiograph)`);
+    throw new InputError(name, 'too-large', `image is ${w}x${h} = ${w * h} pixels, over the limit of ${maxPixels} (checked before decoding; raise the pixel limit if this is a real radiograph)`);
   }
   const bitDepth = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : 8;
   const display = () => sharp(bytes, opts).rotate().flatten({ background: '#000000' });
@@ -102,7 +103,7 @@ export async function decodeProbed(p: ProbedImage): Promise<LoadedImage> {
     const grey = info.channels === 1 ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : firstChannel(data, info.channels);
     return { width: info.width, height: info.height, data: grey, format, bitDepth: 8 };
   } catch (err) {
-    throw mapSharpError(name, err);
+    throw mapSharpError(name, err, p.bytes);
   }
 }
 
@@ -142,9 +143,16 @@ function firstChannel(data: Uint8Array, channels: number): Uint8Array {
   return out;
 }
 
-/** Turns libvips/sharp messages into InputErrors a user can act on. */
-export function mapSharpError(name: string, err: unknown): InputError {
+/**
+ * Turns a sharp/libvips failure into an InputError a user can act on. With the file's bytes, a
+ * truncated PNG/JPEG/WebP is recognised from its own structure first: libvips' error text is
+ * shared between threads, so in a batch it may name another file's problem.
+ */
+export function mapSharpError(name: string, err: unknown, bytes?: Uint8Array): InputError {
   const msg = err instanceof Error ? err.message : String(err);
+  const format = bytes ? sniffFormat(bytes) : null;
+  const cut = bytes && format ? truncationOf(bytes, format) : null;
+  if (cut) return new InputError(name, 'truncated', `truncated image data: ${cut}`, { cause: err });
   if (/pixel limit/i.test(msg)) return new InputError(name, 'too-large', `image exceeds the pixel limit (checked before decoding): ${msg}`, { cause: err });
   if (/premature end|truncat|end of stream|not enough data|read error|unexpected end|short read|IDAT stream error/i.test(msg)) {
     return new InputError(name, 'truncated', `truncated or incomplete image data (${firstLine(msg)})`, { cause: err });

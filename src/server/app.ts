@@ -14,14 +14,14 @@ import { BusyError, InferenceQueue } from './queue.js';
 import { addSecurityHeaders } from './security.js';
 import { loadWebAssets, registerWebRoutes } from './static-files.js';
 
-/** Default upload limit: 50 MB (a large uncompressed DICOM radiograph is ~30 MB). */
+/** Default upload limit: 50 MiB (a large uncompressed DICOM radiograph is about 30 MiB). */
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 /** Settings of the server. */
 export interface ServerOptions {
   /** The loaded model (see loadModelService). The server does not close it. */
   model: Predictor;
-  /** Largest upload in bytes (default 50 MB). */
+  /** Largest upload in bytes (default 50 MiB). */
   maxUploadBytes?: number;
   /** Largest image in pixels, checked before decoding (default 100 megapixels). */
   maxPixels?: number;

@@ -6,6 +6,7 @@ import { locateModel } from '../../backbone/locate.js';
 import { downloadVerified } from '../../backbone/download.js';
 import { cacheRoot } from '../../util/paths.js';
 import { type RuntimeOptions } from '../common.js';
+import { bytesText } from '../../util/bytes.js';
 
 /** `deep-covid models list|fetch`: where each backbone's file is, and verified downloads into the cache. */
 export function registerModels(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
@@ -43,7 +44,7 @@ export function registerModels(program: Command, io: { out: (s: string) => void;
       await downloadVerified(url, sha, dest, (got, total) => {
         if (Date.now() - last > 1000) {
           last = Date.now();
-          io.err(`${name}: ${(got / 1e6).toFixed(1)}${total ? ` / ${(total / 1e6).toFixed(1)}` : ''} MB`);
+          io.err(`${name}: ${bytesText(got)}${total ? ` / ${bytesText(total)}` : ''}`);
         }
       });
       io.out(`${name}: ${dest} (sha256 verified)`);

@@ -5,6 +5,7 @@ import { buildServer } from '../../server/app.js';
 import { loadModelService } from '../../server/model-service.js';
 import { PROJECT_ROOT } from '../../util/paths.js';
 import { addRuntimeOptions, backboneOptions, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
+import { mibToBytes } from '../../util/bytes.js';
 
 interface ServeCliOptions extends RuntimeOptions {
   run: string;
@@ -35,7 +36,7 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
   const model = await loadModelService(o.run, { runtime: backboneOptions(o), modelPath: o.model });
   const app = await buildServer({
     model,
-    maxUploadBytes: Math.round(mbLimit * 1024 * 1024),
+    maxUploadBytes: mibToBytes(mbLimit),
     maxPixels: positiveInt(o.maxPixels, '--max-pixels', 100_000_000),
     concurrency: positiveInt(o.concurrency, '--concurrency'),
     maxQueued: wholeNumber(o.queue, '--queue'),
@@ -74,7 +75,7 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .requiredOption('--run <dir>', 'run folder written by train')
     .option('--port <n>', 'TCP port (0 = any free port)', '8080')
     .option('--host <addr>', 'address to listen on; the default serves this computer only', '127.0.0.1')
-    .option('--max-upload-mb <n>', 'largest upload in MB', '50')
+    .option('--max-upload-mb <n>', 'largest upload in MiB (1 MiB = 1,048,576 bytes)', '50')
     .option('--concurrency <n>', 'inferences at once', '1')
     .option('--queue <n>', 'uploads that may wait for a free slot; more get "503 busy" with Retry-After', '4')
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
