@@ -9,9 +9,20 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import sharp from 'sharp';
+import { InputError } from '../src/errors.js';
 import { FeatureCache } from '../src/features/cache.js';
+import { DecodePool, loadGreyImageOffThread } from '../src/input/decode-pool.js';
+import { decodeDicom } from '../src/input/dicom/index.js';
+import { loadGreyImage, probeImage, type ImageSource } from '../src/input/load-image.js';
+import { IMAGENET_224 } from '../src/preprocess/config.js';
+import { resizeAndCropProbed } from '../src/preprocess/to-tensor.js';
+import { bytesText } from '../src/util/bytes.js';
+import { bytesText as pageBytesText } from '../src/web/wording.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { makeTinyDataset, syntheticXray } from './helpers/tiny-dataset.js';
+import { deflatedDicomBomb, dicomFile, encodeCodestream, TS } from './helpers/hostile-images.js';
+import { BAD_INPUTS_DIR, readFixture } from './helpers/dicom-oracle.js';
 import { projectRoot, skipNoShared, SYNTHETIC_SQUEEZENET } from './helpers/shared.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -134,5 +145,194 @@ describe('13.0 + 13.10: onnxruntime telemetry is off in every entry point', { sk
     });
     assert.match(await ask({}), /cannot be turned off from a worker thread: set ORT_DISABLE_TELEMETRY=1/);
     assert.equal(await ask({ ORT_DISABLE_TELEMETRY: '1' }), 'loaded');
+  });
+});
+
+describe('13.1: a compressed frame whose codestream disagrees with the header is refused before decoding', () => {
+  const pattern = (x: number, y: number): number => (x * 37 + y * 11) & 0xfff;
+  const wrap = (ts: string, frame: Uint8Array, rows: number, columns: number, bits = 16): Uint8Array =>
+    dicomFile({ transferSyntax: ts, rows, columns, bitsAllocated: bits, bitsStored: bits === 16 ? 12 : 8, pixels: { frames: [frame] } });
+  const kinds = [['j2k', TS.j2kLossless, 'JPEG 2000 Lossless'], ['htj2k', TS.htj2kLossless, 'HTJ2K Lossless'], ['jpeg-ls', TS.jpegLsLossless, 'JPEG-LS Lossless']] as const;
+
+  for (const [kind, ts, syntax] of kinds) {
+    test(`${kind}: a 300x200 codestream inside a 16x16 header is refused, naming both sizes; over the limit it is too-large`, async () => {
+      const frame = await encodeCodestream(kind, 300, 200, pattern);
+      const bytes = wrap(ts, frame, 16, 16);
+      await assert.rejects(loadGreyImage({ bytes, name: `${kind}.dcm` }), (e: unknown) => {
+        assert.ok(e instanceof InputError, String(e));
+        assert.equal(e.problem, 'corrupt');
+        assert.match(e.message, new RegExp(`^${kind}\\.dcm: the ${syntax} codestream declares a 300x200 image, but the DICOM header says 16x16; refused before decoding`));
+        return true;
+      });
+      await assert.rejects(loadGreyImage({ bytes, name: `${kind}.dcm` }, { maxPixels: 10_000 }), (e: unknown) =>
+        e instanceof InputError && e.problem === 'too-large' && /declares a 300x200 image, 60000 pixels, over the limit of 10000/.test(e.message));
+    });
+
+    test(`${kind}: a codestream that agrees with its header decodes to the pixels that were encoded`, async () => {
+      // (OpenJPEG's encoder needs at least 32 pixels a side for its default 5 wavelet levels)
+      const frame = await encodeCodestream(kind, 80, 64, pattern);
+      const { raw, header } = await decodeDicom(wrap(ts, frame, 64, 80), `${kind}-ok.dcm`, { maxPixels: 1e6 });
+      assert.equal(header.columns, 80);
+      for (let y = 0; y < 64; y++) for (let x = 0; x < 80; x++) assert.equal(raw[y * 80 + x], pattern(x, y));
+    });
+  }
+
+  test('JPEG baseline: a 300x200 frame inside a 16x16 header is refused before decoding', async () => {
+    const grey = Buffer.alloc(300 * 200, 90);
+    const frame = new Uint8Array(await sharp(grey, { raw: { width: 300, height: 200, channels: 1 } }).jpeg().toBuffer());
+    await assert.rejects(loadGreyImage({ bytes: wrap('1.2.840.10008.1.2.4.50', frame, 16, 16, 8), name: 'j.dcm' }),
+      (e: unknown) => e instanceof InputError && e.problem === 'corrupt' && /JPEG Baseline codestream declares a 300x200 image, but the DICOM header says 16x16/.test(e.message));
+  });
+
+  test('the audit case: a real J2K fixture whose SIZ marker is patched to 12000x12000 is too-large, without decoding', { skip: skipNoShared }, async () => {
+    const bytes = readFixture('ts-jpeg2000-lossless-cr-monochrome1-10bit.dcm').slice();
+    const at = Buffer.from(bytes).indexOf(Buffer.from([0xff, 0x4f, 0xff, 0x51]));
+    assert.ok(at > 0, 'SIZ found');
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    dv.setUint32(at + 8, 12000); // Xsiz
+    dv.setUint32(at + 12, 12000); // Ysiz
+    const before = process.memoryUsage().rss;
+    await assert.rejects(loadGreyImage({ bytes, name: 'bomb.dcm' }), (e: unknown) =>
+      e instanceof InputError && e.problem === 'too-large' && /codestream declares a 12000x12000 image, 144000000 pixels, over the limit of 100000000, but the DICOM header says 1760x1760/.test(e.message));
+    // a decode of 12000 x 12000 would have taken gigabytes; refusing from the marker takes nothing
+    assert.ok(process.memoryUsage().rss - before < 200 * 2 ** 20, 'no full-size allocation');
+  });
+
+  test('a frame without the marker that states its size is refused in words', async () => {
+    const garbage = new Uint8Array(64).fill(7);
+    await assert.rejects(loadGreyImage({ bytes: wrap(TS.j2kLossless, garbage, 16, 16), name: 'g.dcm' }),
+      (e: unknown) => e instanceof InputError && e.problem === 'corrupt' && /no JPEG 2000 start-of-codestream marker \(FF4F\)/.test(e.message));
+  });
+});
+
+/** Peak RSS growth (MiB) of a child process that decodes `bytes` from a file with loadGreyImage. */
+async function childPeakMib(bytes: Uint8Array, expectWidth: number): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'dc-hard-mem-'));
+  try {
+    const file = join(dir, 'bomb');
+    await writeFile(file, bytes);
+    const script = join(dir, 'mem.mts');
+    await writeFile(script, [
+      `import { loadGreyImage } from ${JSON.stringify(join(projectRoot, 'src', 'input', 'load-image.ts'))};`,
+      `await import(${JSON.stringify(join(projectRoot, 'src', 'input', 'dicom', 'index.ts'))});`,
+      `const base = process.resourceUsage().maxRSS * 1024;`,
+      `const img = await loadGreyImage(${JSON.stringify(file)});`,
+      `if (img.width !== ${expectWidth} || img.data.length !== img.width * img.height) throw new Error('wrong image');`,
+      `console.log((process.resourceUsage().maxRSS * 1024 - base) / 2 ** 20);`,
+    ].join('\n'));
+    const res = await runNode(script, [], { home: dir, tmp: dir, cwd: dir });
+    assert.equal(res.code, 0, res.stderr);
+    return Number(res.stdout.trim());
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('13.4: sub-limit bombs neither cost gigabytes nor block the event loop', () => {
+  test('a deflated 5000x5000 16-bit DICOM with rescale decodes with less than 6 bytes of extra memory per pixel', async () => {
+    // today's main: inflate + a joined copy + Uint16 stored values + Float64 modality values ≈ 13 bytes/pixel
+    const mib = await childPeakMib(deflatedDicomBomb(5000), 5000);
+    assert.ok(mib < (6 * 25e6) / 2 ** 20, `peak grew by ${mib.toFixed(0)} MiB for 25 megapixels`);
+  });
+
+  test('loadGreyImageOffThread gives the same image (or the same InputError) as loadGreyImage', { skip: skipNoShared }, async () => {
+    const sources: ImageSource[] = [
+      { bytes: readFixture('ts-jpeg2000-lossless-cr-monochrome1-10bit.dcm'), name: 'j2k.dcm' },
+      { bytes: readFixture('ts-deflated-explicit-le-8bit.dcm'), name: 'deflated.dcm' },
+      join(BAD_INPUTS_DIR, 'valid-16bit-gray.png'),
+      join(BAD_INPUTS_DIR, 'valid-rgba.png'),
+      join(BAD_INPUTS_DIR, 'reject-truncated.png'),
+      { bytes: readFixture('bad-color-rgb.dcm'), name: 'rgb.dcm' },
+      join(BAD_INPUTS_DIR, 'no-such-file.png'),
+    ];
+    for (const src of sources) {
+      const here = await loadGreyImage(src).then((i) => i, (e: unknown) => e);
+      const there = await loadGreyImageOffThread(src).then((i) => i, (e: unknown) => e);
+      if (here instanceof InputError) {
+        assert.ok(there instanceof InputError, `${String(src)}: ${String(there)}`);
+        assert.equal(there.problem, here.problem);
+        assert.equal(there.message, here.message);
+        assert.equal(there.file, here.file);
+      } else {
+        assert.deepEqual(there, here);
+      }
+    }
+  });
+
+  test('while a 4000x4000 DICOM decodes off the thread, the event loop runs (a 1 ms timer fires first)', async () => {
+    // uncompressed: decoding it on the calling thread has no await in which a timer could run
+    const px = new Uint8Array(4000 * 4000 * 2);
+    for (let i = 0; i < px.length; i += 2) px[i] = i & 0xff;
+    const bytes = dicomFile({ rows: 4000, columns: 4000, pixels: px });
+    const order: string[] = [];
+    const timer = new Promise<void>((r) => setTimeout(() => { order.push('timer'); r(); }, 1));
+    const img = await loadGreyImageOffThread({ bytes, name: 'big.dcm' }).then((i) => { order.push('decoded'); return i; });
+    await timer;
+    assert.equal(img.width, 4000);
+    assert.deepEqual(order, ['timer', 'decoded']);
+  });
+
+  test('an abort stops a running off-thread decode at once, with the signal\'s reason', async () => {
+    const pool = new DecodePool({ threads: 1 });
+    try {
+      const ac = new AbortController();
+      const pending = pool.decode({ bytes: deflatedDicomBomb(6000), name: 'slow.dcm' }, {}, { signal: ac.signal });
+      setTimeout(() => ac.abort(new Error('client went away')), 5);
+      await assert.rejects(pending, /client went away/);
+      // the pool still works afterwards
+      const ok = await pool.decode({ bytes: dicomFile({ rows: 8, columns: 8, pixels: new Uint8Array(128) }), name: 'small.dcm' });
+      assert.equal(ok.width, 8);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('13.14: one vocabulary', () => {
+  test('a truncated PNG or JPEG is "truncated", naming its own format, in a concurrent batch (CLI path) and alone (API path)', async () => {
+    const w = 300;
+    const px = Buffer.alloc(w * w);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 31 + (i >> 7)) & 255;
+    const raw = { raw: { width: w, height: w, channels: 1 as const } };
+    const png = await sharp(px, raw).png().toBuffer();
+    const jpg = await sharp(px, raw).jpeg().toBuffer();
+    const files = [
+      { name: 'cut.png', bytes: new Uint8Array(png.subarray(0, png.length >> 1)), format: 'PNG' },
+      { name: 'cut.jpg', bytes: new Uint8Array(jpg.subarray(0, jpg.length >> 1)), format: 'JPEG' },
+      { name: 'good.png', bytes: new Uint8Array(png), format: '' },
+    ];
+    const cli = async (f: (typeof files)[number]): Promise<unknown> => probeImage(f).then((p) => resizeAndCropProbed(p, IMAGENET_224)).then(() => null, (e: unknown) => e);
+    const api = async (f: (typeof files)[number]): Promise<unknown> => loadGreyImage(f).then(() => null, (e: unknown) => e);
+    for (let round = 0; round < 4; round++) {
+      const batch = Array.from({ length: 24 }, (_, i) => files[i % 3]);
+      const results = await Promise.all(batch.map((f, i) => (i % 2 ? cli(f) : api(f))));
+      results.forEach((r, i) => {
+        const f = batch[i];
+        if (!f.format) return assert.equal(r, null, `${f.name}: ${String(r)}`);
+        assert.ok(r instanceof InputError, `${f.name}: ${String(r)}`);
+        assert.equal(r.problem, 'truncated', `${f.name}: ${r.message}`);
+        // its own format's problem, never another file's libvips message
+        const other = f.format === 'PNG' ? /jpe?g/i : /png/i;
+        assert.ok(r.message.startsWith(`${f.name}: `) && new RegExp(f.format === 'PNG' ? 'png' : 'jpe?g', 'i').test(r.message) && !other.test(r.message), r.message);
+      });
+    }
+  });
+
+  test('sizes are said in binary units, the same on the server and the page', () => {
+    assert.equal(bytesText(50 * 2 ** 20), '50 MiB');
+    assert.equal(bytesText(20_000), '20 KiB');
+    assert.equal(bytesText(1536), '1.5 KiB');
+    assert.equal(pageBytesText, bytesText);
+  });
+
+  test('no source file says MB, kB or GB (decimal units) anywhere', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const walk = async (dir: string): Promise<string[]> => (await Promise.all((await readdir(dir, { withFileTypes: true })).map((d) =>
+      d.isDirectory() ? walk(join(dir, d.name)) : Promise.resolve(d.name.endsWith('.ts') ? [join(dir, d.name)] : [])))).flat();
+    const offenders: string[] = [];
+    for (const f of await walk(join(projectRoot, 'src'))) {
+      (await readFile(f, 'utf8')).split('\n').forEach((line, i) => { if (/\b(MB|kB|GB)\b/.test(line)) offenders.push(`${f}:${i + 1}: ${line.trim()}`); });
+    }
+    assert.deepEqual(offenders, []);
   });
 });

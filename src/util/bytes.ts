@@ -1,6 +1,6 @@
 /**
  * Sizes in words, in binary units everywhere (KiB, MiB, GiB: 1 MiB = 1,048,576 bytes), so that a
- * limit set as "50" in one place is never shown as "52 MB" in another. No Node imports: the web
+ * limit set as "50" in one place is never shown as 52 decimal megabytes in another. No Node imports: the web
  * page uses it too.
  */
 export function bytesText(n: number): string {

@@ -177,7 +177,8 @@ export async function encodeCodestream(kind: keyof typeof ENCODERS, width: numbe
       for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) buf[y * width + x] = pixel(x, y);
     }
     enc.encode();
-    return enc.getEncodedBuffer().slice();
+    const out = enc.getEncodedBuffer();
+    return new Uint8Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
   } finally {
     enc.delete();
   }
