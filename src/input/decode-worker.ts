@@ -21,8 +21,10 @@ const port = parentPort!;
 port.on('message', (job: DecodeJob) => {
   loadGreyImage(job.src, job.limits).then(
     (img) => {
-      // transfer only a buffer the image owns alone (small sharp outputs can sit in a shared pool)
-      const own = img.data.byteOffset === 0 && img.data.byteLength === img.data.buffer.byteLength ? img.data : img.data.slice();
+      // Hand the pixels over without copying when they are in a buffer of their own (the DICOM
+      // reader's). libvips' output buffers cannot be handed over (postMessage would clone them
+      // twice), so those are copied once here.
+      const own = img.format === 'dicom' && img.data.byteOffset === 0 && img.data.byteLength === img.data.buffer.byteLength ? img.data : img.data.slice();
       const reply: DecodeReply = { id: job.id, image: { width: img.width, height: img.height, data: own, format: img.format, bitDepth: img.bitDepth, ...(img.meta ? { meta: { ...img.meta } } : {}) } };
       port.postMessage(reply, [own.buffer as ArrayBuffer]);
     },
