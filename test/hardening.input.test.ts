@@ -72,7 +72,7 @@ describe('13.0 + 13.10: onnxruntime telemetry is off in every entry point', { sk
     work = await mkdtemp(join(tmpdir(), 'dc-hard-ort-'));
     const data = await makeTinyDataset({ train: [6, 8], test: [2, 2], perPatient: 1, manifest: true, seed: 13 });
     run = join(work, 'run');
-    await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 2, augmentFactor: 1 }, cache: new FeatureCache(join(work, 'cache')), quiet: true });
+    await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 2, augmentFactor: 1 }, cache: new FeatureCache(join(work, 'cache')) });
     await rm(data, { recursive: true, force: true });
     image = join(work, 'x.png');
     await writeFile(image, await syntheticXray(new Rng(1), true));
