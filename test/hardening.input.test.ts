@@ -18,6 +18,9 @@ import { loadGreyImage, probeImage, type ImageSource } from '../src/input/load-i
 import { IMAGENET_224 } from '../src/preprocess/config.js';
 import { resizeAndCropProbed } from '../src/preprocess/to-tensor.js';
 import { bytesText } from '../src/util/bytes.js';
+import { buildServer } from '../src/server/app.js';
+import { loadModelService } from '../src/server/model-service.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../src/input/load-image.js';
 import { bytesText as pageBytesText } from '../src/web/wording.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { makeTinyDataset, syntheticXray } from './helpers/tiny-dataset.js';
@@ -58,6 +61,23 @@ function telemetryLitter(home: string, tmp: string, cwd: string): string[] {
   return found;
 }
 
+let tiny: Promise<{ work: string; run: string }> | undefined;
+/** One tiny trained run (synthetic SqueezeNet, 2 epochs) shared by the tests that need a model; removed at the end. */
+function tinyRun(): Promise<{ work: string; run: string }> {
+  tiny ??= (async () => {
+    const work = await mkdtemp(join(tmpdir(), 'dc-hard-input-'));
+    const data = await makeTinyDataset({ train: [6, 8], test: [2, 2], perPatient: 1, manifest: true, seed: 13 });
+    const run = join(work, 'run');
+    await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 2, augmentFactor: 1 }, cache: new FeatureCache(join(work, 'cache')) });
+    await rm(data, { recursive: true, force: true });
+    return { work, run };
+  })();
+  return tiny;
+}
+after(async () => {
+  if (tiny) await rm((await tiny).work, { recursive: true, force: true });
+});
+
 describe('13.0 + 13.10: onnxruntime telemetry is off in every entry point', { skip: skipNoShared }, () => {
   let work = '';
   let run = '';
@@ -69,20 +89,12 @@ describe('13.0 + 13.10: onnxruntime telemetry is off in every entry point', { sk
     return dirs;
   };
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'dc-hard-ort-'));
-    const data = await makeTinyDataset({ train: [6, 8], test: [2, 2], perPatient: 1, manifest: true, seed: 13 });
-    run = join(work, 'run');
-    await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 2, augmentFactor: 1 }, cache: new FeatureCache(join(work, 'cache')) });
-    await rm(data, { recursive: true, force: true });
+    ({ work, run } = await tinyRun());
     image = join(work, 'x.png');
     await writeFile(image, await syntheticXray(new Rng(1), true));
     cli = join(work, 'cli.mjs');
     await writeFile(cli, `import { main } from ${JSON.stringify(join(projectRoot, 'src', 'cli', 'main.ts'))};\nprocess.exitCode = await main(process.argv);\n`);
   });
-  after(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
-
   test('predict with a command line over 64 KB exits 0 (was SIGSEGV in the telemetry code) and leaves no telemetry files', async () => {
     const dirs = await box('long');
     // 34 spellings of the same path, each about 2 KB ("/./" repeated): 68 KB of arguments, under PATH_MAX per path
@@ -334,5 +346,38 @@ describe('13.14: one vocabulary', () => {
       (await readFile(f, 'utf8')).split('\n').forEach((line, i) => { if (/\b(MB|kB|GB)\b/.test(line)) offenders.push(`${f}:${i + 1}: ${line.trim()}`); });
     }
     assert.deepEqual(offenders, []);
+  });
+});
+
+describe('13.4: the server decodes off its event loop, under its own lower pixel limit', { skip: skipNoShared }, () => {
+  test('default limit 25 megapixels (reported in /api/model); a 30-megapixel upload is refused; /healthz answers during a large decode', async () => {
+    const model = await loadModelService((await tinyRun()).run);
+    const app = await buildServer({ model });
+    try {
+      const card = (await app.inject({ method: 'GET', url: '/api/model' })).json() as { limits: { maxPixels: number } };
+      assert.equal(card.limits.maxPixels, DEFAULT_SERVER_MAX_PIXELS);
+      assert.equal(DEFAULT_SERVER_MAX_PIXELS, 25_000_000);
+      const big = await sharp({ create: { width: 6000, height: 5000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer();
+      const refused = await app.inject({ method: 'POST', url: '/api/predict?name=big.png', headers: { 'content-type': 'application/octet-stream' }, payload: big });
+      assert.equal(refused.statusCode, 413, refused.body);
+      assert.match(refused.body, /30000000 pixels, over the limit of 25000000/);
+
+      const px = new Uint8Array(3000 * 3000 * 2);
+      for (let i = 0; i < px.length; i += 2) px[i] = (i >> 4) & 0xff;
+      const dcm = dicomFile({ rows: 3000, columns: 3000, pixels: px });
+      const order: string[] = [];
+      const predict = app.inject({ method: 'POST', url: '/api/predict?name=big.dcm', headers: { 'content-type': 'application/dicom' }, payload: Buffer.from(dcm) })
+        .then((r) => { order.push('predict'); return r; });
+      await new Promise((r) => setTimeout(r, 20));
+      const health = await app.inject({ method: 'GET', url: '/healthz' }).then((r) => { order.push('healthz'); return r; });
+      const done = await predict;
+      assert.equal(health.statusCode, 200);
+      assert.equal(done.statusCode, 200, done.body);
+      assert.equal((done.json() as { image: { width: number } }).image.width, 3000);
+      assert.deepEqual(order, ['healthz', 'predict']);
+    } finally {
+      await app.close();
+      await model.close();
+    }
   });
 });

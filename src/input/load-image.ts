@@ -14,6 +14,14 @@ export interface LoadLimits {
 /** Default pixel limit: 100 megapixels (a 10,000 x 10,000 radiograph; real ones are ≤ 4,300 px a side). */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 
+/**
+ * Default pixel limit of a server: 25 megapixels (5,000 x 5,000), above any real radiograph
+ * (≤ 4,300 px a side, 18.5 megapixels) but a quarter of the general limit, because a server
+ * decodes what strangers send: a progressive colour JPEG holds about 9 bytes per pixel of
+ * coefficients while it decodes, so 25 megapixels bound one upload to roughly 230 MiB.
+ */
+export const DEFAULT_SERVER_MAX_PIXELS = 25_000_000;
+
 /** An image to load: a path, or bytes with a display name for error messages. */
 export type ImageSource = string | { bytes: Uint8Array; name: string };
 
@@ -69,7 +77,8 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   const opts = { limitInputPixels: maxPixels, failOn: 'warning' as const };
   let meta: sharp.Metadata;
   try {
-    meta = await sharp(bytes, opts).metadata();
+    // the header alone, without sharp's own limit, so that the refusal below can give the size
+    meta = await sharp(bytes, { ...opts, limitInputPixels: false }).metadata();
   } catch (err) {
     throw mapSharpError(name, err, bytes);
   }

@@ -6,6 +6,7 @@ import { loadModelService } from '../../server/model-service.js';
 import { PROJECT_ROOT } from '../../util/paths.js';
 import { addRuntimeOptions, backboneOptions, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
 import { mibToBytes } from '../../util/bytes.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../../input/load-image.js';
 
 interface ServeCliOptions extends RuntimeOptions {
   run: string;
@@ -37,7 +38,7 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
   const app = await buildServer({
     model,
     maxUploadBytes: mibToBytes(mbLimit),
-    maxPixels: positiveInt(o.maxPixels, '--max-pixels', 100_000_000),
+    maxPixels: positiveInt(o.maxPixels, '--max-pixels', DEFAULT_SERVER_MAX_PIXELS),
     concurrency: positiveInt(o.concurrency, '--concurrency'),
     maxQueued: wholeNumber(o.queue, '--queue'),
     webRoot: o.web ?? DEFAULT_WEB_ROOT,
@@ -81,7 +82,7 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
     .option('--log', 'log every request (JSON lines on stdout)');
-  addRuntimeOptions(serve).addHelpText('after', `
+  addRuntimeOptions(serve, { maxPixels: DEFAULT_SERVER_MAX_PIXELS }).addHelpText('after', `
 API: POST /api/predict (multipart field "file" or raw body; ?occlusion=1 adds an occlusion map),
      GET /api/model, GET /api/openapi.json, GET /healthz. Nothing uploaded is stored.
 Examples:
