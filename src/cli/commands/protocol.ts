@@ -13,6 +13,7 @@ import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
 import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { DEV_SHARED } from '../../util/paths.js';
+import { addFilesFromOption, resolveFileArguments } from '../file-list.js';
 import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ProtocolCliOptions extends RuntimeOptions {
@@ -130,14 +131,16 @@ Examples:
 
   const predict = program.command('predict').description('P(COVID) for image files (PNG, JPEG, TIFF, WebP, DICOM) as JSON lines')
     .requiredOption('--run <dir>', 'run folder written by train')
-    .argument('<files...>', 'image files')
+    .argument('[files...]', 'image files')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
-  addRuntimeOptions(predict).addHelpText('after', `
+  addRuntimeOptions(addFilesFromOption(predict)).addHelpText('after', `
 Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
 Exit code 1 only when no file could be predicted.
 Examples:
-  deep-covid predict --run runs/squeezenet xray1.png xray2.dcm`);
-  predict.action(async (files: string[], o: RuntimeOptions & { run: string; model?: string }) => {
+  deep-covid predict --run runs/squeezenet xray1.png xray2.dcm
+  find archive -name '*.png' | deep-covid predict --run runs/squeezenet --files-from -`);
+  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; filesFrom?: string }) => {
+    const files = await resolveFileArguments(args, o.filesFrom);
     const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined });
     for (const p of preds) io.out(JSON.stringify(p));
     const bad = preds.filter((p) => 'error' in p);
