@@ -40,6 +40,11 @@ export function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(bytes < 1e6 ? 2 : 0)} MB`;
 }
 
+/** The 413 of an upload over the byte limit (found from Content-Length or while reading). */
+export function uploadTooLarge(maxUploadBytes: number): HttpError {
+  return new HttpError(413, 'upload-too-large', `The upload is larger than this server's limit of ${mb(maxUploadBytes)}. Downscale or compress the image (the model only sees 224 x 224 pixels).`);
+}
+
 /** Builds the error body and status of any error; logs those that are our fault. */
 export function describeError(err: unknown, ctx: { maxUploadBytes: number }): { status: number; body: ApiError; retryAfter?: number } {
   const body = (code: string, message: string): ApiError => ({ error: { code, message } });
@@ -52,8 +57,10 @@ export function describeError(err: unknown, ctx: { maxUploadBytes: number }): { 
   const fe = err as FastifyError;
   switch (fe?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return { status: 413, body: body('upload-too-large', `The upload is larger than this server's limit of ${mb(ctx.maxUploadBytes)}. Downscale or compress the image (the model only sees 224 x 224 pixels).`) };
+    case 'FST_REQ_FILE_TOO_LARGE': {
+      const e = uploadTooLarge(ctx.maxUploadBytes);
+      return { status: e.statusCode, body: body(e.code, e.message) };
+    }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, body: body('unsupported-media-type', `Send the image as multipart/form-data (field "file") or as the raw request body. ${FORMATS}`) };
     case 'FST_FILES_LIMIT':
@@ -77,6 +84,8 @@ export function errorHandler(ctx: { maxUploadBytes: number }) {
     const { status, body, retryAfter } = describeError(err, ctx);
     if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+    // a refused body is not read: close the connection instead of receiving it to throw it away
+    if (!request.raw.complete) reply.header('connection', 'close');
     return reply.code(status).type('application/json; charset=utf-8').send(body);
   };
 }
