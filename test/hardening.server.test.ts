@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { serveRun } from '../src/cli/commands/serve.js';
@@ -280,7 +280,7 @@ test('multipart without a boundary, cut off, or with two files; repeated or unkn
   const g = gated(false);
   const app = await buildServer({ model: g.predictor });
   try {
-    const cases: [string, Parameters<FastifyInstance['inject']>[0], RegExp][] = [
+    const cases: [string, InjectOptions, RegExp][] = [
       ['no boundary', { method: 'POST', url: '/api/predict', headers: { 'content-type': 'multipart/form-data' }, payload: Buffer.concat([filePart('file', 'a.png', png), END]) }, /boundary/],
       ['cut off', { method: 'POST', url: '/api/predict', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` }, payload: filePart('file', 'a.png', png) }, /could not be read/],
       ['two files', { method: 'POST', url: '/api/predict', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` }, payload: Buffer.concat([filePart('file', 'a.png', png), filePart('file', 'b.png', png), END]) }, /one image per request/],
