@@ -182,7 +182,7 @@ describe('data in reports and CSVs', () => {
     const values = [FORMULA, '+cmd|" /C calc"!A0', '-2+3', '@SUM(A1:A9)', '\t=1', '\r=1', "'=already quoted", "''=twice", '-0.5', '+3', '1e-5', '-', 'plain', "it's", ''];
     const csv = formatCsv(values.map((v) => ({ v, n: -0.25 })), ['v', 'n']);
     const cells = parseCsvRaw(csv);
-    for (const [i, v] of values.entries()) {
+    for (let i = 0; i < values.length; i++) {
       const cell = cells[i + 1][0];
       const dangerous = /^[=+\-@\t\r]/.test(cell) && !/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(cell);
       assert.ok(!dangerous, `cell ${JSON.stringify(cell)} would be run as a formula`);
