@@ -74,7 +74,7 @@ interface RawResponse {
  * `total` are sent (or the server answers or closes), and resolves with the response.
  * `continueFirst` waits for "100 Continue" before the first body byte (Expect: 100-continue).
  */
-function slowUpload(port: number, o: { total: number; chunk: number; everyMs: number; declare?: boolean; continueFirst?: boolean; host?: string; path?: string; stopAfter?: number }): Promise<RawResponse> & { socket: Socket } {
+function slowUpload(port: number, o: { total: number; chunk: number; everyMs: number; declare?: boolean; continueFirst?: boolean; host?: string; path?: string; stopAfter?: number; keepOpen?: boolean }): Promise<RawResponse> & { socket: Socket } {
   const socket = connect({ host: '127.0.0.1', port });
   const headers = [
     `POST ${o.path ?? '/api/predict'} HTTP/1.1`,
@@ -136,7 +136,7 @@ function slowUpload(port: number, o: { total: number; chunk: number; everyMs: nu
       const m = /\r\ncontent-length:\s*(\d+)/i.exec(t.slice(0, he));
       if (he >= 0 && m && Buffer.byteLength(t.slice(he + 4), 'latin1') >= Number(m[1])) {
         finish();
-        socket.destroy();
+        if (!o.keepOpen) socket.destroy();
       }
     });
     socket.on('error', () => {});
@@ -184,8 +184,12 @@ test('a flood of slow uploads: only the admitted ones are read; the rest get 503
       assert.equal(r.status, 503, r.body);
       assert.equal((JSON.parse(r.body) as ApiError).error.code, 'busy');
       assert.match(r.headers['retry-after'], /^[1-9]\d*$/);
-      assert.equal(r.headers.connection, 'close', 'the unread body is not received and thrown away');
+      assert.equal(r.headers.connection, 'close', 'the unread body is not received to be thrown away');
     }
+    // a refused client that keeps its connection open and stops sending is disconnected by the server
+    const lingering = slowUpload(port, { total: upload, chunk: 8192, everyMs: 20, stopAfter: 8192, keepOpen: true });
+    assert.equal((await lingering).status, 503);
+    await until(() => lingering.socket.destroyed, 'the server closing the refused connection');
     // /healthz answers during the flood, and no more than the two admitted uploads are in flight
     const h = await health(port);
     assert.equal(h.status, 200);
