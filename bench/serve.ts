@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { connect } from 'node:net';
 import { readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { FeatureCache } from '../src/features/cache.js';
@@ -200,6 +200,12 @@ async function floodScenario(run: string, rateMBs: number, clients: number, body
   const port = Number(new URL(url).port);
   try {
     const idle = await rssOf(child.pid!);
+    // the machine's own noise: /healthz of the idle server for 10 s before the flood
+    const quiet = { stopped: false };
+    const baseline = watchHealth(port, quiet);
+    await sleep(10_000);
+    quiet.stopped = true;
+    const base = await baseline;
     const stop = { stopped: false };
     const rss: number[] = [];
     const rssTimer = setInterval(() => { rssOf(child.pid!).then((m) => rss.push(m.now), () => {}); }, 100);
@@ -218,7 +224,7 @@ async function floodScenario(run: string, rateMBs: number, clients: number, body
     const h = await health;
     clearInterval(rssTimer);
     const mem = await rssOf(child.pid!);
-    return { rateMBs, clients, idle, mem, rssMax: Math.max(...rss), outcomes, refusedMs: refusedMs.sort((a, b) => a - b), refusedSent: refusedSent.sort((a, b) => a - b), health: { ms: h.ms.sort((a, b) => a - b), failures: h.failures }, wall, alive: child.exitCode === null };
+    return { rateMBs, clients, idle, mem, rssMax: Math.max(...rss), outcomes, refusedMs: refusedMs.sort((a, b) => a - b), refusedSent: refusedSent.sort((a, b) => a - b), health: { ms: h.ms.sort((a, b) => a - b), failures: h.failures }, idleHealth: base.ms.sort((a, b) => a - b), wall, alive: child.exitCode === null };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -251,12 +257,14 @@ async function floodSection(run: string, image: { name: string; bytes: Buffer })
   const body = Buffer.concat([image.bytes, Buffer.alloc(mib * 1024 * 1024 - image.bytes.length)]);
   const rows: string[] = [];
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
+  const loadBefore = loadavg()[0];
   for (const rate of rates) {
     const r = await floodScenario(run, rate, clients, body, seconds);
     const count = (k: string) => r.outcomes.get(k) ?? 0;
     const others = [...r.outcomes].filter(([k]) => !['200', '503', 'deadline'].includes(k)).map(([k, v]) => `${k}: ${v}`).join(', ') || '0';
     const hq = r.health.ms;
-    const line = `| ${rate} | ${clients} x ${mib} MiB | ${count('200')} | ${count('503')} | ${f(quantile(r.refusedMs, 0.5))} / ${f(quantile(r.refusedMs, 0.95))} | ${f(quantile(r.refusedSent, 0.95) / 1024)} | ${count('deadline')} | ${others} | ${r.idle.now.toFixed(0)} → ${r.mem.peak.toFixed(0)} | ${hq.length} / ${r.health.failures} | ${quantile(hq, 0.5).toFixed(1)} / ${quantile(hq, 0.99).toFixed(1)} / ${hq.length ? hq[hq.length - 1].toFixed(1) : '–'} | ${(r.wall / 1000).toFixed(0)} | ${r.alive ? 'yes' : 'NO'} |`;
+    const hi = r.idleHealth;
+    const line = `| ${rate} | ${clients} x ${mib} MiB | ${count('200')} | ${count('503')} | ${f(quantile(r.refusedMs, 0.5))} / ${f(quantile(r.refusedMs, 0.95))} | ${f(quantile(r.refusedSent, 0.95) / 1024)} | ${count('deadline')} | ${others} | ${r.idle.now.toFixed(0)} → ${r.mem.peak.toFixed(0)} | ${hq.length} / ${r.health.failures} | ${quantile(hq, 0.5).toFixed(1)} / ${quantile(hq, 0.99).toFixed(1)} / ${hq.length ? hq[hq.length - 1].toFixed(1) : '–'} | ${quantile(hi, 0.5).toFixed(1)} / ${quantile(hi, 0.99).toFixed(1)} / ${hi.length ? hi[hi.length - 1].toFixed(1) : '–'} | ${(r.wall / 1000).toFixed(0)} | ${r.alive ? 'yes' : 'NO'} |`;
     console.log(line);
     rows.push(line);
   }
@@ -266,11 +274,12 @@ async function floodSection(run: string, image: { name: string; bytes: Buffer })
       `A refused client waits Retry-After and tries again, until ${seconds} s have passed (uploads still running then are cut: "cut"). ` +
       '/healthz is asked every 100 ms throughout (one request at a time, 5 s timeout); RSS is the server process\'s resident set, after start → peak (VmHWM).',
     '',
-    '| MB/s per upload | flood | 200 | 503 | 503 after (ms) p50 / p95 | body KiB sent when refused, p95 | cut | other | RSS MB idle → peak | /healthz answers / failures | /healthz ms p50 / p99 / max | wall (s) | alive after |',
-    '|---:|---|---:|---:|---|---:|---:|---|---|---|---|---:|---|',
+    '| MB/s per upload | flood | 200 | 503 | 503 after (ms) p50 / p95 | body KiB sent when refused, p95 | cut | other | RSS MB idle → peak | /healthz answers / failures | /healthz ms p50 / p99 / max | same, idle server before the flood | wall (s) | alive after |',
+    '|---:|---|---:|---:|---|---:|---:|---|---|---|---|---|---:|---|',
     ...rows,
     '',
-    `Measured ${new Date().toISOString().slice(0, 10)} on the development machine (2 cores shared with other helpers' builds and tests: latencies include their load). ` +
+    `Measured ${new Date().toISOString().slice(0, 10)} on the development machine: 2 cores shared with other helpers' builds and tests (load average ${loadBefore.toFixed(0)} before, ${loadavg()[0].toFixed(0)} after) ` +
+      'and with this load generator itself, so latencies include waiting for a core; the idle column is the floor this sets. ' +
       'Before admission control (issue 13) the same flood at 4 MB/s buffered 1.23 GB before 19 uploads got 503, and at 8 MB/s /healthz did not answer within 30 s.',
   ].join('\n');
   await writeBenchSection('serve-flood', 'Web server under a slow-upload flood', body2);

@@ -164,7 +164,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // in this scope: multipart uploads, or the raw body of any other content type (format is sniffed from bytes)
     scope.removeAllContentTypeParsers();
     await scope.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1, fields: 4, parts: 5, headerPairs: 200 } });
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxUploadBytes }, (_req, body, done) => done(null, body));
+    scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) => readBody(payload, declaredLength(request), maxUploadBytes));
     scope.post('/api/predict', {
       // admitted or refused from the headers alone, before a byte of the body is read
       onRequest: async (request, reply) => {
@@ -204,6 +204,34 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const web = opts.webRoot ? await loadWebAssets(opts.webRoot) : new Map();
   registerWebRoutes(app, web, opts.webRoot ?? null);
   return app;
+}
+
+/**
+ * Reads a raw request body into one buffer of the size its Content-Length announced, so a large
+ * upload is held once (collecting chunks and concatenating them would hold it twice for a moment);
+ * a chunked body is collected up to the limit.
+ */
+async function readBody(stream: AsyncIterable<Buffer>, declared: number | null, limit: number): Promise<Buffer> {
+  if (declared !== null) {
+    if (declared > limit) throw uploadTooLarge(limit);
+    const out = Buffer.allocUnsafe(declared);
+    let at = 0;
+    for await (const chunk of stream) {
+      if (at + chunk.length > declared) throw new HttpError(400, 'bad-request', `the body is longer than the ${declared} bytes its Content-Length announced`);
+      chunk.copy(out, at);
+      at += chunk.length;
+    }
+    if (at !== declared) throw new HttpError(400, 'bad-request', `the body ended after ${at} of the ${declared} bytes its Content-Length announced`);
+    return out;
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of stream) {
+    n += chunk.length;
+    if (n > limit) throw uploadTooLarge(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, n);
 }
 
 /** The uploaded bytes and a display name, from a multipart file field or the raw body. */
