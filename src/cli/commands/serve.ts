@@ -83,8 +83,8 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
 }
 
 /** Commander helper: a repeatable option gathers every value. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((v) => v.trim()).filter(Boolean)];
 }
 
 /** Registers `serve`. */
@@ -96,8 +96,8 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .option('--max-upload-mb <n>', 'largest upload in MB', '50')
     .option('--concurrency <n>', 'inferences at once', '1')
     .option('--queue <n>', 'uploads that may be received or wait beside the running ones; more get "503 busy" with Retry-After before their body is read', '4')
-    .option('--max-buffered-mb <n>', 'upload MB all waiting requests may hold together (default: 4 x --max-upload-mb); more get "503 busy"')
-    .option('--allowed-host <name>', 'a further host name the server answers to, repeatable or comma-separated (besides localhost, 127.0.0.1, [::1] and --host), e.g. this machine\'s DNS name; "*" turns the check off (only behind a proxy that checks Host)', collect, [] as string[])
+    .option('--max-buffered-mb <n>', 'upload MB all admitted requests (receiving, waiting or running) may hold together (default: 4 x --max-upload-mb); more get "503 busy" before their body is read')
+    .option('--allowed-host <name>', 'a further host name the server answers to, repeatable or comma-separated (besides localhost, 127.0.0.1, [::1] and --host), e.g. this machine\'s DNS name; "*" turns the check off (only behind a proxy that checks Host)', collect)
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
     .option('--log', 'log every request (JSON lines on stdout)');
