@@ -91,7 +91,7 @@ describe('locateModel and downloadVerified', { skip: skipNoShared }, () => {
       for (const f of BACKBONES.resnet18.files) assert.ok(caught.message.includes(join(dir, f)), `should list ${join(dir, f)}:\n${caught.message}`);
     }
     assert.match(caught.message, /export-torchvision/);
-    assert.match(caught.message, /--model/);
+    assert.match(caught.message, /path of an ONNX file/);
   });
 
   test('an unknown backbone name is a UsageError listing the known ones', async () => {

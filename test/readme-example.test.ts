@@ -26,8 +26,8 @@ test('the README library example runs and prints what it promises', { skip: skip
     const script = code
       .replace("from 'deep-covid'", `from ${JSON.stringify(join(root, 'src', 'index.ts'))}`)
       .replaceAll("'my-dataset'", JSON.stringify(data));
-    await writeFile(join(work, 'example.ts'), script);
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(work, 'example.ts')], { cwd: work, env: { ...process.env, DEEP_COVID_CACHE: join(work, 'cache') } });
+    await writeFile(join(work, 'example.mts'), script);
+    const { stdout } = await run(process.execPath, ['--import', import.meta.resolve('tsx'), join(work, 'example.mts')], { cwd: work, env: { ...process.env, DEEP_COVID_CACHE: join(work, 'cache') } });
     const lines = stdout.trim().split('\n');
     assert.match(lines[0], /^squeezenet1_1 \((imagenet|synthetic) weights\), threshold \d\.\d{3}$/);
     assert.match(lines[1], /^chest\.png: P\(COVID\) = \d\.\d{3}, (covid|non)$/);

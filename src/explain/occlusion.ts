@@ -146,7 +146,7 @@ function fillValues(model: ScoringModel, tensor: Float32Array, plane: number, fi
     }
     return out;
   }
-  if (!Number.isFinite(fill) || fill < 0 || fill > 255) throw new UsageError(`--fill must be "mean" or a grey level 0..255, got ${fill}`);
+  if (!Number.isFinite(fill) || fill < 0 || fill > 255) throw new UsageError(`occlusion fill must be "mean" or a grey level 0..255, got ${fill}`);
   const { mean, std } = model.preprocess;
   return [0, 1, 2].map((c) => (fill / 255 - mean[c]) / std[c]) as [number, number, number];
 }

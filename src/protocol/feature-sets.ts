@@ -21,7 +21,8 @@ export interface FeatureSet {
 /** How to build a feature set. */
 export interface FeatureSetOptions {
   tensor: 'pooled' | 'map';
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   /** COVID items get variants 1..factor-1 too (the paper's oversampling); 1 = originals only. */
   augmentFactor?: number;
   augmenter?: Augmenter;
