@@ -46,13 +46,20 @@ export interface ApiHeatmap {
   overlayAlpha: number;
 }
 
+import type { GateResult } from '../gate/types.js';
+
 /** Response of POST /api/predict. */
 export interface ApiPrediction {
   file: string;
-  /** P(COVID) from the run's head, in [0, 1]. */
-  probability: number;
-  /** 'covid' when probability >= threshold, else 'non'. */
-  label: 'covid' | 'non';
+  /**
+   * The input gate's verdict: 'refused' (no probability: the image is not what the model was built
+   * for), 'warned' (probability with the warning first) or 'passed', with every reason in words.
+   */
+  gate: GateResult;
+  /** P(COVID) from the run's head, in [0, 1]; null when the gate refused the image. */
+  probability: number | null;
+  /** 'covid' when probability >= threshold, else 'non'; null when refused. */
+  label: 'covid' | 'non' | null;
   threshold: number;
   /** The threshold's sensitivity and specificity on the run's test set; null when the run has no test metrics. */
   operatingPoint: ApiOperatingPoint | null;

@@ -132,18 +132,27 @@ Examples:
   const predict = program.command('predict').description('P(COVID) for image files (PNG, JPEG, TIFF, WebP, DICOM) as JSON lines')
     .requiredOption('--run <dir>', 'run folder written by train')
     .argument('[files...]', 'image files')
-    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training')
+    .option('--no-gate', 'research use: the input gate refuses nothing (every line then says so, and what would have been refused)');
   addRuntimeOptions(addFilesFromOption(predict)).addHelpText('after', `
-Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
-Exit code 1 only when no file could be predicted.
+Output: one JSON object per line:
+  {"file", "probability", "label", "threshold", "sha256", "gate"}  predicted (gate.verdict passed or warned)
+  {"file", "sha256", "refused": true, "gate"}                      refused by the input gate: not a frontal
+                                                                    chest radiograph like the training images
+                                                                    (gate.reasons says why, in words)
+  {"file", "error", "problem"}                                     could not be read
+Exit code 1 only when no file could be predicted or refused.
 Examples:
   deep-covid predict --run runs/squeezenet xray1.png xray2.dcm
   find archive -name '*.png' | deep-covid predict --run runs/squeezenet --files-from -`);
-  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; filesFrom?: string }) => {
+  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; filesFrom?: string; gate: boolean }) => {
     const files = await resolveFileArguments(args, o.filesFrom);
-    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined });
+    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined, gate: o.gate });
     for (const p of preds) io.out(JSON.stringify(p));
     const bad = preds.filter((p) => 'error' in p);
+    const refused = preds.filter((p) => 'refused' in p);
+    if (!o.gate) log('warning: the input gate is off (--no-gate): nothing was refused, whatever it is; every line says so');
+    if (refused.length) log(`${refused.length} of ${preds.length} file(s) refused by the input gate (not a frontal chest radiograph like the training images): ${refused.map((b) => b.file).join(', ')}`);
     if (bad.length) log(`${bad.length} of ${preds.length} file(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
     if (bad.length === preds.length) process.exitCode = 1;
   });
