@@ -15,10 +15,10 @@ import { encodeNpyF32 } from '../util/npy.js';
 import { createProgress } from '../util/progress.js';
 import { camMaps } from './cam.js';
 import { VIRIDIS } from './colormap.js';
-import { cropGeometry, displayScale, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from './heatmap.js';
+import { cropGeometry, FIXED_SCALE_MAX, HEATMAP_UNIT, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from './heatmap.js';
 import type { ExplainModel } from './model.js';
 import { occlusionMap, patchStarts, type Rect } from './occlusion.js';
-import { blendOverGrey, colourise, encodePng, renderPanel, type PanelRow } from './render.js';
+import { blendOverGrey, colourise, encodePng, heatPictures, renderPanel, type PanelColourBar, type PanelRow } from './render.js';
 
 /** Explanation methods. */
 export type ExplainMethod = 'occlusion' | 'cam';
@@ -34,9 +34,12 @@ export interface ExplainFilesOptions {
   fill?: 'mean' | number;
   batchSize?: number;
   roi?: Rect;
-  /** Overlay opacity (default 0.45). */
+  /** Largest overlay opacity (default 0.45), reached where the display-scaled map is 1. */
   alpha?: number;
+  /** Display scaling (default 'positive': each map to its own maximum); 'fixed' shows every map on 0..fixedMax. */
   scale?: DisplayScale;
+  /** Full-colour value of the 'fixed' scale (default FIXED_SCALE_MAX of the method). */
+  fixedMax?: number;
   /** Also write the overlay on the original image's size and framing. */
   original?: boolean;
   captions?: boolean;
@@ -65,6 +68,8 @@ export interface ExplainSummary {
   method: ExplainMethod;
   settings: Record<string, unknown>;
   meaning: string;
+  /** Unit of the map values (and of the colour scale). */
+  unit: string;
   colourMap: string;
   panel: string | null;
   captions: boolean;
@@ -96,6 +101,17 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
   const out = resolve(opts.out);
   const threshold = run.record.threshold.value;
   const names = stems(opts.files);
+  const scale = opts.scale ?? 'positive';
+  const unit = HEATMAP_UNIT[opts.method];
+  const fixedMax = opts.fixedMax ?? FIXED_SCALE_MAX[opts.method];
+  const scaleText = scale === 'fixed' ? `a fixed scale, 0 to ${fixedMax} ${unit}, the same for every image` : scale === 'minmax' ? 'each map\'s own minimum to maximum' : `0 to each map's own maximum (${unit})`;
+  const scaleSettings = scale === 'fixed' ? { scale, fixedMax } : { scale };
+  /** The panel's colour bar: fixed ends, or each row's own maximum (given in its caption). */
+  const bar = (peak: number | null): PanelColourBar => scale === 'fixed'
+    ? { low: '0', high: `${fixedMax} ${unit}`, note: 'fixed scale' }
+    : scale === 'minmax'
+      ? { low: 'map min', high: 'map max', note: 'own range' }
+      : { low: '0', high: peak !== null ? `${peak.toPrecision(2)} ${unit}` : 'each map\'s max', note: 'own maximum' };
   const results: ExplainedFile[] = [];
   const rows: PanelRow[] = [];
   const perFile = opts.method === 'occlusion'
@@ -134,13 +150,11 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
         map = res.map;
         probability = res.probability;
       }
-      const scaled = displayScale(map, opts.scale);
-      const heat = colourise(scaled, cw, ch, VIRIDIS);
-      const overlay = blendOverGrey(grey, heat, opts.alpha);
+      const { scaled, heat, overlay } = heatPictures(map, grey, { scale, fixedMax, alpha: opts.alpha });
       const label = probability >= threshold ? 'covid' : 'non';
       const peakValue = argmax(map).value;
-      // the map is scaled to its own maximum, so the caption states that maximum
-      const caption = `${basename(file)}: P(COVID) = ${probability.toFixed(3)} (${label} at ${threshold.toFixed(3)}); map max ${peakValue.toPrecision(2)}`;
+      // under the per-image scales the colours do not compare across rows, so each caption states its maximum
+      const caption = `${basename(file)}: P(COVID) = ${probability.toFixed(3)} (${label} at ${threshold.toFixed(3)}); map max ${peakValue.toPrecision(2)} ${unit}`;
       const stem = names[i];
       const paths = {
         heatmap: join(out, `${stem}.${opts.method}.heatmap.png`),
@@ -151,7 +165,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
       const row: PanelRow = { grey, heat, overlay, caption };
       await writeFileAtomic(paths.heatmap, await encodePng(heat));
       await writeFileAtomic(paths.overlay, await encodePng(overlay));
-      await writeFileAtomic(paths.panel, (await renderPanel([row], cw, ch, { captions: opts.captions, title: opts.method })).png);
+      await writeFileAtomic(paths.panel, (await renderPanel([row], cw, ch, { captions: opts.captions, title: opts.method, colourBar: bar(peakValue) })).png);
       await writeFileAtomic(paths.npy, encodeNpyF32(map.data, [ch, cw]));
       if (opts.original) {
         const geo = cropGeometry(img.width, img.height, cfg);
@@ -170,7 +184,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
   let panel: string | null = null;
   let captions = false;
   if (rows.length) {
-    const rendered = await renderPanel(rows, cw, ch, { captions: opts.captions, title: opts.method });
+    const rendered = await renderPanel(rows, cw, ch, { captions: opts.captions, title: opts.method, colourBar: bar(null) });
     captions = rendered.captions;
     panel = join(out, `panel.${opts.method}.png`);
     await writeFileAtomic(panel, rendered.png);
@@ -179,10 +193,11 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
     run: run.dir,
     method: opts.method,
     settings: opts.method === 'occlusion'
-      ? { patch: opts.patch ?? 32, stride: opts.stride ?? 16, fill: opts.fill ?? 'mean', batchSize: opts.batchSize ?? 32, roi: opts.roi ?? null, scale: opts.scale ?? 'positive' }
-      : { upsampling: 'bilinear', scale: opts.scale ?? 'positive' },
+      ? { patch: opts.patch ?? 32, stride: opts.stride ?? 16, fill: opts.fill ?? 'mean', batchSize: opts.batchSize ?? 32, roi: opts.roi ?? null, ...scaleSettings }
+      : { upsampling: 'bilinear', ...scaleSettings },
     meaning: MEANING[opts.method],
-    colourMap: 'viridis (dark violet = low / none, yellow = high); negative values shown as low under the "positive" scale',
+    unit,
+    colourMap: `viridis (dark violet = low / none, yellow = high) over ${scaleText}; negative values are shown as none except under "minmax". Overlays tint the grey crop in proportion to the scaled value (none = untouched grey, full = opacity ${opts.alpha ?? 0.45}).`,
     panel,
     captions,
     files: results,
@@ -191,12 +206,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
   return summary;
 }
 
-/** Blends a display-scaled map (NaN = not seen by the model) over the full-size grey image. */
+/** Blends a display-scaled map (NaN = not seen by the model: left grey) over the full-size grey image. */
 function overlayOnOriginal(grey: Uint8Array, map: Heatmap, alpha: number) {
-  const heat = colourise(map.data, map.width, map.height, VIRIDIS);
-  const blended = blendOverGrey(grey, heat, alpha);
-  for (let i = 0; i < grey.length; i++) {
-    if (Number.isNaN(map.data[i])) blended.data[3 * i] = blended.data[3 * i + 1] = blended.data[3 * i + 2] = grey[i];
-  }
-  return blended;
+  return blendOverGrey(grey, colourise(map.data, map.width, map.height, VIRIDIS), alpha, map.data);
 }

@@ -5,11 +5,12 @@
  * explanation panels when present, and the model card.
  */
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
-import { confusionSpec, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
+import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
-import { modelCardMarkdown } from './model-card.js';
+import { buildModelCard, modelCardHtml, modelCardMarkdown } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
 import { sampleGrid } from './sample-grid.js';
 import { groupTable, operatingExtrasTable } from './tables.js';
@@ -74,7 +75,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
       md.push('### Predicted probabilities (paper Figs. 7–10)', '');
       addFigure(
         await chartFigure('histogram', 'Histogram of P(COVID) by class', histogramSpec(probabilityHistogram(run.predictions), thr, 'Distribution of P(COVID) on the test set')),
-        'Histograms of the predicted probability of COVID-19 for COVID and non-COVID test images (bins of 0.05); the dashed line is the operating threshold.',
+        `Histograms of the predicted probability of COVID-19 for COVID and non-COVID test images ${HISTOGRAM_AXIS_NOTE}; the dashed line is the operating threshold.`,
       );
     }
 
@@ -122,7 +123,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
     );
   }
 
-  md.push(modelCardMarkdown(run));
+  md.push(modelCardMarkdown(buildModelCard(run)));
   return { title: `deep-covid report: run ${r.id}`, markdown: md.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n', figures };
 }
 
@@ -131,5 +132,11 @@ export async function writeRunReport(runDir: string, outDir?: string): Promise<{
   const run = await loadReportRun(runDir);
   const out = outDir ?? join(run.dir, 'report');
   const files = await writeReport(out, await buildRunReport(run));
+  // the model card on its own too, as data and as a page (the same texts as the report's card)
+  const card = buildModelCard(run);
+  for (const [name, text] of [['model-card.json', JSON.stringify(card, null, 1) + '\n'], ['model-card.html', modelCardHtml(card)]] as const) {
+    await writeFileAtomic(join(out, name), text);
+    files.push(join(out, name));
+  }
   return { out, files };
 }

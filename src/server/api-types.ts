@@ -3,35 +3,9 @@
  * (esbuild erases type imports); the OpenAPI document in openapi.ts describes the same shapes.
  */
 
-/** A proportion k/n with its Wilson 95% interval (null bounds when n = 0). */
-export interface ApiProportion {
-  k: number;
-  n: number;
-  estimate: number | null;
-  /** Wilson score 95% interval [lower, upper]. */
-  ci95: [number, number] | null;
-}
+import type { ApiModelRef, ApiOperatingPoint, ModelCard } from '../report/card-types.js';
 
-/** How the run's operating threshold performed on the run's own test set. */
-export interface ApiOperatingPoint {
-  threshold: number;
-  /** COVID test images found: tp of (tp + fn). */
-  sensitivity: ApiProportion;
-  /** Non-COVID test images correctly not flagged: tn of (tn + fp). */
-  specificity: ApiProportion;
-  confusion: { tp: number; fn: number; tn: number; fp: number };
-}
-
-/** Which model answered. */
-export interface ApiModelRef {
-  runId: string;
-  backbone: string;
-  /** 'imagenet' = real pretrained weights; 'synthetic' = no trained weights, results mean nothing. */
-  weights: 'imagenet' | 'synthetic' | 'unknown';
-  weightsNote: string;
-  /** Set when the result must not be read as a real prediction. */
-  warning: string | null;
-}
+export type { ApiModelRef, ApiOperatingPoint, ApiProportion, CardHazard, ModelCard } from '../report/card-types.js';
 
 /** A heatmap as pictures on the model's 224 x 224 crop. */
 export interface ApiHeatmap {
@@ -67,34 +41,8 @@ export interface ApiPrediction {
   notice: string;
 }
 
-/** Response of GET /api/model: the run's model card as data. */
-export interface ApiModelCard {
-  runId: string;
-  createdAt: string;
-  model: ApiModelRef;
-  backbone: { name: string; file: string; sha256: string; head: string; dropout: number };
-  training: {
-    dataset: string;
-    origin: 'manifest' | 'folders';
-    counts: {
-      train: { n: number; covid: number };
-      trainAugmented: { n: number; covid: number };
-      validation: { n: number; covid: number };
-      test: { n: number; covid: number } | null;
-    };
-    validationSplitBy: 'patient' | 'image';
-    protocol: { epochs: number; bestEpoch: number; batchSize: number; lr: number; augmentFactor: number; seed: number };
-  };
-  threshold: { value: number; chosenOn: 'validation'; targetSensitivity: number; fallback: boolean; howChosen: string };
-  test: {
-    n: number;
-    covid: number;
-    auc: { value: number; ci95: [number, number] | null; method: string } | null;
-    operatingPoint: ApiOperatingPoint;
-  } | null;
-  intendedUse: string;
-  limitations: string[];
-  privacy: string;
+/** Response of GET /api/model: the run's model card as data, plus the limits this server enforces. */
+export interface ApiModelCard extends ModelCard {
   limits: { maxUploadBytes: number; maxPixels: number; concurrency: number; maxQueued: number };
 }
 

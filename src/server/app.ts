@@ -5,6 +5,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { DEFAULT_MAX_PIXELS } from '../input/load-image.js';
+import { readShortcutCheck } from '../report/run-data.js';
 import type { ApiPrediction } from './api-types.js';
 import { errorHandler, HttpError } from './http-errors.js';
 import { modelCard, type ServedLimits } from './model-card.js';
@@ -74,7 +75,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (request.url.startsWith('/api/') || request.url.startsWith('/healthz')) reply.header('cache-control', 'no-store');
   });
 
-  const card = modelCard(model.run, limits);
+  const card = modelCard(model.run, limits, await readShortcutCheck(model.run.dir));
   const openapi = openApiDocument(opts.version ?? '0.1.0');
   app.get('/healthz', async () => ({ status: 'ok', runId: model.run.record.id, running: queue.running, waiting: queue.waiting }));
   app.get('/api/model', async () => card);

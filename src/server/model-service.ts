@@ -10,10 +10,11 @@ import { DEFAULT_MAX_PIXELS, loadGreyImage } from '../input/load-image.js';
 import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { readRunDir, type LoadedRun } from '../protocol/run-dir.js';
 import { loadRunBackbone } from '../protocol/run-model.js';
-import { weightsNote } from '../protocol/run-files.js';
+import { apiOperatingPoint, modelRef } from '../report/model-card.js';
 import { camFromFeatureMap, colourise, blendOverGrey, displayScale, encodePng, occlusionMap, resizeBilinear, VIRIDIS, type Heatmap } from '../explain/index.js';
-import type { ApiHeatmap, ApiModelRef, ApiOperatingPoint, ApiPrediction, ApiProportion } from './api-types.js';
-import type { Proportion, ThresholdMetrics } from '../evaluate/index.js';
+import type { ApiHeatmap, ApiModelRef, ApiOperatingPoint, ApiPrediction } from './api-types.js';
+
+export { apiOperatingPoint, apiProportion } from '../report/model-card.js';
 
 /** Opacity of the pre-blended overlay PNG (the page lets the user choose its own). */
 export const OVERLAY_ALPHA = 0.45;
@@ -56,28 +57,9 @@ export interface ModelServiceOptions {
   modelPath?: string;
 }
 
-/** A Proportion in the API's shape (Wilson interval only). */
-export function apiProportion(p: Proportion): ApiProportion {
-  return { k: p.k, n: p.n, estimate: p.estimate, ci95: p.wilson ? [p.wilson[0], p.wilson[1]] : null };
-}
-
-/** Threshold metrics in the API's shape. */
-export function apiOperatingPoint(m: ThresholdMetrics): ApiOperatingPoint {
-  const c = m.confusion;
-  return { threshold: m.threshold, sensitivity: apiProportion(m.sensitivity), specificity: apiProportion(m.specificity), confusion: { tp: c.tp, fn: c.fn, tn: c.tn, fp: c.fp } };
-}
-
 /** Which model and weights a run uses, with a warning when its numbers mean nothing. */
 export function modelRefOf(run: LoadedRun): ApiModelRef {
-  const b = run.record.backbone;
-  const note = weightsNote(run.record).replace(/\*\*/g, '');
-  return {
-    runId: run.record.id,
-    backbone: b.name,
-    weights: b.weights,
-    weightsNote: b.note,
-    warning: b.weights === 'synthetic' ? `SYNTHETIC WEIGHTS: ${note}` : b.weights === 'unknown' ? note : null,
-  };
+  return modelRef(run.record);
 }
 
 /** Loads a run's head and backbone once and returns a Predictor over them. */
