@@ -15,7 +15,7 @@ import { encodeNpyF32 } from '../util/npy.js';
 import { createProgress } from '../util/progress.js';
 import { camMaps } from './cam.js';
 import { VIRIDIS } from './colormap.js';
-import { cropGeometry, FIXED_SCALE_MAX, HEATMAP_UNIT, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from './heatmap.js';
+import { cropGeometry, fixedScaleMax, HEATMAP_UNIT, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from './heatmap.js';
 import type { ExplainModel } from './model.js';
 import { occlusionMap, patchStarts, type Rect } from './occlusion.js';
 import { blendOverGrey, colourise, encodePng, heatPictures, renderPanel, type PanelColourBar, type PanelRow } from './render.js';
@@ -38,7 +38,7 @@ export interface ExplainFilesOptions {
   alpha?: number;
   /** Display scaling (default 'positive': each map to its own maximum); 'fixed' shows every map on 0..fixedMax. */
   scale?: DisplayScale;
-  /** Full-colour value of the 'fixed' scale (default FIXED_SCALE_MAX of the method). */
+  /** Full-colour value of the 'fixed' scale, in the map's unit (default fixedScaleMax of the method). */
   fixedMax?: number;
   /** Also write the overlay on the original image's size and framing. */
   original?: boolean;
@@ -103,7 +103,8 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
   const names = stems(opts.files);
   const scale = opts.scale ?? 'positive';
   const unit = HEATMAP_UNIT[opts.method];
-  const fixedMax = opts.fixedMax ?? FIXED_SCALE_MAX[opts.method];
+  const cells = opts.method === 'cam' && backbone.manifest.features.map ? (await backbone.featureShapes()).map!.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const fixedMax = opts.fixedMax ?? fixedScaleMax(opts.method, cells);
   const scaleText = scale === 'fixed' ? `a fixed scale, 0 to ${fixedMax} ${unit}, the same for every image` : scale === 'minmax' ? 'each map\'s own minimum to maximum' : `0 to each map's own maximum (${unit})`;
   const scaleSettings = scale === 'fixed' ? { scale, fixedMax } : { scale };
   /** The panel's colour bar: fixed ends, or each row's own maximum (given in its caption). */

@@ -70,15 +70,22 @@ export const HEATMAP_UNIT: Readonly<Record<HeatmapMethod, string>> = Object.free
 });
 
 /**
- * Values shown at full colour under the 'fixed' scale. CAM: 2 logits per location (a region that,
- * were the whole image like it, would multiply the odds of COVID by e^2 ≈ 7.4); occlusion: a drop
- * in P(COVID) of 0.2 when the region is hidden. Chosen from the dev-set maps so that a confident
- * prediction's strongest regions reach full colour and an unremarkable one stays dim.
+ * The 'fixed' scale, from the dev-set maps: a confident prediction's strongest regions reach full
+ * colour, an unremarkable image's stay dim. Occlusion: a drop in P(COVID) of 0.2 when the region is
+ * hidden. CAM: the image's logit difference is the mean of the map over the backbone's feature-map
+ * cells, so a cell adds map/cells to it; full colour is a cell adding 0.2 logit (a map value of
+ * 0.2 × 169 = 34 on SqueezeNet's 13 × 13 map, 0.2 × 49 = 9.8 on a 7 × 7 map), which keeps the scale
+ * comparable across backbones whose maps have different numbers of cells.
  */
-export const FIXED_SCALE_MAX: Readonly<Record<HeatmapMethod, number>> = Object.freeze({
-  cam: 2,
-  occlusion: 0.2,
-});
+export const FIXED_SCALE = Object.freeze({ occlusion: 0.2, camPerCell: 0.2 });
+
+/** The map value shown at full colour under the 'fixed' scale; CAM needs the feature map's cell count. */
+export function fixedScaleMax(method: HeatmapMethod, camCells: number): number {
+  return method === 'cam' ? FIXED_SCALE.camPerCell * camCells : FIXED_SCALE.occlusion;
+}
+
+/** The fixed scale in words, for help texts. */
+export const FIXED_SCALE_TEXT = `occlusion ${FIXED_SCALE.occlusion} ${HEATMAP_UNIT.occlusion}; cam ${FIXED_SCALE.camPerCell} logit per feature-map cell (the map's value × cells)`;
 
 /** The value range [lo, hi] a map is shown over; hi <= lo means nothing to show. */
 export function displayRange(map: Heatmap, mode: DisplayScale = 'positive', fixedMax = 1): { lo: number; hi: number } {

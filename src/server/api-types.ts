@@ -13,11 +13,27 @@ export interface ApiHeatmap {
   /** What a bright pixel means. */
   meaning: string;
   colourMap: string;
-  /** The coloured heatmap alone as an RGBA PNG (base64), alpha = heat (transparent where there is nothing to show), for layering over `crop` at any opacity. */
+  /** Unit of the map values ('logit' for CAM, 'drop in P(COVID)' for occlusion). */
+  unit: string;
+  /** The map's largest value (0 when nothing is positive): full colour in `heatmapPng`. */
+  max: number;
+  /** The coloured heatmap alone as an RGBA PNG (base64) scaled to the map's own maximum, alpha = heat (transparent where there is nothing to show), for layering over `crop` at any opacity. */
   heatmapPng: string;
-  /** The heatmap blended over the grey crop at opacity `overlayAlpha` (RGB PNG, base64). */
+  /** The same layer on the fixed scale shared by every image (0 to `max` in `unit`), so a faint map stays faint. */
+  fixed: { max: number; heatmapPng: string };
+  /** The heatmap (own maximum) blended over the grey crop, up to opacity `overlayAlpha` where the map is strongest (RGB PNG, base64). */
   overlayPng: string;
   overlayAlpha: number;
+}
+
+/** The whole image (not only the model's crop), shrunk for display, with where the crop lies in it. */
+export interface ApiFullImage {
+  width: number;
+  height: number;
+  /** Grey JPEG, base64. */
+  jpeg: string;
+  /** The crop as fractions of the image's width and height (may reach outside [0, 1] when the image was padded). */
+  cropBox: { left: number; top: number; width: number; height: number };
 }
 
 /** Response of POST /api/predict. */
@@ -34,6 +50,8 @@ export interface ApiPrediction {
   image: { format: string; width: number; height: number; bitDepth: number };
   /** The grey crop the model saw (PNG, base64) and its size. */
   crop: { width: number; height: number; png: string };
+  /** The full image, so a viewer can show the heatmap placed on it. */
+  fullImage: ApiFullImage;
   /** CAM always (null only when the backbone exposes no feature map); occlusion when asked for. */
   heatmaps: { cam: ApiHeatmap | null; occlusion: ApiHeatmap | null };
   /** Milliseconds per stage. */

@@ -11,25 +11,16 @@ import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { readRunDir, type LoadedRun } from '../protocol/run-dir.js';
 import { loadRunBackbone } from '../protocol/run-model.js';
 import { apiOperatingPoint, modelRef } from '../report/model-card.js';
-import { camFromFeatureMap, colourise, blendOverGrey, displayScale, encodePng, occlusionMap, resizeBilinear, VIRIDIS, type Heatmap } from '../explain/index.js';
-import type { ApiHeatmap, ApiModelRef, ApiOperatingPoint, ApiPrediction } from './api-types.js';
+import { camFromFeatureMap, occlusionMap, resizeBilinear, type Heatmap } from '../explain/index.js';
+import type { ApiModelRef, ApiOperatingPoint, ApiPrediction } from './api-types.js';
+import { fullImagePreview, heatmapPictures } from './pictures.js';
 
-export { apiOperatingPoint, apiProportion } from '../report/model-card.js';
 
-/** Opacity of the pre-blended overlay PNG (the page lets the user choose its own). */
-export const OVERLAY_ALPHA = 0.45;
 
 export const NOT_DIAGNOSTIC = 'Research software, not a diagnostic device: do not use this result for any clinical decision.';
 
-const MEANING = {
-  cam: 'Class activation map: how much each region pushed the model towards COVID (bright = strongest push; dark = no push or evidence against COVID). It shows where the model looked, not where disease is.',
-  occlusion: 'Occlusion sensitivity: how much P(COVID) drops when the 32 x 32-pixel patch containing each region is filled with the image’s mean grey (bright = the largest drop). It shows what the model relied on, not where disease is.',
-} as const;
-
 /** Occlusion settings of the server (the CLI's `explain` uses a finer stride of 16). */
 export const OCCLUSION = Object.freeze({ patch: 32, stride: 32, batchSize: 25 });
-
-const COLOUR_MAP = 'viridis, faded by strength: transparent = nothing, violet = low, yellow = high';
 
 /** Options of one prediction. */
 export interface PredictRequest {
@@ -96,8 +87,10 @@ class ModelService implements Predictor {
     const probability = predictProba(this.run.head, (this.tensor === 'pooled' ? out.pooled : out.map)!)[0];
     const t3 = performance.now();
     let camMap: Heatmap | null = null;
+    let camCells = 1;
     if (hasMap) {
       const shape = (await this.backbone.featureShapes()).map!;
+      camCells = shape[1] * shape[2];
       camMap = resizeBilinear(camFromFeatureMap(this.run.head, out.map!, shape).cam, cw, ch);
     }
     const t4 = performance.now();
@@ -105,10 +98,11 @@ class ModelService implements Predictor {
     // non-overlapping 32-pixel patches: 49 backbone passes keep an interactive request to seconds
     if (req.occlusion) occMap = (await occlusionMap({ backbone: this.backbone, head: this.run.head, tensor: this.tensor }, input, OCCLUSION)).map;
     const t5 = performance.now();
-    const [cropPng, cam, occlusion] = await Promise.all([
+    const [cropPng, fullImage, cam, occlusion] = await Promise.all([
       sharp(grey, { raw: { width: cw, height: ch, channels: 1 } }).toColourspace('b-w').png().toBuffer(),
-      camMap ? heatmapPictures('cam', camMap, grey) : null,
-      occMap ? heatmapPictures('occlusion', occMap, grey) : null,
+      fullImagePreview(img, cfg),
+      camMap ? heatmapPictures('cam', camMap, grey, camCells) : null,
+      occMap ? heatmapPictures('occlusion', occMap, grey, camCells) : null,
     ]);
     const t6 = performance.now();
     const threshold = this.run.record.threshold.value;
@@ -121,6 +115,7 @@ class ModelService implements Predictor {
       model: this.modelRef,
       image: { format: img.format, width: img.width, height: img.height, bitDepth: img.bitDepth },
       crop: { width: cw, height: ch, png: cropPng.toString('base64') },
+      fullImage,
       heatmaps: { cam, occlusion },
       timings: {
         decodeMs: ms(t1 - t0), preprocessMs: ms(t2 - t1), inferenceMs: ms(t3 - t2), camMs: ms(t4 - t3),
@@ -137,29 +132,4 @@ class ModelService implements Predictor {
 
 function ms(x: number): number {
   return Math.round(x * 10) / 10;
-}
-
-/** The coloured heatmap and its overlay on the grey crop, as base64 PNGs. */
-async function heatmapPictures(method: 'cam' | 'occlusion', map: Heatmap, grey: Uint8Array): Promise<ApiHeatmap> {
-  const scaled = displayScale(map, 'positive');
-  const heat = colourise(scaled, map.width, map.height, VIRIDIS);
-  const overlay = blendOverGrey(grey, heat, OVERLAY_ALPHA);
-  const [h, o] = await Promise.all([encodeLayer(heat.data, scaled, map.width, map.height), encodePng(overlay)]);
-  return { method, meaning: MEANING[method], colourMap: COLOUR_MAP, heatmapPng: h.toString('base64'), overlayPng: o.toString('base64'), overlayAlpha: OVERLAY_ALPHA };
-}
-
-/**
- * The heatmap as an RGBA layer: viridis colour, alpha = the display-scaled value, so regions with
- * nothing to show stay transparent and the X-ray under them keeps its contrast.
- */
-async function encodeLayer(rgb: Uint8Array, scaled: Float32Array, width: number, height: number): Promise<Buffer> {
-  const n = width * height;
-  const rgba = new Uint8Array(4 * n);
-  for (let i = 0; i < n; i++) {
-    rgba[4 * i] = rgb[3 * i];
-    rgba[4 * i + 1] = rgb[3 * i + 1];
-    rgba[4 * i + 2] = rgb[3 * i + 2];
-    rgba[4 * i + 3] = Math.round(255 * scaled[i]);
-  }
-  return sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer();
 }

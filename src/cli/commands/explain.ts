@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { explainFiles, type ExplainMethod } from '../../explain/explain-files.js';
-import { FIXED_SCALE_MAX, HEATMAP_UNIT, type DisplayScale } from '../../explain/heatmap.js';
+import { FIXED_SCALE_TEXT, type DisplayScale } from '../../explain/heatmap.js';
 import type { Rect } from '../../explain/occlusion.js';
 import { formatShortcutReport, shortcutCheck } from '../../explain/shortcut.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
@@ -55,7 +55,7 @@ export function registerExplain(program: Command, io: { out: (s: string) => void
     .option('--roi <x,y,w,h>', 'occlude only patches overlapping this crop rectangle')
     .option('--alpha <x>', 'largest overlay opacity 0..1 (reached where the map is strongest)', '0.45')
     .addOption(new Option('--scale <mode>', 'colour scale: positive (0 to each map\'s own maximum), fixed (0 to --scale-max, the same for every image) or minmax').choices(['positive', 'fixed', 'minmax']).default('positive'))
-    .option('--scale-max <v>', `full-colour value of --scale fixed (default: cam ${FIXED_SCALE_MAX.cam} ${HEATMAP_UNIT.cam}, occlusion ${FIXED_SCALE_MAX.occlusion} ${HEATMAP_UNIT.occlusion})`)
+    .option('--scale-max <v>', `full-colour map value of --scale fixed (default: ${FIXED_SCALE_TEXT})`)
     .option('--original', 'also write the overlay on the original image size')
     .option('--no-captions', 'no text in the panels')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
