@@ -81,7 +81,7 @@ export const FIXED_SCALE = Object.freeze({ occlusion: 0.2, camPerCell: 0.2 });
 
 /** The map value shown at full colour under the 'fixed' scale; CAM needs the feature map's cell count. */
 export function fixedScaleMax(method: HeatmapMethod, camCells: number): number {
-  return method === 'cam' ? FIXED_SCALE.camPerCell * camCells : FIXED_SCALE.occlusion;
+  return method === 'cam' ? Number((FIXED_SCALE.camPerCell * camCells).toPrecision(6)) : FIXED_SCALE.occlusion;
 }
 
 /** The fixed scale in words, for help texts. */
