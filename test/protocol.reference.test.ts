@@ -31,7 +31,7 @@ for (const backbone of ['squeezenet1_1', 'mobilenet_v2']) {
   test(`${backbone}: dev-set AUC within 0.02 of the PyTorch reference, per-image probabilities agree`, { skip: skipNoShared, timeout: 600_000 }, async () => {
     const metrics = JSON.parse(await readFile(join(REFERENCE_DIR, 'protocol', 'metrics.json'), 'utf8'));
     const refAuc: number = metrics[backbone].test.auc;
-    const res = await trainRun({ data: DEV_SET, out: join(work, backbone), config: { backbone }, cache: new FeatureCache(join(work, 'cache')), quiet: true });
+    const res = await trainRun({ data: DEV_SET, out: join(work, backbone), config: { backbone }, cache: new FeatureCache(join(work, 'cache')) });
     const auc = res.metrics!.auc!.value;
     const ref = parseCsv(await readFile(join(REFERENCE_DIR, 'protocol', `${backbone}.test-predictions.csv`), 'utf8'));
     const ours = new Map(parseCsv(await readFile(join(work, backbone, 'predictions.csv'), 'utf8')).map((r) => [r.file, Number(r.probability)]));

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { evaluatePredictions, type EvaluationReport } from '../src/evaluate/index.js';
 import { createHead, headToJSON } from '../src/head/index.js';
 import { PAPER_PROTOCOL } from '../src/protocol/config.js';
-import type { RunRecord } from '../src/protocol/run-dir.js';
+import type { RunRecord } from '../src/protocol/run-folder.js';
 import { historyCsv, pctCi, predictionsCsv } from '../src/protocol/run-files.js';
 import { main } from '../src/cli/main.js';
 import { Rng } from '../src/util/rng.js';
@@ -19,7 +19,7 @@ import { PNG_SCALE } from '../src/report/render.js';
 import { buildModelCard, findHazards, loadReportRun, modelCardMarkdown, writeReproduceReport, writeRunReport } from '../src/report/index.js';
 import { LOGIT_BINS } from '../src/report/chart-data.js';
 import { PAPER_TABLE6 } from '../src/report/reproduce-report.js';
-import { readRunDir } from '../src/protocol/run-dir.js';
+import { readRunDir } from '../src/protocol/run-folder.js';
 import { buildServer, type ApiModelCard, type Predictor } from '../src/server/index.js';
 
 let root: string;

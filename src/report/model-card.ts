@@ -10,7 +10,7 @@
 import { basename } from 'node:path';
 import type { EvaluationReport, Proportion, ThresholdMetrics } from '../evaluate/index.js';
 import { aucCi, weightsNote } from '../protocol/run-files.js';
-import type { RunRecord } from '../protocol/run-dir.js';
+import type { RunRecord } from '../protocol/run-folder.js';
 import type { ApiModelRef, ApiOperatingPoint, ApiProportion, CardHazard, ModelCard } from './card-types.js';
 import { reportHtml } from './document.js';
 import { groupAucCi } from './tables.js';

@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunError } from '../errors.js';
-import { readRunDir, type RunRecord } from '../protocol/run-dir.js';
+import { readRunDir, RUN_FILES, type RunRecord } from '../protocol/run-folder.js';
 import type { EvaluationReport } from '../evaluate/index.js';
 import { parseCsv } from '../util/csv.js';
 
@@ -96,7 +96,7 @@ async function listPngs(dir: string, prefix = ''): Promise<string[]> {
 
 /** The parsed shortcut-check.json of a run folder, or null when there is none. */
 export async function readShortcutCheck(runDir: string): Promise<unknown> {
-  const path = join(runDir, 'shortcut-check.json');
+  const path = join(runDir, RUN_FILES.shortcutCheck);
   const text = await optionalText(path);
   if (text === null) return null;
   try {
@@ -109,8 +109,8 @@ export async function readShortcutCheck(runDir: string): Promise<unknown> {
 /** Loads a run folder with everything the report uses; optional files may be absent. */
 export async function loadReportRun(dir: string): Promise<ReportRun> {
   const run = await readRunDir(dir);
-  const predText = await optionalText(join(run.dir, 'predictions.csv'));
-  const histText = await optionalText(join(run.dir, 'history.csv'));
+  const predText = await optionalText(join(run.dir, RUN_FILES.predictions));
+  const histText = await optionalText(join(run.dir, RUN_FILES.history));
   const shortcutCheck = await readShortcutCheck(run.dir);
   const expDir = join(run.dir, 'explanations');
   const explanations: ExplanationImage[] = [];
@@ -119,8 +119,8 @@ export async function loadReportRun(dir: string): Promise<ReportRun> {
     dir: run.dir,
     record: run.record,
     metrics: run.metrics,
-    predictions: predText ? parsePredictions(predText, join(run.dir, 'predictions.csv')) : [],
-    history: histText ? parseHistory(histText, join(run.dir, 'history.csv')) : [],
+    predictions: predText ? parsePredictions(predText, join(run.dir, RUN_FILES.predictions)) : [],
+    history: histText ? parseHistory(histText, join(run.dir, RUN_FILES.history)) : [],
     shortcutCheck,
     explanations,
   };

@@ -2,7 +2,7 @@
  * GET /api/model: the run's model card (built by report/model-card.ts, the one source of every
  * card text) plus the limits this server enforces, so users know them before uploading.
  */
-import type { LoadedRun } from '../protocol/run-dir.js';
+import type { LoadedRun } from '../protocol/run-folder.js';
 import { buildModelCard, INTENDED_USE, PRIVACY_NOTE } from '../report/model-card.js';
 import type { ApiModelCard } from './api-types.js';
 

@@ -6,19 +6,14 @@
 import sharp from 'sharp';
 import type { GreyImage } from '../input/grey-image.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
-import { colourise, cropBox, cropGeometry, encodePng, fixedScaleMax, HEATMAP_UNIT, heatPictures, VIRIDIS, type Heatmap, type HeatmapMethod } from '../explain/index.js';
+import { colourise, cropBox, cropGeometry, encodePng, EXPLAINER_DEFAULTS, fixedScaleMax, HEATMAP_UNIT, heatPictures, MAP_MEANING, VIRIDIS, type Heatmap, type HeatmapMethod } from '../explain/index.js';
 import type { ApiFullImage, ApiHeatmap } from './api-types.js';
 
-/** Opacity of the pre-blended overlay PNG (the page lets the user choose its own). */
-export const OVERLAY_ALPHA = 0.45;
+/** Opacity of the pre-blended overlay PNG where the map is strongest (the page lets the user choose its own). */
+export const OVERLAY_ALPHA = EXPLAINER_DEFAULTS.overlayAlpha;
 
 /** Longest side of the full-image preview (the page shows it at most this large). */
 export const FULL_PREVIEW_SIDE = 768;
-
-const MEANING: Record<HeatmapMethod, string> = {
-  cam: 'Class activation map: how much each region pushed the model towards COVID (bright = strongest push; none = no push or evidence against COVID). It shows where the model looked, not where disease is.',
-  occlusion: 'Occlusion sensitivity: how much P(COVID) drops when the 32 x 32-pixel patch containing each region is filled with the image’s mean grey (bright = the largest drop). It shows what the model relied on, not where disease is.',
-};
 
 const COLOUR_MAP = 'viridis, faded by strength: transparent = nothing, violet = low, yellow = high';
 
@@ -54,7 +49,7 @@ export async function heatmapPictures(method: HeatmapMethod, map: Heatmap, grey:
   ]);
   return {
     method,
-    meaning: MEANING[method],
+    meaning: MAP_MEANING[method].plain,
     colourMap: COLOUR_MAP,
     unit: HEATMAP_UNIT[method],
     max: Math.max(0, own.range.hi),

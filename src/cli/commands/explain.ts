@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { explainFiles, type ExplainMethod } from '../../explain/explain-files.js';
+import { explainFiles, type ExplainMethod } from '../../tasks/explain-files.js';
 import { FIXED_SCALE_TEXT, type DisplayScale } from '../../explain/heatmap.js';
 import type { Rect } from '../../explain/occlusion.js';
-import { formatShortcutReport, shortcutCheck } from '../../explain/shortcut.js';
+import { formatShortcutReport } from '../../explain/shortcut.js';
+import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ExplainCliOptions extends RuntimeOptions {
   run: string;
@@ -82,7 +83,7 @@ Examples:
       patch: positiveInt(o.patch, '--patch'), stride: positiveInt(o.stride, '--stride'), fill: fillOption(o.fill),
       batchSize: positiveInt(o.batchSize, '--batch-size'), roi: roiOption(o.roi), alpha, scale: o.scale as DisplayScale, fixedMax,
       original: !!o.original, captions: o.captions, runtime: backboneOptions(o), modelPath: o.model,
-      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, quiet: o.quiet,
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o),
     });
     for (const f of summary.files) {
       if ('error' in f) io.err(`${f.file}: ${f.error}`);
@@ -113,7 +114,7 @@ Examples:
     const report = await shortcutCheck({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, fill: fill === 'mean' ? undefined : fill,
       runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o),
-      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, quiet: o.quiet,
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o),
     });
     io.out(formatShortcutReport(report));
     if (o.json) {

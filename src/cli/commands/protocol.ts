@@ -5,13 +5,13 @@ import { UsageError } from '../../errors.js';
 import { PAPER_BACKBONES } from '../../backbone/registry.js';
 import { PAPER_PROTOCOL, type ProtocolConfig } from '../../protocol/config.js';
 import { trainRun } from '../../protocol/train-run.js';
-import { evaluateRun } from '../../protocol/evaluate-run.js';
-import { predictFiles } from '../../protocol/predict.js';
+import { evaluateRun } from '../../tasks/evaluate-run.js';
+import { predictFiles } from '../../tasks/predict.js';
 import { reproduce } from '../../protocol/reproduce.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
 import { DEV_SHARED } from '../../util/paths.js';
-import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ProtocolCliOptions extends RuntimeOptions {
   data?: string;
@@ -90,7 +90,7 @@ Examples:
   train.action(async (o: ProtocolCliOptions & { backbone: string; model?: string }) => {
     const res = await trainRun({
       data: o.data!, manifest: o.manifest, out: o.out!, force: o.force, config: { ...protocolConfig(o), backbone: o.backbone },
-      modelPath: o.model, runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), quiet: o.quiet, log,
+      modelPath: o.model, runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), log,
     });
     const m = res.metrics;
     io.out(`run written to ${res.dir}`);
@@ -114,7 +114,7 @@ Examples:
     const res = await evaluateRun({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, out: o.out,
       prevalence: o.prevalence === undefined ? undefined : numberIn(o.prevalence, '--prevalence', 0, 1),
-      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet,
+      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: progressOf(o),
     });
     const op = res.metrics.operatingPoint;
     io.out(`evaluation written to ${res.out}`);
@@ -126,12 +126,12 @@ Examples:
     .argument('<files...>', 'image files')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(predict).addHelpText('after', `
-Output: one JSON object per line: {"file", "probability", "label", "threshold"} or {"file", "error"}.
+Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
 Exit code 1 only when no file could be predicted.
 Examples:
   deep-covid predict --run runs/squeezenet xray1.png xray2.dcm`);
   predict.action(async (files: string[], o: RuntimeOptions & { run: string; model?: string }) => {
-    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet ?? true });
+    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined });
     for (const p of preds) io.out(JSON.stringify(p));
     const bad = preds.filter((p) => 'error' in p);
     if (bad.length) log(`${bad.length} of ${preds.length} file(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
@@ -154,7 +154,7 @@ Examples:
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const out = o.out ?? join('runs', `reproduce-${stamp}`);
     const backbones = o.backbones.split(',').map((s) => s.trim()).filter(Boolean);
-    const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), quiet: o.quiet, log });
+    const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), log });
     io.out(`reproduction written to ${res.out} (comparison.md, comparison.json, one run folder per backbone)`);
     if (o.report !== false && res.entries.some((e) => 'run' in e)) await reportAfterRun(res.out, 'reproduce', log);
     for (const e of res.entries) {

@@ -1,19 +1,16 @@
+import type { ProgressListener } from '../util/progress.js';
 import { join, resolve } from 'node:path';
-import type { BackboneOptions } from '../backbone/backbone.js';
 import { readDataset, splitOf } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
-import { predictProba } from '../head/index.js';
 import { evaluatePredictions, type EvaluationReport } from '../evaluate/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { buildFeatureSet } from './feature-sets.js';
-import { readRunDir } from './run-dir.js';
-import { loadRunBackbone } from './run-model.js';
-import { predictionsCsv, aucCi, pctCi, thresholdTable, weightsNote } from './run-files.js';
-import { sourceName } from './train-run.js';
+import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
+import { predictionsCsv, aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
+import { sourceName } from '../protocol/train-run.js';
 
 /** Options of `evaluate`. */
-export interface EvaluateRunOptions {
+export interface EvaluateRunOptions extends ModelLoadOptions {
   run: string;
   data: string;
   manifest?: string | false;
@@ -22,11 +19,12 @@ export interface EvaluateRunOptions {
   /** Output folder (default <run>/evaluations/<dataset name>-<split>). */
   out?: string;
   prevalence?: number;
-  runtime?: BackboneOptions;
-  modelPath?: string;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
+  signal?: AbortSignal;
   limits?: Partial<LoadLimits>;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
 }
 
 /**
@@ -34,23 +32,34 @@ export interface EvaluateRunOptions {
  * threshold, writing metrics.json, predictions.csv and summary.md.
  */
 export async function evaluateRun(opts: EvaluateRunOptions): Promise<{ out: string; metrics: EvaluationReport; failures: number }> {
-  const run = await readRunDir(opts.run);
-  const ds = await readDataset(opts.data, { positiveClass: run.record.config.positiveClass, manifest: opts.manifest });
-  const items = opts.split === 'all' ? ds.items : splitOf(ds, opts.split);
-  const { backbone, tensor } = await loadRunBackbone(run, opts.runtime, opts.modelPath);
+  const model = await DeepCovidModel.load(opts.run, opts);
+  const run = model.run!;
   let set;
   try {
-    set = await buildFeatureSet(backbone, items, { tensor, cache: opts.cache, limits: opts.limits, quiet: opts.quiet, label: `${backbone.name} ${opts.split} features` });
+    const ds = await readDataset(opts.data, { positiveClass: run.record.config.positiveClass, manifest: opts.manifest });
+    const items = opts.split === 'all' ? ds.items : splitOf(ds, opts.split);
+    const res = await model.features(items.map((it) => ({ file: it.file })), {
+      cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal, label: `${model.info.backbone} ${opts.split} features`,
+    });
+    const keep = items.map((_, i) => i).filter((i) => res.ok[i]);
+    const all = model.probabilities(res.features!, res.ok);
+    set = {
+      root: ds.root,
+      items: keep.map((i) => items[i]),
+      probs: Float64Array.from(keep, (i) => all[i]),
+      failures: res.failures,
+    };
   } finally {
-    await backbone.release();
+    await model.release();
   }
-  const probs = predictProba(run.head, set.features);
-  const threshold = run.record.threshold.value;
+  const labels = Uint8Array.from(set.items, (i) => i.label);
+  const probs = set.probs;
+  const threshold = model.threshold;
   const cfg = run.record.config;
   const metrics = evaluatePredictions(
     {
       probs,
-      labels: set.labels,
+      labels,
       patients: set.items.every((i) => i.patient) ? set.items.map((i) => i.patient!) : undefined,
       groups: {
         source: set.items.some((i) => i.source) ? set.items.map(sourceName) : undefined,
@@ -61,15 +70,15 @@ export async function evaluateRun(opts: EvaluateRunOptions): Promise<{ out: stri
       thresholds: cfg.thresholds,
       operatingThreshold: threshold,
       targetSensitivity: cfg.targetSensitivity,
-      prevalence: opts.prevalence ?? set.labels.reduce((s, v) => s + v, 0) / Math.max(1, set.labels.length),
+      prevalence: opts.prevalence ?? labels.reduce((s, v) => s + v, 0) / Math.max(1, labels.length),
     },
   );
-  const name = `${ds.root.replace(/[\\/]+$/, '').split(/[\\/]/).pop()}-${opts.split}`;
+  const name = `${set.root.replace(/[\\/]+$/, '').split(/[\\/]/).pop()}-${opts.split}`;
   const out = resolve(opts.out ?? join(run.dir, 'evaluations', name));
   const w = weightsNote(run.record);
   const op = metrics.operatingPoint;
   const summary = [
-    `# Evaluation of run ${run.record.id} on ${ds.root} (${opts.split})`, '',
+    `# Evaluation of run ${run.record.id} on ${set.root} (${opts.split})`, '',
     'Research software, not a diagnostic device.', '', ...(w ? [w, ''] : []),
     `- ${metrics.n} images (${metrics.positives} COVID)${set.failures.length ? `; ${set.failures.length} unreadable file(s) skipped` : ''}`,
     `- AUC ${aucCi(metrics)} (DeLong 95% CI)`,
