@@ -86,7 +86,8 @@ Examples:
       limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o),
     });
     for (const f of summary.files) {
-      if ('error' in f) io.err(`${f.file}: ${f.error}`);
+      // the library's messages already name the file
+      if ('error' in f) io.err(f.error.includes(f.file) ? f.error : `${f.file}: ${f.error}`);
       else io.out(`${f.file}: P(COVID) ${f.probability.toFixed(4)} (${f.label}) → ${f.outputs.panel}`);
     }
     const bad = summary.files.filter((f) => 'error' in f).length;

@@ -11,6 +11,7 @@ import { reproduce } from '../../protocol/reproduce.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
 import { DEV_SHARED } from '../../util/paths.js';
+import { expandImageInputs } from '../image-inputs.js';
 import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ProtocolCliOptions extends RuntimeOptions {
@@ -123,19 +124,28 @@ Examples:
 
   const predict = program.command('predict').description('P(COVID) for image files (PNG, JPEG, TIFF, WebP, DICOM) as JSON lines')
     .requiredOption('--run <dir>', 'run folder written by train')
-    .argument('<files...>', 'image files')
+    .argument('<files...>', 'image files (or folders, with --recursive)')
+    .option('-r, --recursive', 'predict every image in the folders given, subfolders too (recognised by content; other files skipped)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(predict).addHelpText('after', `
 Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
 Exit code 1 only when no file could be predicted.
 Examples:
-  deep-covid predict --run runs/squeezenet xray1.png xray2.dcm`);
-  predict.action(async (files: string[], o: RuntimeOptions & { run: string; model?: string }) => {
-    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined });
-    for (const p of preds) io.out(JSON.stringify(p));
-    const bad = preds.filter((p) => 'error' in p);
-    if (bad.length) log(`${bad.length} of ${preds.length} file(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
-    if (bad.length === preds.length) process.exitCode = 1;
+  deep-covid predict --run runs/squeezenet xray1.png xray2.dcm
+  deep-covid predict --run runs/squeezenet --recursive scans/`);
+  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; recursive?: boolean }) => {
+    const inputs = await expandImageInputs(args, !!o.recursive);
+    for (const f of inputs.opened) log(`${f.folder}: ${f.images} image(s)${f.skipped ? `, ${f.skipped} other file(s) skipped` : ''}`);
+    const preds = inputs.files.length
+      ? await predictFiles({ run: o.run, files: inputs.files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined })
+      : [];
+    const refused = inputs.folders.map((f) => ({ file: f, error: `${f} is a folder: pass --recursive to predict the images in it`, problem: 'unreadable' }));
+    for (const p of [...preds, ...refused]) io.out(JSON.stringify(p));
+    const all = preds.length + refused.length;
+    const bad = [...preds.filter((p) => 'error' in p), ...refused];
+    if (all === 0) log('no image found in the folders given');
+    if (bad.length) log(`${bad.length} of ${all} input(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
+    if (bad.length === all) process.exitCode = 1;
   });
 
   const repro = program.command('reproduce').description('the whole paper: every available backbone trained and evaluated, then the comparison tables')
