@@ -17,6 +17,10 @@ import { cacheUsage, FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import type { ProgressEvent } from '../src/util/progress.js';
 import { makeTinyDataset } from './helpers/tiny-dataset.js';
+import sharp from 'sharp';
+import { panelSize } from '../src/explain/render.js';
+import { loadReportRun, writeRunReport } from '../src/report/index.js';
+import { FIG14_PANEL, writeFig14Panel } from '../src/report/run-explanations.js';
 import { projectRoot, skipNoShared } from './helpers/shared.js';
 
 /** An io that records what the CLI prints. */
@@ -99,6 +103,7 @@ describe('commands on a trained run', { skip: skipNoShared }, () => {
   let root = '';
   let run = '';
   let img = '';
+  let fig14: string | null = 'not made';
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'dc-cli-out-'));
     const data = await makeTinyDataset({ train: [8, 10], test: [4, 4], perPatient: 2, manifest: true });
@@ -121,11 +126,22 @@ describe('commands on a trained run', { skip: skipNoShared }, () => {
     await writeFile(join(scans, 'sub', 'c.dat'), png);
     await writeFile(join(scans, 'notes.txt'), 'not an image');
     await writeFile(join(scans, '.hidden.png'), png);
+    // heatmaps for the run report, as the paper's Fig. 14 (needs the test images, so before they go)
+    fig14 = await writeFig14Panel(await loadReportRun(run), 3);
     await rm(data, { recursive: true, force: true });
   });
   after(async () => {
     process.exitCode = undefined;
     await rm(root, { recursive: true, force: true });
+  });
+
+  test('a run report shows CAM heatmaps of COVID test images on one fixed scale (paper Fig. 14)', async () => {
+    assert.equal(fig14, null);
+    const panel = await sharp(join(run, 'explanations', FIG14_PANEL)).metadata();
+    assert.equal(panel.width, panelSize(3, 224, 224, false).width);
+    assert.ok(panel.height! >= panelSize(3, 224, 224, false, true).height);
+    const { out } = await writeRunReport(run);
+    assert.match(await readFile(join(out, 'report.md'), 'utf8'), /as the paper's Fig\. 14[\s\S]*fixed colour scale/);
   });
 
   test('predict: a folder is refused with the way to do it; --recursive predicts the images in it, recognised by content', async () => {

@@ -15,6 +15,7 @@ import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, rocSpec, type RocMar
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
 import { AUC_GAP, findHazards, MIN_PER_CLASS } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
+import { writeFig14Panel } from './run-explanations.js';
 import { rocLabel, writeRunReport } from './run-report.js';
 import { groupAucCi, groupTable } from './tables.js';
 
@@ -228,18 +229,28 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
 
 /**
  * Writes each trained model's run report when it has none yet (so the reproduce report's links
- * work), then the reproduce report itself; default output folder <dir>/report.
+ * work; with CAM heatmaps as the paper's Fig. 14 when the backbone file and test images are
+ * here), then the reproduce report itself; default output folder <dir>/report. `notes` says what
+ * could not be added.
  */
-export async function writeReproduceReport(dir: string, outDir?: string): Promise<{ out: string; files: string[]; runReports: string[] }> {
+export async function writeReproduceReport(dir: string, outDir?: string): Promise<{ out: string; files: string[]; runReports: string[]; notes: string[] }> {
   const models = await loadReproduceFolder(dir);
   const runReports: string[] = [];
+  const notes: string[] = [];
   for (const x of models) {
     if (!('run' in x)) continue;
     const html = join(x.run.dir, 'report', 'report.html');
-    if (!(await stat(html).then(() => true, () => false))) await writeRunReport(x.run.dir);
+    if (!(await stat(html).then(() => true, () => false))) {
+      // heatmaps as the paper's Fig. 14, unless the run already has explanations
+      if (!x.run.explanations.length) {
+        const why = await writeFig14Panel(x.run);
+        if (why) notes.push(`${x.backbone}: no heatmaps in its report (${why})`);
+      }
+      await writeRunReport(x.run.dir);
+    }
     runReports.push(html);
   }
   const out = outDir ?? join(resolve(dir), 'report');
   const files = await writeReport(out, await buildReproduceReport(dir, models));
-  return { out, files, runReports };
+  return { out, files, runReports, notes };
 }

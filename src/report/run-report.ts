@@ -12,6 +12,7 @@ import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, lossSpec, reliabilit
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
 import { buildModelCard, modelCardHtml, modelCardMarkdown } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
+import { FIG14_PANEL } from './run-explanations.js';
 import { sampleGrid } from './sample-grid.js';
 import { groupTable, operatingExtrasTable } from './tables.js';
 
@@ -110,7 +111,10 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
     md.push('### Explanations', '');
     for (const e of run.explanations) {
       const name = `explanation-${e.name.replace(/\.png$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
-      addFigure({ name, alt: `Explanation ${e.name}`, svg: null, png: e.png }, `Explanation panel \`${e.name}\` from the run's explanations folder.`);
+      const caption = e.name === FIG14_PANEL
+        ? `Class activation maps of COVID test images at evenly spaced ranks of P(COVID), as the paper's Fig. 14: the grey crop the model saw, the map, and the overlay. All rows share one fixed colour scale (colour bar); the map shows where the model looked, not where disease is.`
+        : `Explanation panel \`${e.name}\` from the run's explanations folder.`;
+      addFigure({ name, alt: `Explanation ${e.name}`, svg: null, png: e.png }, caption);
     }
   }
 
