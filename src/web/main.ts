@@ -238,6 +238,7 @@ class ResultCard {
       if (radio) radio.checked = true;
       this.method = 'occlusion';
       this.applyHeat();
+      renderHowToRead(this.result);
       announce(`Occlusion map of ${this.file.name} ready.`);
     } catch (err) {
       button.disabled = false;
@@ -259,7 +260,7 @@ function renderHowToRead(r: ApiPrediction): void {
     op ? h('p', { 'data-testid': 'operating-point' }, operatingPointSentence(op)) : h('p', {}, 'This run has no test results, so the threshold\'s error rates are unknown.'),
     h('h3', {}, 'The heatmaps'),
     ...meanings.map((m) => h('p', {}, m.meaning)),
-    meanings.length && !r.heatmaps.occlusion ? h('p', {}, 'Occlusion sensitivity: how much P(COVID) drops when a patch of the image is hidden (bright = the largest drop). Compute it per image with "Compute occlusion map".') : null,
+    r.heatmaps.occlusion ? null : h('p', {}, 'Occlusion maps are computed on request ("Compute occlusion map"); their meaning appears here then.'),
     h('p', {}, `Colours: ${meanings[0]?.colourMap ?? 'viridis'}. By default each map is scaled to its own maximum, so even a faint map reaches yellow; choose the fixed colour scale to compare images: it is the same for every image, and the colour bar under each picture gives its values.`),
     h('h3', {}, 'The picture'),
     h('p', {}, `The model sees only the centre square of each image, shrunk to ${r.crop.width} x ${r.crop.height} pixels; the heatmap covers that square. "Full image" shows the whole X-ray with the square marked.`),
