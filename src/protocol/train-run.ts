@@ -5,13 +5,15 @@ import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { createAugmenter } from '../augment/index.js';
+import { fitGate, gateToJSON, pooledRows, type GateModel } from '../gate/index.js';
 import { headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
 import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
 import { PAPER_PROTOCOL, type ProtocolConfig } from './config.js';
 import { buildFeatureSet, type FeatureSet } from './feature-sets.js';
-import { prepareRunOutput, RUN_FILES, RUN_FORMAT, RUN_VERSION, writeRunDir, type RunFiles, type RunRecord } from './run-folder.js';
+import { prepareRunOutput, RUN_FILES, RUN_FORMAT, RUN_VERSION, writeRunDir, type DataFileRow, type RunFiles, type RunRecord } from './run-folder.js';
+import { formatCsv } from '../util/csv.js';
 import { historyCsv, predictionsCsv, runSummaryMarkdown } from './run-files.js';
 import { validationSplit } from './validation-split.js';
 
@@ -42,6 +44,20 @@ export interface TrainRunResult {
 
 function counts(items: { label: number }[]): { n: number; covid: number } {
   return { n: items.length, covid: items.reduce((s, i) => s + (i.label === 1 ? 1 : 0), 0) };
+}
+
+/** data-files.csv: each image of each part once (augmented copies share their original's row). */
+function dataFilesCsv(parts: [DataFileRow['part'], FeatureSet][]): string {
+  const rows: DataFileRow[] = [];
+  for (const [part, set] of parts) {
+    const seen = new Set<string>();
+    set.items.forEach((it, i) => {
+      if (seen.has(it.rel)) return;
+      seen.add(it.rel);
+      rows.push({ part, file: it.rel, sha256: set.sha256[i] });
+    });
+  }
+  return formatCsv(rows as unknown as Record<string, unknown>[], ['part', 'file', 'sha256']);
 }
 
 function dataHash(sets: FeatureSet[]): string {
@@ -115,6 +131,11 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     const threshold = chosen ?? 0.5;
     if (chosen === null) log(`warning: validation has no COVID images, so the operating threshold falls back to 0.5`);
 
+    // the input gate's density model: training originals (not augmented copies), cut-offs on validation
+    t0 = performance.now();
+    const gate = await fitRunGate(backbone, train, val, tensor, log);
+    clock('fitGate', t0);
+
     t0 = performance.now();
     let metrics: EvaluationReport | null = null;
     let testProbs: Float64Array | null = null;
@@ -175,7 +196,9 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       [RUN_FILES.history]: historyCsv(trained.history),
       [RUN_FILES.valPredictions]: predictionsCsv(val.items, valProbs, threshold),
       [RUN_FILES.summary]: runSummaryMarkdown(record, metrics),
+      [RUN_FILES.dataFiles]: dataFilesCsv([['train', train], ['val', val], ...(test ? [['test', test] as ['test', FeatureSet]] : [])]),
     };
+    if (gate) files[RUN_FILES.gate] = JSON.stringify(gateToJSON(gate)) + '\n';
     if (metrics && testProbs && test) {
       files[RUN_FILES.metrics] = JSON.stringify(metrics, null, 1) + '\n';
       files[RUN_FILES.predictions] = predictionsCsv(test.items, testProbs, threshold);
@@ -184,6 +207,25 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     return { dir: opts.out, record, metrics };
   } finally {
     await backbone.release();
+  }
+}
+
+/**
+ * Fits the input gate on the run's features: the pooled vector of each original training image
+ * (SqueezeNet's maps are pooled here), cut-offs set on the validation images. Returns null, with a
+ * note, when the data are too few to set a cut-off.
+ */
+async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet, tensor: 'pooled' | 'map', log: (msg: string) => void): Promise<GateModel | null> {
+  const mapShape = tensor === 'map' ? (await backbone.featureShapes()).map : null;
+  const originals = train.variants.flatMap((v, i) => (v === 0 ? [i] : []));
+  const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+  try {
+    const gate = fitGate(pooledRows(train.features, train.dim, originals, mapShape), pooledRows(val.features, val.dim, all(val.items.length), mapShape), { backboneSha256: backbone.modelSha256 });
+    if (val.items.length < 20) log(`note: the out-of-distribution cut-off was set on only ${val.items.length} validation images; it is rough`);
+    return gate;
+  } catch (err) {
+    log(`note: no out-of-distribution gate for this run (${err instanceof Error ? err.message : String(err)})`);
+    return null;
   }
 }
 

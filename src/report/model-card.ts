@@ -13,6 +13,8 @@ import { aucCi, weightsNote } from '../protocol/run-files.js';
 import type { RunRecord } from '../protocol/run-folder.js';
 import type { ApiModelRef, ApiOperatingPoint, ApiProportion, CardHazard, ModelCard } from './card-types.js';
 import { reportHtml } from './document.js';
+import { shortcutCheckMarkdown } from './shortcut-section.js';
+import { mdCode, mdText } from '../util/markdown-text.js';
 import { groupAucCi } from './tables.js';
 
 /** A group AUC this much below the overall AUC is reported as a hazard. */
@@ -211,34 +213,6 @@ export function buildModelCard(run: CardSource): ModelCard {
   };
 }
 
-function scalarEntries(o: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(o)) {
-    if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out.push(`- ${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v)}`);
-  }
-  return out;
-}
-
-/** The shortcut check written by another tool (`shortcut-check.json`), shown as found. */
-export function shortcutCheckMarkdown(check: unknown): string[] {
-  if (check === null || check === undefined) {
-    return ['No shortcut check was found in the run folder (`shortcut-check.json`). Until one is run, treat the source hazards above as unresolved.'];
-  }
-  const out: string[] = ['From `shortcut-check.json` in the run folder:', ''];
-  if (typeof check === 'object' && !Array.isArray(check)) {
-    const o = check as Record<string, unknown>;
-    for (const key of ['verdict', 'conclusion', 'summary', 'message']) {
-      if (typeof o[key] === 'string') out.push(`**${key[0].toUpperCase()}${key.slice(1)}:** ${o[key] as string}`, '');
-    }
-    const scalars = scalarEntries(o);
-    if (scalars.length) out.push(...scalars, '');
-  }
-  let json = JSON.stringify(check, null, 1);
-  if (json.length > 6000) json = `${json.slice(0, 6000)}\n… (truncated; see shortcut-check.json)`;
-  out.push('```json', json, '```');
-  return out;
-}
-
 function pctText(p: ApiProportion): string {
   if (p.estimate === null || !p.ci95) return 'n/a';
   const f = (x: number) => (100 * x).toFixed(1);
@@ -261,34 +235,34 @@ export function modelCardMarkdown(card: ModelCard, level = 2): string {
   out.push('Headings loosely follow CLAIM (Checklist for AI in Medical Imaging) and TRIPOD+AI.', '');
 
   out.push(h(1, 'Model details'), '');
-  out.push(`- Name: deep-covid run \`${card.runId}\`, created ${card.createdAt}`);
-  out.push(`- Architecture: ${card.backbone.name} backbone (${card.model.weights} weights; ${card.backbone.note}), frozen; a new last layer (${card.backbone.head}, dropout ${card.backbone.dropout}) trained on its features, as in Deep-COVID (Minaee et al. 2020)`);
+  out.push(`- Name: deep-covid run ${mdCode(card.runId)}, created ${card.createdAt}`);
+  out.push(`- Architecture: ${card.backbone.name} backbone (${card.model.weights} weights; ${mdText(card.backbone.note)}), frozen; a new last layer (${card.backbone.head}, dropout ${card.backbone.dropout}) trained on its features, as in Deep-COVID (Minaee et al. 2020)`);
   out.push(`- Input: one chest X-ray (${card.input.formats}), converted to grey, resized to the shorter side ${card.input.resizeShorter} and centre-cropped to ${card.input.crop.join('×')}; output: P(COVID-19) and a call at the operating threshold`);
   out.push(`- Training: Adam, learning rate ${p.lr}, batch ${p.batchSize}, ${p.epochs} epochs, seed ${p.seed}${p.classWeighting ? ', class-weighted loss' : ''}; the epoch with the lowest validation loss (${p.bestEpoch}) is kept`);
-  out.push(`- Model file: \`${card.backbone.file}\` (sha256 \`${card.backbone.sha256.slice(0, 16)}…\`)`);
-  if (card.model.warning) out.push('', `**${card.model.warning}**`);
+  out.push(`- Model file: ${mdCode(card.backbone.file)} (sha256 \`${card.backbone.sha256.slice(0, 16)}…\`)`);
+  if (card.model.warning) out.push('', `**${mdText(card.model.warning)}**`);
   out.push('');
 
   out.push(h(1, 'Intended use'), '');
   out.push(`- **${INTENDED_USE.split('. ')[0]}.** ${INTENDED_USE.split('. ').slice(1).join('. ')}`);
-  out.push(`- Intended for: ${card.intendedFor}`);
-  out.push(`- Out of scope: ${card.outOfScope}`, '');
+  out.push(`- Intended for: ${mdText(card.intendedFor)}`);
+  out.push(`- Out of scope: ${mdText(card.outOfScope)}`, '');
 
   out.push(h(1, 'Training and evaluation data'), '');
-  out.push(`- Data folder: \`${t.dataset}\` (${t.origin === 'manifest' ? 'manifest.csv with sources, patients and views' : 'class folders, no source or patient information'}); content hash \`${t.dataHash.slice(0, 16)}…\``);
+  out.push(`- Data folder: ${mdCode(t.dataset)} (${t.origin === 'manifest' ? 'manifest.csv with sources, patients and views' : 'class folders, no source or patient information'}); content hash \`${t.dataHash.slice(0, 16)}…\``);
   out.push(`- Training: ${c.train.n} images (${c.train.covid} COVID, ${c.train.n - c.train.covid} non-COVID); COVID images augmented ×${p.augmentFactor} to ${c.trainAugmented.n} training examples (${c.trainAugmented.covid} COVID)`);
   out.push(`- Validation (model selection and threshold): ${c.validation.n} images (${c.validation.covid} COVID), held out from the training split by ${t.validationSplitBy}${t.validationSplitBy === 'image' ? ' (the data had no patient ids, so a patient may be in both parts)' : ''}`);
   out.push(`- Test: ${c.test ? `${c.test.n} images (${c.test.covid} COVID, ${c.test.n - c.test.covid} non-COVID)${card.test?.patients ? ` from ${card.test.patients} patients` : ''}` : 'none (the run has no test split)'}`);
   if (t.unreadableImages) out.push(`- ${t.unreadableImages} unreadable image(s) skipped (listed in run.json)`);
   if (card.test?.bySource) {
     out.push('', 'Test images by source (training images come from the same collections; run.json does not count them per source):', '', '| source | test images | COVID | non-COVID |', '|---|---:|---:|---:|');
-    for (const s of card.test.bySource) out.push(`| ${s.source.replace(/\|/g, '/')} | ${s.n} | ${s.covid} | ${s.nonCovid} |`);
+    for (const s of card.test.bySource) out.push(`| ${mdText(s.source)} | ${s.n} | ${s.covid} | ${s.nonCovid} |`);
   }
   out.push('');
 
   out.push(h(1, 'Operating threshold'), '');
   const thr = card.threshold;
-  out.push(`The model calls an image COVID when P(COVID) ≥ ${thr.value.toFixed(4)}. ${thr.howChosen}${thr.optimistic !== null ? ` The paper instead fitted the threshold on the test set; that "optimistic" threshold (${thr.optimistic.toFixed(4)} here) is reported for comparison only.` : ''}`, '');
+  out.push(`The model calls an image COVID when P(COVID) ≥ ${thr.value.toFixed(4)}. ${mdText(thr.howChosen)}${thr.optimistic !== null ? ` The paper instead fitted the threshold on the test set; that "optimistic" threshold (${thr.optimistic.toFixed(4)} here) is reported for comparison only.` : ''}`, '');
 
   out.push(h(1, 'Test results'), '');
   const test = card.test;
@@ -301,21 +275,22 @@ export function modelCardMarkdown(card: ModelCard, level = 2): string {
   out.push('');
 
   out.push(h(1, 'Known hazards'), '');
-  for (const z of card.hazards) out.push(`- ${z.title ? `**${z.title}.** ` : ''}${z.text}`);
+  // hazard texts name sources from the data: escaped, so they show exactly as written
+  for (const z of card.hazards) out.push(`- ${z.title ? `**${mdText(z.title)}.** ` : ''}${mdText(z.text)}`);
   out.push('');
 
   out.push(h(1, 'Shortcut check'), '');
   out.push(...shortcutCheckMarkdown(card.shortcutCheck), '');
 
   out.push(h(1, 'Limitations'), '');
-  for (const l of card.limitations) out.push(`- ${l}`);
+  for (const l of card.limitations) out.push(`- ${mdText(l)}`);
   out.push('');
 
-  out.push(h(1, 'Privacy'), '', card.privacy, '');
+  out.push(h(1, 'Privacy'), '', mdText(card.privacy), '');
 
   out.push(h(1, 'Reproducibility'), '');
   out.push(`- Seed ${p.seed}; data hash \`${t.dataHash}\`; model sha256 \`${card.backbone.sha256}\``);
-  out.push(`- Re-run: \`${card.reproduce}\``);
+  out.push(`- Re-run: ${mdCode(card.reproduce)}`);
   out.push('');
   return out.join('\n');
 }

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { RunError } from '../errors.js';
 import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { RUN_FILES } from '../protocol/run-folder.js';
+import { mdCode, mdText } from '../util/markdown-text.js';
 import { confusionCells, probabilityHistogram, rocPoints } from './chart-data.js';
 import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, rocSpec, type RocMarker } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
@@ -74,7 +75,7 @@ function range(xs: number[]): string {
 
 /** Where a model's run report lies, relative to the reproduce report's folder (<dir>/report). */
 export function runReportLink(backbone: string): string {
-  return `../${backbone}/report/report.html`;
+  return `../${encodeURIComponent(backbone)}/report/report.html`;
 }
 
 /**
@@ -131,7 +132,7 @@ function paperSection(runs: Trained[]): string[] {
   const first = withM[0]?.run;
   const c = first?.record.data.counts;
   md.push('### Why our numbers differ', '');
-  if (c?.test) md.push(`- **Different data.** The paper tested on COVID-Xray-5k (100 COVID and 3,000 non-COVID images). This run used \`${first!.record.data.root}\`: ${c.train.n} training images (${c.train.covid} COVID), ${c.val.n} validation and ${c.test.n} test images (${c.test.covid} COVID), drawn from other collections; see the per-source tables below.`);
+  if (c?.test) md.push(`- **Different data.** The paper tested on COVID-Xray-5k (100 COVID and 3,000 non-COVID images). This run used ${mdCode(first!.record.data.root)}: ${c.train.n} training images (${c.train.covid} COVID), ${c.val.n} validation and ${c.test.n} test images (${c.test.covid} COVID), drawn from other collections; see the per-source tables below.`);
   md.push(`- **Patient-disjoint split.** ${first?.record.data.validationBy === 'patient' ? 'Our validation split is held out by patient, and `deep-covid dataset build` splits training and test by patient (`deep-covid dataset check` verifies any data set)' : 'This data set has no patient ids, so our splits are by image too'}; the paper split images, so one patient's films could sit in both training and test, which makes the test easier.`);
   md.push('- **Threshold chosen on validation.** The paper picked its threshold on the test set itself (the first table above does the same for comparison); our operating threshold is chosen on the validation split, so its test results are what a new patient would see, and they are lower.');
   md.push(`- **A few images decide the 98% point.** With ${c?.test?.covid ?? 'few'} COVID test images, ${(100 * target).toFixed(0)}% sensitivity means missing at most ${c?.test ? Math.floor(c.test.covid * (1 - target) + 1e-9) : 'one or two'}; the threshold then sits at the hardest COVID images and the specificity there swings widely (see the intervals).`);
@@ -152,11 +153,11 @@ function hazardSection(runs: Trained[]): string[] {
   }
   const h = findHazards(first);
   if (h.singleClassSources.length) {
-    md.push(`- **Source shortcut.** ${(100 * h.singleClassShare).toFixed(0)}% of the test images come from sources holding only one class (${h.singleClassSources.map((s) => `${s.source}: ${s.n} images, all ${s.cls}`).join('; ')}). A model can score well on them by recognising the source rather than disease.`);
+    md.push(`- **Source shortcut.** ${(100 * h.singleClassShare).toFixed(0)}% of the test images come from sources holding only one class (${h.singleClassSources.map((s) => `${mdText(s.source)}: ${s.n} images, all ${s.cls}`).join('; ')}). A model can score well on them by recognising the source rather than disease.`);
   }
   if (h.mixedSources.length) {
     md.push(`- Within the sources that hold both classes the models separate COVID from non-COVID as follows; an AUC more than ${AUC_GAP} below the model's overall AUC (with at least ${MIN_PER_CLASS} images of each class) is marked ⚠.`, '');
-    md.push(`| model | overall AUC | ${h.mixedSources.map((s) => `AUC within ${s.replace(/\|/g, '/')}`).join(' | ')} |`);
+    md.push(`| model | overall AUC | ${h.mixedSources.map((s) => `AUC within ${mdText(s)}`).join(' | ')} |`);
     md.push(`|---|---|${h.mixedSources.map(() => '---').join('|')}|`);
     for (const { backbone, run } of withMetrics) {
       const m = run.metrics!;
@@ -180,9 +181,9 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
   const md: string[] = [];
   const { figures, add: addFigure } = figureCollector(md);
   md.push('# Deep-COVID reproduction', '');
-  md.push(`Data: \`${resolve(data)}\`. Research software, not a diagnostic device: these numbers describe this test set only.`, '');
+  md.push(`Data: ${mdCode(resolve(data))}. Research software, not a diagnostic device: these numbers describe this test set only.`, '');
   const skipped = models.filter((x): x is { backbone: string; skipped: string } => 'skipped' in x);
-  if (skipped.length) md.push(...skipped.map((x) => `- ${x.backbone}: skipped (${x.skipped})`), '');
+  if (skipped.length) md.push(...skipped.map((x) => `- ${x.backbone}: skipped (${mdText(x.skipped)})`), '');
   md.push(...paperSection(runs));
 
   const withRoc = runs.filter((x) => x.run.metrics?.roc);

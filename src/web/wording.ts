@@ -38,10 +38,8 @@ export function thresholdSentence(threshold: number, card: ApiModelCard | null):
   return `The model flags an image when P(COVID) is at least ${percent(threshold)}.${how}`;
 }
 
-/** "12 MB" style sizes. */
-export function bytesText(n: number): string {
-  return n >= 1e6 ? `${Math.round(n / 1048576)} MB` : `${Math.round(n / 1024)} kB`;
-}
+/** "12 MiB" style sizes (the same units as the server's messages). */
+export { bytesText } from '../util/bytes.js';
 
 /** A map value for a colour bar: two significant digits, no exponent for ordinary values. */
 export function mapValueText(v: number): string {
@@ -50,7 +48,7 @@ export function mapValueText(v: number): string {
   return a >= 0.01 && a < 1000 ? String(Number(v.toPrecision(2))) : v.toExponential(1);
 }
 
-/** Short form of the operating point for a result card: "sensitivity 97.4%, specificity 59.4% on the test set". */
+/** Short form of the operating point for a result card: the share of COVID test images found and of non-COVID ones wrongly flagged. */
 export function operatingPointShort(op: ApiOperatingPoint): string {
   const f = (p: ApiProportion) => (p.estimate === null ? 'n/a' : percent(p.estimate));
   return `At this threshold the model found ${f(op.sensitivity)} of the COVID test images and wrongly flagged ${op.specificity.estimate === null ? 'n/a' : percent(1 - op.specificity.estimate)} of the non-COVID ones.`;

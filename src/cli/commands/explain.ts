@@ -7,6 +7,7 @@ import type { Rect } from '../../explain/occlusion.js';
 import { formatShortcutReport } from '../../explain/shortcut.js';
 import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
+import { addFilesFromOption, resolveFileArguments } from '../file-list.js';
 import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ExplainCliOptions extends RuntimeOptions {
@@ -24,6 +25,7 @@ interface ExplainCliOptions extends RuntimeOptions {
   original?: boolean;
   captions: boolean;
   model?: string;
+  filesFrom?: string;
 }
 
 function fillOption(v: string): 'mean' | number {
@@ -46,7 +48,7 @@ function roiOption(v: string | undefined): Rect | undefined {
 export function registerExplain(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
   const explain = program.command('explain').description('heatmaps of what a trained run looks at (occlusion sensitivity or class activation maps), as PNG pictures')
     .requiredOption('--run <dir>', 'run folder written by train')
-    .argument('<files...>', 'image files (PNG, JPEG, TIFF, WebP, DICOM)')
+    .argument('[files...]', 'image files (PNG, JPEG, TIFF, WebP, DICOM)')
     .requiredOption('--out <dir>', 'folder for the pictures and explain.<method>.json')
     .option('--method <name>', 'occlusion (model-agnostic, slow) or cam (one pass)', 'occlusion')
     .option('--patch <px>', 'occlusion patch side, in crop pixels', '32')
@@ -60,7 +62,7 @@ export function registerExplain(program: Command, io: { out: (s: string) => void
     .option('--original', 'also write the overlay on the original image size')
     .option('--no-captions', 'no text in the panels')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
-  addRuntimeOptions(explain).addHelpText('after', `
+  addRuntimeOptions(addFilesFromOption(explain)).addHelpText('after', `
 Writes per file <name>.<method>.heatmap.png, .overlay.png, .panel.png (original | heatmap | overlay,
 with a colour bar) and .npy (raw map, crop size), plus panel.<method>.png with all files and
 explain.<method>.json with the probabilities, the maps' unit and the scale used.
@@ -73,7 +75,8 @@ Examples:
   deep-covid explain --run runs/squeezenet --out heatmaps xray1.png xray2.dcm
   deep-covid explain --run runs/squeezenet --method cam --out heatmaps xray1.png
   deep-covid explain --run runs/squeezenet --method cam --scale fixed --out heatmaps a.png b.png`);
-  explain.action(async (files: string[], o: ExplainCliOptions) => {
+  explain.action(async (args: string[], o: ExplainCliOptions) => {
+    const files = await resolveFileArguments(args, o.filesFrom);
     if (o.method !== 'occlusion' && o.method !== 'cam') throw new UsageError(`--method must be occlusion or cam, got "${o.method}"`);
     if (o.scaleMax !== undefined && o.scale !== 'fixed') throw new UsageError('--scale-max applies to --scale fixed only');
     const fixedMax = o.scaleMax === undefined ? undefined : numberIn(o.scaleMax, '--scale-max', 1e-9, 1e9);
@@ -102,7 +105,8 @@ Examples:
     .option('--manifest <csv>', 'manifest CSV (default: <data>/manifest.csv when present)')
     .option('--split <name>', 'split to check, or "all"', 'test')
     .option('--fill <v>', 'mask fill: "mean" (each image\'s mean grey) or a grey level 0..255', 'mean')
-    .option('--json <file>', 'also write the report as JSON')
+    .option('--json <file>', 'also write the report as JSON to this file')
+    .option('--no-save', 'do not store the report in the run folder (shortcut-check.json, shown by its report)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(check).addHelpText('after', `
 Compares the AUC on the full images, with a geometric lung region (two fixed ellipses in the
@@ -110,12 +114,12 @@ Compares the AUC on the full images, with a geometric lung region (two fixed ell
 CAM heatmap outside the region. Exit code 0 either way; the verdict is in the output.
 Examples:
   deep-covid shortcut-check --run runs/squeezenet --data ../shared/data/covidx5k-dev --json shortcut.json`);
-  check.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; fill: string; json?: string; model?: string }) => {
+  check.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; fill: string; json?: string; model?: string; save: boolean }) => {
     const fill = fillOption(o.fill);
     const report = await shortcutCheck({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, fill: fill === 'mean' ? undefined : fill,
       runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o),
-      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o),
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o), save: o.save,
     });
     io.out(formatShortcutReport(report));
     if (o.json) {

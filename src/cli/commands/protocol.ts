@@ -8,9 +8,12 @@ import { trainRun } from '../../protocol/train-run.js';
 import { evaluateRun } from '../../tasks/evaluate-run.js';
 import { predictFiles } from '../../tasks/predict.js';
 import { reproduce } from '../../protocol/reproduce.js';
+import { buildEnsemble } from '../../protocol/ensemble.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
+import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { DEV_SHARED } from '../../util/paths.js';
+import { addFilesFromOption, resolveFileArguments } from '../file-list.js';
 import { expandImageInputs } from '../image-inputs.js';
 import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions , progressOf } from '../common.js';
 
@@ -31,6 +34,8 @@ interface ProtocolCliOptions extends RuntimeOptions {
   prevalence?: string;
   /** false with --no-report */
   report?: boolean;
+  /** false with --no-shortcut-check */
+  shortcutCheck?: boolean;
 }
 
 /** The development set beside the checkout, the default data of `reproduce`. */
@@ -51,7 +56,8 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--target-sensitivity <x>', 'sensitivity the validation-chosen operating threshold must reach', String(d.targetSensitivity))
     .option('--thresholds <list>', 'extra thresholds for the tables, comma-separated (0.1..0.5 always included)')
     .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)')
-    .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)');
+    .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)')
+    .option('--no-shortcut-check', 'skip the shortcut check on the test split (is the model looking at the lungs? stored in the run folder and its report)');
 }
 
 function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'> {
@@ -95,6 +101,7 @@ Examples:
     });
     const m = res.metrics;
     io.out(`run written to ${res.dir}`);
+    if (m && o.shortcutCheck !== false) await shortcutAfterRun(res.dir, o.data!, o, log);
     if (o.report !== false) await reportAfterRun(res.dir, 'run', log);
     if (m) io.out(`test AUC ${aucCi(m)}; at threshold ${res.record.threshold.value.toFixed(4)}: sensitivity ${pctCi(m.operatingPoint.sensitivity)}, specificity ${pctCi(m.operatingPoint.specificity)}`);
   });
@@ -119,22 +126,24 @@ Examples:
     });
     const op = res.metrics.operatingPoint;
     io.out(`evaluation written to ${res.out}`);
+    if (res.overlap.warning) log(`warning: ${res.overlap.warning}`);
     io.out(`${res.metrics.n} images: AUC ${aucCi(res.metrics)}; sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}${res.failures ? `; ${res.failures} unreadable file(s) skipped` : ''}`);
   });
 
   const predict = program.command('predict').description('P(COVID) for image files (PNG, JPEG, TIFF, WebP, DICOM) as JSON lines')
     .requiredOption('--run <dir>', 'run folder written by train')
-    .argument('<files...>', 'image files (or folders, with --recursive)')
+    .argument('[files...]', 'image files (or folders, with --recursive)')
     .option('-r, --recursive', 'predict every image in the folders given, subfolders too (recognised by content; other files skipped)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
-  addRuntimeOptions(predict).addHelpText('after', `
+  addRuntimeOptions(addFilesFromOption(predict)).addHelpText('after', `
 Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
 Exit code 1 only when no file could be predicted.
 Examples:
   deep-covid predict --run runs/squeezenet xray1.png xray2.dcm
-  deep-covid predict --run runs/squeezenet --recursive scans/`);
-  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; recursive?: boolean }) => {
-    const inputs = await expandImageInputs(args, !!o.recursive);
+  deep-covid predict --run runs/squeezenet --recursive scans/
+  find archive -name '*.png' | deep-covid predict --run runs/squeezenet --files-from -`);
+  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; filesFrom?: string; recursive?: boolean }) => {
+    const inputs = await expandImageInputs(await resolveFileArguments(args, o.filesFrom), !!o.recursive);
     for (const f of inputs.opened) log(`${f.folder}: ${f.images} image(s)${f.skipped ? `, ${f.skipped} other file(s) skipped` : ''}`);
     const preds = inputs.files.length
       ? await predictFiles({ run: o.run, files: inputs.files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined })
@@ -166,10 +175,43 @@ Examples:
     const backbones = o.backbones.split(',').map((s) => s.trim()).filter(Boolean);
     const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), log });
     io.out(`reproduction written to ${res.out} (comparison.md, comparison.json, one run folder per backbone)`);
+    if (o.shortcutCheck !== false) for (const e of res.entries) if ('run' in e && e.run.metrics) await shortcutAfterRun(e.run.dir, data, o, log);
     if (o.report !== false && res.entries.some((e) => 'run' in e)) await reportAfterRun(res.out, 'reproduce', log);
     for (const e of res.entries) {
       if ('skipped' in e) io.out(`  ${e.backbone}: skipped`);
       else io.out(`  ${e.backbone} (${e.run.record.backbone.weights} weights): AUC ${aucCi(e.run.metrics)}`);
     }
+    if (res.ensemble) io.out(`  ensemble (${res.ensemble.record.members.map((m) => m.backbone).join(' + ')}): AUC ${aucCi(res.ensemble.metrics)}`);
   });
+
+  const ens = program.command('ensemble').description('combine trained runs into one model: averaging and threshold chosen on their shared validation split')
+    .requiredOption('--runs <list>', 'comma-separated run folders (trained on the same data with the same seed)')
+    .requiredOption('--out <dir>', 'ensemble folder to write')
+    .option('--force', 'replace an existing ensemble folder')
+    .addHelpText('after', `
+The ensemble folder works wherever a run folder does (predict, evaluate, explain, shortcut-check).
+Examples:
+  deep-covid ensemble --runs runs/squeezenet,runs/mobilenet --out runs/ensemble
+  deep-covid predict --run runs/ensemble xray.png`);
+  ens.action(async (o: { runs: string; out: string; force?: boolean }) => {
+    const runs = o.runs.split(',').map((x) => x.trim()).filter(Boolean);
+    const res = await buildEnsemble({ runs, out: o.out, force: o.force });
+    io.out(`ensemble written to ${res.dir}: mean of ${res.record.combine === 'logit' ? 'log-odds' : 'probabilities'} (validation AUC ${res.record.validationAuc[res.record.combine].toFixed(4)}), threshold ${res.record.threshold.value.toFixed(4)}${res.metrics ? `; test AUC ${aucCi(res.metrics)}` : ''}`);
+  });
+}
+
+/**
+ * The shortcut check of a run that has just been trained, on its own test split, stored in the run
+ * folder for its report. A failing check must not make the finished run look failed: it is logged.
+ */
+async function shortcutAfterRun(dir: string, data: string, o: ProtocolCliOptions, log: (msg: string) => void): Promise<void> {
+  try {
+    const r = await shortcutCheck({
+      run: dir, data, manifest: o.manifest, split: 'test',
+      runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), save: true,
+    });
+    log(`shortcut check: AUC ${r.auc.full.auc.toFixed(3)} on full images, ${r.auc.lungsHidden.auc.toFixed(3)} with the lungs hidden${r.flag.flagged ? ' — FLAGGED: ' + r.flag.reasons.join('; ') : ''}`);
+  } catch (err) {
+    log(`warning: the shortcut check of ${dir} could not run (${err instanceof Error ? err.message : String(err)}); run it with: deep-covid shortcut-check --run ${dir} --data ${data}`);
+  }
 }
