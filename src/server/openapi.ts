@@ -40,8 +40,15 @@ const heatmap = {
     method: { enum: ['cam', 'occlusion'] },
     meaning: { type: 'string' },
     colourMap: { type: 'string' },
-    heatmapPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'coloured heatmap alone, crop-sized RGBA; alpha = heat value (transparent where there is nothing to show)' },
-    overlayPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'heatmap blended over the grey crop at overlayAlpha' },
+    unit: { type: 'string', description: 'unit of the map values: "logit" (CAM) or "drop in P(COVID)" (occlusion)' },
+    max: { type: 'number', description: 'the map\'s largest value, shown at full colour in heatmapPng' },
+    heatmapPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'coloured heatmap alone scaled to its own maximum, crop-sized RGBA; alpha = heat value (transparent where there is nothing to show)' },
+    fixed: {
+      type: 'object',
+      description: 'the same layer on the fixed scale shared by every image: 0 to max (in unit) at full colour, so a faint map stays faint',
+      properties: { max: { type: 'number' }, heatmapPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png' } },
+    },
+    overlayPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'heatmap blended over the grey crop, up to overlayAlpha where the map is strongest' },
     overlayAlpha: { type: 'number' },
   },
 };
@@ -76,7 +83,7 @@ const gate = {
 
 const prediction = {
   type: 'object',
-  required: ['file', 'gate', 'probability', 'label', 'threshold', 'operatingPoint', 'model', 'image', 'crop', 'heatmaps', 'timings', 'notice'],
+  required: ['file', 'gate', 'probability', 'label', 'threshold', 'operatingPoint', 'model', 'image', 'crop', 'fullImage', 'heatmaps', 'timings', 'notice'],
   properties: {
     file: { type: 'string', description: 'the uploaded file name (display only)' },
     gate,
@@ -87,6 +94,15 @@ const prediction = {
     model: { $ref: '#/components/schemas/ModelRef' },
     image: { type: 'object', properties: { format: { type: 'string' }, width: { type: 'integer' }, height: { type: 'integer' }, bitDepth: { type: 'integer' } } },
     crop: { type: 'object', properties: { width: { type: 'integer' }, height: { type: 'integer' }, png: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'the grey crop the model saw' } } },
+    fullImage: {
+      type: 'object',
+      description: 'the whole image shrunk for display (longest side at most 768), and where the model\'s crop lies in it as fractions of its width and height',
+      properties: {
+        width: { type: 'integer' }, height: { type: 'integer' },
+        jpeg: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/jpeg' },
+        cropBox: { type: 'object', properties: { left: { type: 'number' }, top: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } } },
+      },
+    },
     heatmaps: { type: 'object', properties: { cam: { $ref: '#/components/schemas/Heatmap' }, occlusion: { $ref: '#/components/schemas/Heatmap' } } },
     timings: {
       type: 'object',
