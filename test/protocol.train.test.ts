@@ -33,7 +33,7 @@ test('train writes a complete run: counts, augmentation, validation by patient, 
   const out = join(work, 'run-a');
   const res = await trainRun({ data, out, config, cache });
   const files = (await readdir(out)).sort();
-  assert.deepEqual(files, ['head.json', 'history.csv', 'metrics.json', 'predictions.csv', 'run.json', 'summary.md', 'val-predictions.csv']);
+  assert.deepEqual(files, ['data-files.csv', 'head.json', 'history.csv', 'metrics.json', 'predictions.csv', 'run.json', 'summary.md', 'val-predictions.csv']);
   const r = res.record;
   assert.equal(r.data.validationBy, 'patient');
   assert.equal(r.data.counts.train.n + r.data.counts.val.n, 40);
@@ -78,6 +78,15 @@ test('evaluate and predict reuse the run: same probabilities as at training; bad
   const ev = await evaluateRun({ run: out, data, split: 'test', cache });
   const run = await readRunDir(out);
   assert.equal(ev.metrics.auc!.value, run.metrics!.auc!.value);
+  // the test split is new to the run: no warning
+  assert.deepEqual([ev.overlap.known, ev.overlap.train, ev.overlap.val, ev.overlap.warning], [true, 0, 0, null]);
+  // the training split is not: the numbers are inflated, and evaluate says so with the counts
+  const onTrain = await evaluateRun({ run: out, data, split: 'train', cache, out: join(work, 'eval-train') });
+  const counts = run.record.data.counts;
+  assert.equal(onTrain.overlap.train + onTrain.overlap.val, counts.train.n + counts.val.n);
+  assert.ok(onTrain.overlap.val > 0 && onTrain.overlap.train > 0);
+  assert.match(onTrain.overlap.warning!, /were used to train .* inflated/);
+  assert.match(await readFile(join(work, 'eval-train', 'summary.md'), 'utf8'), /\*\*Warning:\*\* \d+ of the \d+ evaluated images were used/);
   const preds = parseCsv(await readFile(join(out, 'predictions.csv'), 'utf8'));
   const bad = join(work, 'not-an-image.png');
   await writeFile(bad, 'hello, not a PNG\n');

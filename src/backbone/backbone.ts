@@ -71,6 +71,7 @@ export class Backbone {
     const outputs = [manifest.features.pooled, manifest.features.map].filter((t): t is string => t !== null);
     const bytes = exposeOutputs(model, outputs);
     const warn = opts.warn ?? ((m: string) => console.warn(m));
+    for (const w of located.warnings ?? []) warn(w);
     const threads = opts.threads;
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',

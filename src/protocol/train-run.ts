@@ -11,7 +11,8 @@ import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
 import { PAPER_PROTOCOL, type ProtocolConfig } from './config.js';
 import { buildFeatureSet, type FeatureSet } from './feature-sets.js';
-import { prepareRunOutput, RUN_FILES, RUN_FORMAT, RUN_VERSION, writeRunDir, type RunFiles, type RunRecord } from './run-folder.js';
+import { prepareRunOutput, RUN_FILES, RUN_FORMAT, RUN_VERSION, writeRunDir, type DataFileRow, type RunFiles, type RunRecord } from './run-folder.js';
+import { formatCsv } from '../util/csv.js';
 import { historyCsv, predictionsCsv, runSummaryMarkdown } from './run-files.js';
 import { validationSplit } from './validation-split.js';
 
@@ -42,6 +43,20 @@ export interface TrainRunResult {
 
 function counts(items: { label: number }[]): { n: number; covid: number } {
   return { n: items.length, covid: items.reduce((s, i) => s + (i.label === 1 ? 1 : 0), 0) };
+}
+
+/** data-files.csv: each image of each part once (augmented copies share their original's row). */
+function dataFilesCsv(parts: [DataFileRow['part'], FeatureSet][]): string {
+  const rows: DataFileRow[] = [];
+  for (const [part, set] of parts) {
+    const seen = new Set<string>();
+    set.items.forEach((it, i) => {
+      if (seen.has(it.rel)) return;
+      seen.add(it.rel);
+      rows.push({ part, file: it.rel, sha256: set.sha256[i] });
+    });
+  }
+  return formatCsv(rows as unknown as Record<string, unknown>[], ['part', 'file', 'sha256']);
 }
 
 function dataHash(sets: FeatureSet[]): string {
@@ -175,6 +190,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       [RUN_FILES.history]: historyCsv(trained.history),
       [RUN_FILES.valPredictions]: predictionsCsv(val.items, valProbs, threshold),
       [RUN_FILES.summary]: runSummaryMarkdown(record, metrics),
+      [RUN_FILES.dataFiles]: dataFilesCsv([['train', train], ['val', val], ...(test ? [['test', test] as ['test', FeatureSet]] : [])]),
     };
     if (metrics && testProbs && test) {
       files[RUN_FILES.metrics] = JSON.stringify(metrics, null, 1) + '\n';

@@ -8,6 +8,7 @@ import { trainRun } from '../../protocol/train-run.js';
 import { evaluateRun } from '../../tasks/evaluate-run.js';
 import { predictFiles } from '../../tasks/predict.js';
 import { reproduce } from '../../protocol/reproduce.js';
+import { buildEnsemble } from '../../protocol/ensemble.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
 import { shortcutCheck } from '../../tasks/shortcut-check.js';
@@ -124,6 +125,7 @@ Examples:
     });
     const op = res.metrics.operatingPoint;
     io.out(`evaluation written to ${res.out}`);
+    if (res.overlap.warning) log(`warning: ${res.overlap.warning}`);
     io.out(`${res.metrics.n} images: AUC ${aucCi(res.metrics)}; sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}${res.failures ? `; ${res.failures} unreadable file(s) skipped` : ''}`);
   });
 
@@ -170,6 +172,22 @@ Examples:
       if ('skipped' in e) io.out(`  ${e.backbone}: skipped`);
       else io.out(`  ${e.backbone} (${e.run.record.backbone.weights} weights): AUC ${aucCi(e.run.metrics)}`);
     }
+    if (res.ensemble) io.out(`  ensemble (${res.ensemble.record.members.map((m) => m.backbone).join(' + ')}): AUC ${aucCi(res.ensemble.metrics)}`);
+  });
+
+  const ens = program.command('ensemble').description('combine trained runs into one model: averaging and threshold chosen on their shared validation split')
+    .requiredOption('--runs <list>', 'comma-separated run folders (trained on the same data with the same seed)')
+    .requiredOption('--out <dir>', 'ensemble folder to write')
+    .option('--force', 'replace an existing ensemble folder')
+    .addHelpText('after', `
+The ensemble folder works wherever a run folder does (predict, evaluate, explain, shortcut-check).
+Examples:
+  deep-covid ensemble --runs runs/squeezenet,runs/mobilenet --out runs/ensemble
+  deep-covid predict --run runs/ensemble xray.png`);
+  ens.action(async (o: { runs: string; out: string; force?: boolean }) => {
+    const runs = o.runs.split(',').map((x) => x.trim()).filter(Boolean);
+    const res = await buildEnsemble({ runs, out: o.out, force: o.force });
+    io.out(`ensemble written to ${res.dir}: mean of ${res.record.combine === 'logit' ? 'log-odds' : 'probabilities'} (validation AUC ${res.record.validationAuc[res.record.combine].toFixed(4)}), threshold ${res.record.threshold.value.toFixed(4)}${res.metrics ? `; test AUC ${aucCi(res.metrics)}` : ''}`);
   });
 }
 
