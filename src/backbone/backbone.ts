@@ -14,7 +14,7 @@ export interface BackboneOptions extends LocateOptions {
   threads?: number;
   /** 'cuda' tries the CUDA provider and falls back to CPU with a warning. */
   device?: 'cpu' | 'cuda';
-  /** Where warnings go (default: console.warn). */
+  /** Where warnings go (the library never prints: without this, warnings are dropped). */
   warn?: (msg: string) => void;
 }
 
@@ -70,7 +70,7 @@ export class Backbone {
     const manifest = resolveManifest({ architecture: located.name, spec: located.spec, graph: found, sidecar });
     const outputs = [manifest.features.pooled, manifest.features.map].filter((t): t is string => t !== null);
     const bytes = exposeOutputs(model, outputs);
-    const warn = opts.warn ?? ((m: string) => console.warn(m));
+    const warn = opts.warn ?? (() => {});
     for (const w of located.warnings ?? []) warn(w);
     const threads = opts.threads;
     const base: ort.InferenceSession.SessionOptions = {

@@ -66,6 +66,7 @@ export function backboneOptions(o: RuntimeOptions, modelPath?: string): Backbone
     cacheDir: o.cache ? join(o.cache, 'models') : undefined,
     threads: o.threads ? positiveInt(o.threads, '--threads') : undefined,
     device: o.device,
+    warn: (m) => process.stderr.write(`warning: ${m}\n`),
   };
 }
 
