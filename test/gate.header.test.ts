@@ -111,8 +111,9 @@ describe('assessHeader on the DICOM fixtures', { skip: skipNoShared }, () => {
     }
   });
 
-  test('the 16x16 cervical-spine CR film is refused as a lateral view', async () => {
+  test('the 16x16 cervical-spine CR film is refused as not a chest (body part CSPINE) and as a lateral view (LL)', async () => {
     const img = await loadGreyImage(join(DICOM, 'cr-monochrome1-rescale-window-16x16.dcm'));
-    assert.ok(assessHeader(img.meta)!.reasons.some((r) => r.code === 'lateral-view'));
+    const refusals = assessHeader(img.meta)!.reasons.filter((r) => r.level === 'refuse').map((r) => r.code);
+    assert.deepEqual(refusals, ['not-chest', 'lateral-view']);
   });
 });
