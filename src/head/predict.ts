@@ -1,5 +1,5 @@
 import { DatasetError } from '../errors.js';
-import { HeadKernel } from './kernels.js';
+import { createKernel, type HeadKernel } from './kernels.js';
 import { headInputSize, type Head } from './types.js';
 
 /** Number of samples in a contiguous feature array for this head; throws DatasetError if it does not divide. */
@@ -22,7 +22,7 @@ export function sampleCount(head: Head, features: Float32Array, what = 'features
 export function computeLogits(head: Head, features: Float32Array, out?: Float64Array, kernel?: HeadKernel): Float64Array {
   const n = sampleCount(head, features);
   const res = out ?? new Float64Array(2 * n);
-  const k = kernel ?? new HeadKernel(head);
+  const k = kernel ?? createKernel(head);
   for (let s = 0; s < n; s++) {
     k.forward(features, s, null);
     res[2 * s] = k.logits[0];
@@ -35,7 +35,7 @@ export function computeLogits(head: Head, features: Float32Array, out?: Float64A
 export function predictProba(head: Head, features: Float32Array): Float64Array {
   const n = sampleCount(head, features);
   const out = new Float64Array(n);
-  const k = new HeadKernel(head);
+  const k = createKernel(head);
   for (let s = 0; s < n; s++) {
     k.forward(features, s, null);
     out[s] = 1 / (1 + Math.exp(k.logits[0] - k.logits[1]));
