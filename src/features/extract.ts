@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError, ModelError } from '../errors.js';
 import type { Backbone } from '../backbone/backbone.js';
 import type { GreyImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
@@ -6,7 +6,7 @@ import { preprocessKey } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop, resizeAndCropProbed } from '../preprocess/to-tensor.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
-import type { FeatureCache } from './cache.js';
+import { allFinite, type FeatureCache } from './cache.js';
 
 /** One image to turn into features; variant > 0 asks for an augmented copy. */
 export interface FeatureRequest {
@@ -35,6 +35,11 @@ export interface ExtractOptions {
   /** Progress label; quiet silences it. */
   label?: string;
   quiet?: boolean;
+  /**
+   * Told (once per extraction) when the cache cannot be written, e.g. a read-only folder: the
+   * extraction goes on without caching. The library prints nothing itself.
+   */
+  warn?: (message: string) => void;
 }
 
 /** A failed request: which file and why. */
@@ -93,6 +98,19 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, quiet: opts.quiet });
   let fromCache = 0;
   let computed = 0;
+  // set to null after the first failed write: the cache is then only read
+  let writeCache = opts.cache ?? null;
+  const put = async (key: string, row: Float32Array): Promise<void> => {
+    if (writeCache === null) return;
+    try {
+      await writeCache.put(key, row, shape);
+    } catch (err) {
+      if (writeCache === null) return;
+      writeCache = null;
+      const why = err instanceof Error ? err.message : String(err);
+      opts.warn?.(`the feature cache ${opts.cache!.dir} cannot be written (${why}); going on without caching new features`);
+    }
+  };
 
   const prepareChunk = async (start: number, buffer: Float32Array): Promise<Prepared[]> => {
     const end = Math.min(n, start + batchSize);
@@ -186,9 +204,14 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       const writes: Promise<void>[] = [];
       for (const p of misses) {
         const row = data.subarray(p.slot * dim, (p.slot + 1) * dim);
+        if (!allFinite(row)) {
+          // never handed to a head, never cached
+          fail(p.index, new ModelError(`${requests[p.index].file}: ${backbone.name} gave non-finite features (NaN or infinity) for this image; check the model file`));
+          continue;
+        }
         features?.set(row, p.index * dim);
         ok[p.index] = 1;
-        if (opts.cache && p.key) writes.push(opts.cache.put(p.key, row.slice(), shape));
+        if (p.key) writes.push(put(p.key, row.slice()));
         computed++;
         progress.tick();
       }

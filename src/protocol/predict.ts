@@ -20,6 +20,8 @@ export interface PredictOptions {
   cache?: FeatureCache | null;
   limits?: Partial<LoadLimits>;
   quiet?: boolean;
+  /** Told once when the feature cache cannot be written (prediction goes on without caching). */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function predictFiles(opts: PredictOptions): Promise<Prediction[]> 
   const { backbone, tensor } = await loadRunBackbone(run, opts.runtime, opts.modelPath);
   try {
     const res = await extractFeatures(backbone, opts.files.map((file) => ({ file })), {
-      tensor, cache: opts.cache ?? null, limits: opts.limits, quiet: opts.quiet, label: 'predict',
+      tensor, cache: opts.cache ?? null, limits: opts.limits, quiet: opts.quiet, label: 'predict', warn: opts.warn,
     });
     const okIdx: number[] = [];
     for (let i = 0; i < opts.files.length; i++) if (res.ok[i]) okIdx.push(i);

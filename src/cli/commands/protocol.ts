@@ -131,7 +131,7 @@ Exit code 1 only when no file could be predicted.
 Examples:
   deep-covid predict --run runs/squeezenet xray1.png xray2.dcm`);
   predict.action(async (files: string[], o: RuntimeOptions & { run: string; model?: string }) => {
-    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet ?? true });
+    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet ?? true, warn: (m) => process.stderr.write(`warning: ${m}\n`) });
     for (const p of preds) io.out(JSON.stringify(p));
     const bad = preds.filter((p) => 'error' in p);
     if (bad.length) log(`${bad.length} of ${preds.length} file(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
