@@ -183,6 +183,10 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
     progress.tick();
   }
 
+  // cache writes of a batch go on while the next batches are decoded and run; at most two batches'
+  // writes are in flight, and all are awaited before returning
+  let writing: Promise<void>[] = [];
+  let written: Promise<void> = Promise.resolve();
   let next = n > 0 ? prepareChunk(0, buffers[0]) : null;
   for (let start = 0, b = 0; start < n; start += batchSize, b ^= 1) {
     const prepared = await next!;
@@ -215,9 +219,13 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
         computed++;
         progress.tick();
       }
-      await Promise.all(writes);
+      await written;
+      written = Promise.all(writing).then(() => undefined);
+      writing = writes;
     }
   }
+  await written;
+  await Promise.all(writing);
   progress.done();
   const seconds = (performance.now() - t0) / 1000;
   return {
