@@ -242,23 +242,28 @@ export class ConvKernel implements HeadKernel {
     return targetWeight * nll;
   }
 
-  /** The nonzero values of dense sample s that `mask` keeps (all when null), row by row. */
+  /**
+   * The nonzero values of dense sample s that `mask` keeps (all when null), row by row, into arrays
+   * with room for every value of a sample (each value is written at the next free slot, k <= i).
+   */
   private load(x: Float32Array, s: number, mask: SampleMask | null, values: Float32Array, positions: Uint16Array, rowStart: Int32Array): void {
     const c = this.channels;
     const p = this.positions;
     const words = this.layout.wordsPerRow;
     const off = s * this.sampleSize;
+    // the float's bits with the sign cleared are 0 exactly for +0 and -0; branch-free, because
+    // zeros are scattered at random in post-ReLU maps
+    const bits = new Int32Array(x.buffer, x.byteOffset + 4 * off, this.sampleSize);
     let k = 0;
-    for (let ch = 0; ch < c; ch++) {
+    for (let ch = 0, i = 0; ch < c; ch++) {
       rowStart[ch] = k;
-      const row = off + ch * p;
-      for (let q = 0; q < p; q++) {
-        const v = x[row + q];
-        if (v === 0) continue;
-        if (mask !== null && ((mask.bits[ch * words + (q >>> 5)] >>> (q & 31)) & 1) === 0) continue;
-        values[k] = v;
+      for (let q = 0; q < p; q++, i++) {
+        const m = bits[i] & 0x7fffffff;
+        let keep = (m | -m) >>> 31;
+        if (mask !== null) keep &= mask.bits[ch * words + (q >>> 5)] >>> (q & 31);
+        values[k] = x[off + i];
         positions[k] = q;
-        k++;
+        k += keep;
       }
     }
     rowStart[c] = k;
