@@ -53,7 +53,7 @@ describe('feature cache and head inputs under attack', { skip: skipNoShared }, (
   test('flipped bytes, zeros and NaN in cache entries are detected and recomputed, never used', async () => {
     const dir = join(root, 'cache-corrupt');
     const cache = new FeatureCache(dir);
-    const ref = await extractFeatures(backbone, requests, { tensor: 'map', cache, quiet: true });
+    const ref = await extractFeatures(backbone, requests, { tensor: 'map', cache });
     assert.equal(ref.stats.computed, 4);
     const files = await npyFiles(dir);
     assert.equal(files.length, 4);
@@ -76,13 +76,13 @@ describe('feature cache and head inputs under attack', { skip: skipNoShared }, (
     view.setUint32(nan.length - 4, crc32(body), true);
     await writeFile(files[2], nan);
 
-    const again = await extractFeatures(backbone, requests, { tensor: 'map', cache, quiet: true });
+    const again = await extractFeatures(backbone, requests, { tensor: 'map', cache });
     assert.equal(again.stats.fromCache, 1, 'only the untouched entry is used');
     assert.equal(again.stats.computed, 3);
     assert.deepEqual(again.features, ref.features, 'the features are the true ones');
     assert.ok(again.features!.every((v) => Number.isFinite(v)));
     // the damaged entries were rewritten: a third run takes everything from the cache
-    const third = await extractFeatures(backbone, requests, { tensor: 'map', cache, quiet: true });
+    const third = await extractFeatures(backbone, requests, { tensor: 'map', cache });
     assert.equal(third.stats.fromCache, 4);
     assert.deepEqual(third.features, ref.features);
     // and the entries are still .npy files NumPy (and our reader) opens, with the right shape
@@ -101,7 +101,7 @@ describe('feature cache and head inputs under attack', { skip: skipNoShared }, (
       out.map![86528 + 3] = Infinity; // second image
       return out;
     };
-    const res = await extractFeatures(poisoned, requests, { tensor: 'map', cache, quiet: true });
+    const res = await extractFeatures(poisoned, requests, { tensor: 'map', cache });
     assert.deepEqual([...res.ok], [0, 0, 1, 1]);
     assert.equal(res.stats.failed, 2);
     assert.deepEqual(res.failures.map((f) => f.file), [requests[0].file, requests[1].file]);
@@ -116,12 +116,12 @@ describe('feature cache and head inputs under attack', { skip: skipNoShared }, (
     await writeFile(blocker, 'x');
     const cache = new FeatureCache(join(blocker, 'cache'));
     const warnings: string[] = [];
-    const res = await extractFeatures(backbone, requests, { tensor: 'map', cache, quiet: true, batchSize: 2, warn: (m) => warnings.push(m) });
+    const res = await extractFeatures(backbone, requests, { tensor: 'map', cache, batchSize: 2, warn: (m) => warnings.push(m) });
     assert.deepEqual([...res.ok], [1, 1, 1, 1]);
     assert.equal(res.stats.failed, 0);
     assert.equal(warnings.length, 1, `warned once: ${JSON.stringify(warnings)}`);
     assert.ok(warnings[0].includes(cache.dir), warnings[0]);
-    const plain = await extractFeatures(backbone, requests, { tensor: 'map', cache: null, quiet: true });
+    const plain = await extractFeatures(backbone, requests, { tensor: 'map', cache: null });
     assert.deepEqual(res.features, plain.features);
   });
 });

@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { sha256Hex } from '../util/hash.js';
 import { encodeNpyF32, parseNpy } from '../util/npy.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { cacheRoot } from '../util/paths.js';
+import { env } from '../util/env.js';
 
 /** Everything that determines a feature vector, besides the image itself. */
 export interface FeatureKeyParts {
@@ -36,7 +36,7 @@ export class FeatureCache {
   readonly dir: string;
 
   constructor(dir?: string) {
-    this.dir = dir ?? join(cacheRoot(), 'features');
+    this.dir = dir ?? join(env.cacheDir, 'features');
   }
 
   /** The cache key of one image under the given parts. */
