@@ -19,9 +19,10 @@ export interface SparseMaps {
 }
 
 /**
- * The nonzero values of n dense samples (n x rows x rowLength, contiguous), in two passes (count,
- * then copy) so that the result is allocated once at its exact size. Both passes are branch-free:
- * SqueezeNet's zeros are scattered at random, which a branch per value would mispredict.
+ * The nonzero values of n dense samples (n x rows x rowLength, contiguous), in one branch-free pass
+ * (SqueezeNet's zeros are scattered at random, which a branch per value would mispredict): every
+ * value is written at the next free slot, which advances only past nonzeros. The output grows by
+ * half when a sample might not fit, and is trimmed at the end.
  */
 export function sparseMaps(dense: Float32Array, n: number, rows: number, rowLength: number): SparseMaps {
   if (rowLength > 65536) throw new UsageError(`feature maps of ${rowLength} positions per channel are too large for the conv head (at most 65536)`);
@@ -30,25 +31,30 @@ export function sparseMaps(dense: Float32Array, n: number, rows: number, rowLeng
   // the float's bits with the sign cleared are 0 exactly for +0 and -0
   const bits = new Int32Array(dense.buffer, dense.byteOffset, n * size);
   const rowStart = new Int32Array(n * rows + 1);
-  let total = 0;
-  for (let i = 0, r = 0; r < n * rows; r++) {
-    rowStart[r] = total;
-    for (const end = i + rowLength; i < end; i++) {
-      const m = bits[i] & 0x7fffffff;
-      total += (m | -m) >>> 31;
+  // room for a quarter of the values to begin with (post-ReLU maps are mostly zeros)
+  let values = new Float32Array(Math.max(size, Math.ceil((n * size) / 4)));
+  let positions = new Uint16Array(values.length);
+  let k = 0;
+  for (let s = 0, i = 0, r = 0; s < n; s++) {
+    if (values.length - k < size) {
+      const grown = Math.max(values.length + size, Math.min(n * size + 1, Math.ceil(values.length * 1.5)));
+      const v = new Float32Array(grown);
+      v.set(values.subarray(0, k));
+      values = v;
+      const q = new Uint16Array(grown);
+      q.set(positions.subarray(0, k));
+      positions = q;
+    }
+    for (let row = 0; row < rows; row++, r++) {
+      rowStart[r] = k;
+      for (let q = 0; q < rowLength; q++, i++) {
+        const m = bits[i] & 0x7fffffff;
+        values[k] = dense[i];
+        positions[k] = q;
+        k += (m | -m) >>> 31;
+      }
     }
   }
-  rowStart[n * rows] = total;
-  // one slot of slack: every value is written, then kept by advancing k only past nonzeros
-  const values = new Float32Array(total + 1);
-  const positions = new Uint16Array(total + 1);
-  for (let i = 0, k = 0; i < n * size; i += rowLength) {
-    for (let q = 0; q < rowLength; q++) {
-      const m = bits[i + q] & 0x7fffffff;
-      values[k] = dense[i + q];
-      positions[k] = q;
-      k += (m | -m) >>> 31;
-    }
-  }
-  return { samples: n, rows, rowLength, values: values.subarray(0, total), positions: positions.subarray(0, total), rowStart };
+  rowStart[n * rows] = k;
+  return { samples: n, rows, rowLength, values: values.slice(0, k), positions: positions.slice(0, k), rowStart };
 }
