@@ -2,7 +2,7 @@
 // independence, tail bits unused, deterministic; sparse maps and their dropout bits.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { aliasPatternProbabilities, fillDropoutMask, fillSparseMask, maskLayout, maskWords, sparseMaps, sparseMaskPlan } from '../src/head/index.js';
+import { aliasPatternProbabilities, fillDropoutMask, fillSparseMask, mapsByPosition, maskLayout, maskWords, sparseMaps, sparseMaskPlan } from '../src/head/index.js';
 import { Rng } from '../src/util/rng.js';
 
 function stats(p: number, rows: number, rowLength: number, draws: number, seed: number) {
@@ -93,7 +93,7 @@ function denseSamples(n: number, rows: number, len: number, seed: number): Float
   return x;
 }
 
-test('sparseMaps keeps exactly the nonzero values, in row order, with their positions', () => {
+test('sparseMaps keeps exactly the nonzero values, in row order, with their columns', () => {
   const [n, rows, len] = [3, 4, 45];
   const x = denseSamples(n, rows, len, 2);
   const m = sparseMaps(x, n, rows, len);
@@ -105,11 +105,33 @@ test('sparseMaps keeps exactly the nonzero values, in row order, with their posi
       if (v !== 0) expected.push([q, v]);
     }
     const got: [number, number][] = [];
-    for (let k = m.rowStart[r]; k < m.rowStart[r + 1]; k++) got.push([m.positions[k], m.values[k]]);
+    for (let k = m.rowStart[r]; k < m.rowStart[r + 1]; k++) got.push([m.columns[k], m.values[k]]);
     assert.deepEqual(got, expected, `row ${r}`);
   }
   assert.equal(m.rowStart[n * rows], m.values.length);
   assert.equal(m.rowStart[2] - m.rowStart[1], 0, 'the all-zero row is empty');
+});
+
+test('mapsByPosition groups each sample\'s nonzero values by position, channels in increasing order', () => {
+  const [n, channels, positions] = [3, 4, 45];
+  const x = denseSamples(n, channels, positions, 8);
+  const m = mapsByPosition(x, n, channels, positions);
+  assert.equal(m.rows, positions);
+  assert.equal(m.rowLength, channels);
+  for (let s = 0; s < n; s++) {
+    for (let q = 0; q < positions; q++) {
+      const expected: [number, number][] = [];
+      for (let c = 0; c < channels; c++) {
+        const v = x[(s * channels + c) * positions + q];
+        if (v !== 0) expected.push([c, v]);
+      }
+      const r = s * positions + q;
+      const got: [number, number][] = [];
+      for (let k = m.rowStart[r]; k < m.rowStart[r + 1]; k++) got.push([m.columns[k], m.values[k]]);
+      assert.deepEqual(got, expected, `sample ${s} position ${q}`);
+    }
+  }
+  assert.equal(m.rowStart[n * positions], m.values.length);
 });
 
 test('sparse dropout bits: one bit per nonzero value, p = 0.5 words are Rng(seed) words, tails 0, drop rate p', () => {

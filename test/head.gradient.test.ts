@@ -2,7 +2,7 @@
 // finite differences of the weighted cross-entropy in float64.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConvKernel, createKernel, createHead, fillSparseMask, LinearKernel, sparseMaps, sparseMaskPlan, type HeadKernel, fillDropoutMask, maskWords, type Head, type HeadSpec, type SampleMask } from '../src/head/index.js';
+import { ConvKernel, createKernel, createHead, fillSparseMask, LinearKernel, mapsByPosition, sparseMaskPlan, type HeadKernel, fillDropoutMask, maskWords, type Head, type HeadSpec, type SampleMask } from '../src/head/index.js';
 import { Rng } from '../src/util/rng.js';
 
 const TARGETS = [0, 1, 1, 0];
@@ -141,28 +141,28 @@ test('conv head: the training path (sparse maps + sparse dropout bits) equals ac
   const size = 7 * 42;
   const x = new Float32Array(n * size);
   for (let i = 0; i < x.length; i++) x[i] = rng.next() < 0.6 ? 0 : rng.normal();
-  const maps = sparseMaps(x, n, 7, 42);
+  const maps = mapsByPosition(x, n, 7, 42);
   const plan = sparseMaskPlan(maps);
   const fast = new ConvKernel(head);
   const at = fast.attach(maps);
   const plain = new ConvKernel(head);
   const words = plain.layout.wordsPerRow;
-  fast.zeroGrad();
+  fast.beginBatch(2);
   plain.zeroGrad();
   for (let s = 0; s < n; s++) {
     const y = s % 2;
     fillSparseMask(fast.maskBits(), plan, s, 0.5, 1000 + s);
-    const lossFast = fast.accumulateAttached(at, s, y, 1.3, 0.1, 2);
+    const lossFast = fast.accumulateAttached(at, s, y, 1.3, 0.1);
     // the same kept values as an element mask over the dense sample
     const sparseBits = fast.maskBits();
     const dense = new Uint32Array(7 * words);
     let w = 0;
-    for (let c = 0; c < 7; c++) {
-      const r = s * 7 + c;
+    for (let q = 0; q < 42; q++) {
+      const r = s * 42 + q;
       for (let k0 = maps.rowStart[r]; k0 < maps.rowStart[r + 1]; k0 += 32, w++) {
         for (let j = 0; j < 32 && k0 + j < maps.rowStart[r + 1]; j++) {
           if ((sparseBits[w] >>> j) & 1) {
-            const q = maps.positions[k0 + j];
+            const c = maps.columns[k0 + j];
             dense[c * words + (q >>> 5)] |= 1 << (q & 31);
           }
         }
@@ -171,11 +171,12 @@ test('conv head: the training path (sparse maps + sparse dropout bits) equals ac
     const lossPlain = plain.accumulate(x, s, y, 1.3, 0.1, { bits: dense, scale: 2 });
     assert.equal(lossFast, lossPlain, `sample ${s} loss`);
     assert.deepEqual(fast.logits, plain.logits);
-    fast.forwardAttached(at, s);
-    const evalLogits = Array.from(fast.logits);
+    const evalKernel = new ConvKernel(head);
+    evalKernel.forwardAttached(evalKernel.attach(maps), s);
     plain.forward(x, s, null);
-    assert.deepEqual(evalLogits, Array.from(plain.logits), `sample ${s} eval logits`);
+    assert.deepEqual(Array.from(evalKernel.logits), Array.from(plain.logits), `sample ${s} eval logits`);
   }
+  fast.endBatch();
   assert.deepEqual(fast.gradWeight, plain.gradWeight);
   assert.deepEqual(fast.gradBias, plain.gradBias);
   assert.ok(fast.gradWeight.some((g) => g !== 0));

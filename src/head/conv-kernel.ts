@@ -1,11 +1,11 @@
 /**
  * Forward and backward passes of SqueezeNet's head, Dropout(p) -> Conv2d(C, 2, 1x1) -> ReLU -> global
- * average pool, on the nonzero values of a C x H x W map (SparseMaps): zeros add nothing, so only
- * the nonzero values are read and, in training, only those the dropout bits keep. The training loops
- * (forward over the kept values, recording them; backward over that record) and the eval pass run
- * in WebAssembly (conv-kernel.wat), about twice as fast as the same loops in JavaScript; the
- * per-position steps (ReLU, pooling, loss) stay in JavaScript. The forward pass with every bit set
- * adds in the eval pass's order, so it gives the same logits.
+ * average pool, on the nonzero values of a C x H x W map grouped by position (mapsByPosition): zeros
+ * add nothing, so only the nonzero values are read and, in training, only those the dropout bits
+ * keep. The loops over values run in WebAssembly (conv-kernel.wat): the training forward pass
+ * (recording the kept values), the backward pass over that record, and the eval pass; ReLU, pooling
+ * and the loss stay in JavaScript. The forward pass with every bit set adds in the eval pass's order,
+ * so it gives the same logits.
  */
 import { UsageError } from '../errors.js';
 import { CONV_KERNEL_WASM } from './conv-kernel-wasm.js';
@@ -17,9 +17,11 @@ import { headPositions, type Head } from './types.js';
 
 interface ConvWasm {
   memory: WebAssembly.Memory;
-  forward(rs: number, vals: number, pos: number, bits: number, w: number, z: number, kq: number, kv: number, ends: number, c: number, scale: number): number;
-  forwardAll(rs: number, vals: number, pos: number, w: number, z: number, c: number, scale: number): void;
-  backward(kq: number, kv: number, ends: number, d: number, gw: number, c: number, scale: number): void;
+  forward(rs: number, vals: number, cols: number, bits: number, w: number, z: number, kc: number, kv: number, ends: number, p: number): number;
+  forwardAll(rs: number, vals: number, cols: number, w: number, z: number, p: number): void;
+  backward(kc: number, kv: number, ends: number, d: number, gw: number, p: number): void;
+  pool(z: number, p: number, out: number): void;
+  relugrad(z: number, d: number, p: number, out: number): void;
 }
 
 /** Maps copied into a kernel's memory (ConvKernel.attach): byte offsets of their arrays. */
@@ -27,7 +29,7 @@ export interface AttachedMaps {
   readonly maps: SparseMaps;
   readonly rs: number;
   readonly vals: number;
-  readonly pos: number;
+  readonly cols: number;
 }
 
 let wasmModule: WebAssembly.Module | null = null;
@@ -39,8 +41,10 @@ function instantiate(): ConvWasm {
 
 /** Byte offsets of the kernel's buffers in its WebAssembly memory (each 16-byte aligned). */
 interface Layout {
-  w: number; z: number; d: number; gw: number; ends: number; kq: number; kv: number; bits: number;
-  oneRs: number; oneVals: number; onePos: number;
+  w: number; z: number; d: number; gw: number; ends: number; kc: number; kv: number; bits: number;
+  /** Two f64x2 slots passing sums in and out of pool() and relugrad(). */
+  out: number;
+  oneRs: number; oneVals: number; oneCols: number;
   /** First free byte: attached maps go here. */
   end: number;
 }
@@ -56,14 +60,15 @@ function layoutFor(c: number, p: number, maskWordsPerSample: number): Layout {
   const z = take(16 * p);
   const d = take(16 * p);
   const gw = take(16 * c);
-  const ends = take(4 * c);
-  const kq = take(2 * c * p);
+  const ends = take(4 * p);
+  const kc = take(2 * c * p);
   const kv = take(4 * c * p);
   const bits = take(4 * maskWordsPerSample);
-  const oneRs = take(4 * (c + 1));
+  const out = take(32);
+  const oneRs = take(4 * (p + 1));
   const oneVals = take(4 * c * p);
-  const onePos = take(2 * c * p);
-  return { w, z, d, gw, ends, kq, kv, bits, oneRs, oneVals, onePos, end: top };
+  const oneCols = take(2 * c * p);
+  return { w, z, d, gw, ends, kc, kv, bits, out, oneRs, oneVals, oneCols, end: top };
 }
 
 /** Kernel of a squeezenet-conv head. */
@@ -80,24 +85,29 @@ export class ConvKernel implements HeadKernel {
   private readonly g = new Float64Array(2);
   private readonly wasm: ConvWasm;
   private readonly at: Layout;
+  /** Words of the dropout bits of one sample, at most (one row of C bits per position). */
+  private readonly maskWordCount: number;
   /** First free byte of the memory (attached maps are appended). */
   private top: number;
-  private cached: { buf: ArrayBuffer; w: Float64Array; z: Float64Array; d: Float64Array; gw: Float64Array } | null = null;
+  private cached: { buf: ArrayBuffer; w: Float64Array; z: Float64Array; gw: Float64Array; out: Float64Array } | null = null;
+  /** 1/(1-p) of the batch begun by beginBatch(); 0 outside a batch. */
+  private batchScale = 0;
 
   constructor(head: Head) {
     if (head.kind !== 'squeezenet-conv') throw new UsageError(`ConvKernel: head kind ${head.kind} is not squeezenet-conv`);
     this.head = head;
     this.channels = head.inChannels;
     this.positions = headPositions(head);
-    if (this.positions > 65536) throw new UsageError(`feature maps of ${this.positions} positions per channel are too large for the conv head (at most 65536)`);
+    if (this.channels > 65536) throw new UsageError(`a conv head of ${this.channels} channels is too wide (at most 65536)`);
     const c = this.channels;
     const p = this.positions;
     this.sampleSize = c * p;
     this.layout = maskLayout(c, p);
     this.gradWeight = new Float64Array(head.weight.length);
     this.gradBias = new Float64Array(head.bias.length);
+    this.maskWordCount = p * Math.ceil(c / 32);
     this.wasm = instantiate();
-    this.at = layoutFor(c, p, c * this.layout.wordsPerRow);
+    this.at = layoutFor(c, p, this.maskWordCount);
     this.top = this.at.end;
     this.reserve(this.top);
   }
@@ -109,46 +119,53 @@ export class ConvKernel implements HeadKernel {
   }
 
   forward(x: Float32Array, s: number, mask: SampleMask | null): void {
-    const { oneRs, oneVals, onePos } = this.at;
-    const sp = this.sampleSize;
-    this.load(x, s, mask, this.f32(oneVals, sp), this.u16(onePos, sp), this.i32(oneRs, this.channels + 1));
-    this.evaluate(oneRs, oneVals, onePos, mask === null ? 1 : mask.scale);
+    this.load(x, s, mask);
+    const { oneRs, oneVals, oneCols } = this.at;
+    this.evaluate(oneRs, oneVals, oneCols, mask === null ? 1 : mask.scale);
   }
 
   accumulate(x: Float32Array, s: number, target: number, targetWeight: number, coef: number, mask: SampleMask | null): number {
-    const { oneRs, oneVals, onePos } = this.at;
-    const c = this.channels;
-    const sp = this.sampleSize;
-    const rs = this.i32(oneRs, c + 1);
-    this.load(x, s, mask, this.f32(oneVals, sp), this.u16(onePos, sp), rs);
+    const rs = this.load(x, s, mask);
     // every loaded value is kept: all-ones words, each row's tail bits 0
     const words = this.maskBits();
     let w = 0;
-    for (let ch = 0; ch < c; ch++) {
-      for (let left = rs[ch + 1] - rs[ch]; left > 0; left -= 32) words[w++] = left < 32 ? (1 << left) - 1 : -1;
+    for (let q = 0; q < this.positions; q++) {
+      for (let left = rs[q + 1] - rs[q]; left > 0; left -= 32) words[w++] = left < 32 ? (1 << left) - 1 : -1;
     }
-    return this.train(oneRs, oneVals, onePos, target, targetWeight, coef, mask === null ? 1 : mask.scale);
+    const { oneRs, oneVals, oneCols } = this.at;
+    const scale = mask === null ? 1 : mask.scale;
+    this.assertNoBatch();
+    const v = this.views();
+    this.prepareWeights(v.w, scale);
+    // the weight gradient so far, which the sample adds to
+    for (let ch = 0, c = this.channels; ch < c; ch++) {
+      v.gw[2 * ch] = this.gradWeight[ch];
+      v.gw[2 * ch + 1] = this.gradWeight[c + ch];
+    }
+    const loss = this.trainSample(oneRs, oneVals, oneCols, target, targetWeight, coef, scale);
+    this.copyGradient(v.gw);
+    return loss;
   }
 
-  /** Copies `maps` into the kernel's memory (after any attached before) for the *Attached methods. */
+  /** Copies maps made by mapsByPosition into the kernel's memory (after any attached before). */
   attach(maps: SparseMaps): AttachedMaps {
-    if (maps.rows !== this.channels || maps.rowLength !== this.positions) {
-      throw new UsageError(`ConvKernel.attach: maps of ${maps.rows} x ${maps.rowLength} for a head of ${this.channels} x ${this.positions}`);
+    if (maps.rows !== this.positions || maps.rowLength !== this.channels) {
+      throw new UsageError(`ConvKernel.attach: maps of ${maps.rows} positions x ${maps.rowLength} channels for a head of ${this.channels} x ${this.positions}`);
     }
     const rs = this.top;
     const vals = rs + ((4 * maps.rowStart.length + 15) & ~15);
-    const pos = vals + ((4 * maps.values.length + 15) & ~15);
-    this.top = pos + ((2 * maps.positions.length + 15) & ~15);
+    const cols = vals + ((4 * maps.values.length + 15) & ~15);
+    this.top = cols + ((2 * maps.columns.length + 15) & ~15);
     this.reserve(this.top);
     this.i32(rs, maps.rowStart.length).set(maps.rowStart);
     this.f32(vals, maps.values.length).set(maps.values);
-    this.u16(pos, maps.positions.length).set(maps.positions);
-    return { maps, rs, vals, pos };
+    this.u16(cols, maps.columns.length).set(maps.columns);
+    return { maps, rs, vals, cols };
   }
 
   /** Eval-mode forward pass (no dropout) of sample s of attached maps; logits land in `logits`. */
   forwardAttached(a: AttachedMaps, s: number): void {
-    this.evaluate(this.sampleRows(a, s), a.vals, a.pos, 1);
+    this.evaluate(this.sampleRows(a, s), a.vals, a.cols, 1);
   }
 
   /**
@@ -156,30 +173,64 @@ export class ConvKernel implements HeadKernel {
    * p = 0 gives all ones). A view into the kernel's memory, valid until the next attach().
    */
   maskBits(): Uint32Array {
-    return this.u32(this.at.bits, this.channels * this.layout.wordsPerRow);
+    return this.u32(this.at.bits, this.maskWordCount);
   }
 
   /**
-   * Forward + backward (see HeadKernel.accumulate) of sample s of attached maps, keeping the values
-   * whose bit is set in maskBits(); `scale` is 1/(1-p).
+   * Starts a training batch on attached maps: zeroes the gradients and takes the head's current
+   * weights, scaled by `scale` = 1/(1-p); accumulateAttached() uses those until the next beginBatch().
+   * endBatch() puts the batch's weight gradient into gradWeight (gradBias is always current).
    */
-  accumulateAttached(a: AttachedMaps, s: number, target: number, targetWeight: number, coef: number, scale: number): number {
-    return this.train(this.sampleRows(a, s), a.vals, a.pos, target, targetWeight, coef, scale);
+  beginBatch(scale: number): void {
+    this.zeroGrad();
+    this.prepareWeights(this.views().w, scale);
+    this.batchScale = scale;
+  }
+
+  /**
+   * Forward + backward (see HeadKernel.accumulate) of sample s of attached maps with the batch's
+   * weights, keeping the values whose bit is set in maskBits().
+   */
+  accumulateAttached(a: AttachedMaps, s: number, target: number, targetWeight: number, coef: number): number {
+    if (this.batchScale === 0) throw new UsageError('ConvKernel.accumulateAttached: call beginBatch() first');
+    return this.trainSample(this.sampleRows(a, s), a.vals, a.cols, target, targetWeight, coef, this.batchScale);
+  }
+
+  /** The weight gradient accumulated since beginBatch(), into gradWeight. */
+  endBatch(): void {
+    this.copyGradient(this.views().gw);
+    this.batchScale = 0;
+  }
+
+  /** The dense API and the eval pass load their own weights: not inside a batch. */
+  private assertNoBatch(): void {
+    if (this.batchScale !== 0) throw new UsageError('ConvKernel: forward/accumulate between beginBatch() and endBatch(); end the batch first');
   }
 
   /** Byte offset of sample s's row starts. */
   private sampleRows(a: AttachedMaps, s: number): number {
     if (!(Number.isInteger(s) && s >= 0 && s < a.maps.samples)) throw new UsageError(`ConvKernel: sample ${s} of ${a.maps.samples}`);
-    return a.rs + 4 * s * this.channels;
+    return a.rs + 4 * s * this.positions;
   }
 
   /** Eval forward in wasm, then ReLU and the mean over positions into logits. */
-  private evaluate(rs: number, vals: number, pos: number, scale: number): void {
+  private evaluate(rs: number, vals: number, cols: number, scale: number): void {
+    this.assertNoBatch();
     const v = this.views();
-    v.w.set(this.head.weight);
+    this.prepareWeights(v.w, scale);
     this.initZ(v.z);
-    this.wasm.forwardAll(rs, vals, pos, this.at.w, this.at.z, this.channels, scale);
-    this.pool(v.z);
+    this.wasm.forwardAll(rs, vals, cols, this.at.w, this.at.z, this.positions);
+    this.pool(v.out);
+  }
+
+  /** The head's weights interleaved by channel, (w0[c], w1[c]), and scaled. */
+  private prepareWeights(out: Float64Array, scale: number): void {
+    const c = this.channels;
+    const w = this.head.weight;
+    for (let ch = 0; ch < c; ch++) {
+      out[2 * ch] = w[ch] * scale;
+      out[2 * ch + 1] = w[c + ch] * scale;
+    }
   }
 
   /** z = the bias of each class at every position. */
@@ -192,81 +243,84 @@ export class ConvKernel implements HeadKernel {
     }
   }
 
-  /** ReLU then global average pool of z into logits. */
-  private pool(z: Float64Array): void {
-    const p = this.positions;
-    let s0 = 0;
-    let s1 = 0;
-    for (let q = 0; q < p; q++) {
-      if (z[2 * q] > 0) s0 += z[2 * q];
-      if (z[2 * q + 1] > 0) s1 += z[2 * q + 1];
+  /** The interleaved wasm gradient into gradWeight ([2][C], torch layout). */
+  private copyGradient(gw: Float64Array): void {
+    const c = this.channels;
+    const out = this.gradWeight;
+    for (let ch = 0; ch < c; ch++) {
+      out[ch] = gw[2 * ch];
+      out[c + ch] = gw[2 * ch + 1];
     }
-    this.logits[0] = s0 / p;
-    this.logits[1] = s1 / p;
   }
 
-  /** Training forward + backward in wasm of the sample whose row starts are at byte `rs`. */
-  private train(rs: number, vals: number, pos: number, target: number, targetWeight: number, coef: number, scale: number): number {
-    const c = this.channels;
+  /** ReLU then global average pool of z into logits (`out`: the view of the wasm sums). */
+  private pool(out: Float64Array): void {
+    const p = this.positions;
+    this.wasm.pool(this.at.z, p, this.at.out);
+    this.logits[0] = out[0] / p;
+    this.logits[1] = out[1] / p;
+  }
+
+  /**
+   * Training forward + backward in wasm of the sample whose row starts are at byte `rs`, with the
+   * prepared weights; the weight gradient is added to the wasm accumulator.
+   */
+  private trainSample(rs: number, vals: number, cols: number, target: number, targetWeight: number, coef: number, scale: number): number {
     const p = this.positions;
     const at = this.at;
     const v = this.views();
-    v.w.set(this.head.weight);
-    const z = v.z;
-    this.initZ(z);
-    this.wasm.forward(rs, vals, pos, at.bits, at.w, at.z, at.kq, at.kv, at.ends, c, scale);
-    this.pool(z);
+    this.initZ(v.z);
+    this.wasm.forward(rs, vals, cols, at.bits, at.w, at.z, at.kc, at.kv, at.ends, p);
+    const out = v.out;
+    this.pool(out);
     const nll = softmaxLoss(this.logits[0], this.logits[1], target, targetWeight * coef, this.g);
-    // ReLU-active positions carry the pooled gradient g / p
+    // ReLU-active positions carry the pooled gradient g / p (the bias's), times the kept values'
+    // scale for the weights
     const a0 = this.g[0] / p;
     const a1 = this.g[1] / p;
-    const d = v.d;
-    let gb0 = 0;
-    let gb1 = 0;
-    let any = false;
-    for (let q = 0; q < p; q++) {
-      const on0 = z[2 * q] > 0;
-      const on1 = z[2 * q + 1] > 0;
-      d[2 * q] = on0 ? a0 : 0;
-      d[2 * q + 1] = on1 ? a1 : 0;
-      if (on0) gb0 += a0;
-      if (on1) gb1 += a1;
-      any ||= on0 || on1;
-    }
-    this.gradBias[0] += gb0;
-    this.gradBias[1] += gb1;
-    if (any) {
-      this.wasm.backward(at.kq, at.kv, at.ends, at.d, at.gw, c, scale);
-      this.gradWeight.set(v.gw);
-    }
+    out[0] = a0;
+    out[1] = a1;
+    out[2] = a0 * scale;
+    out[3] = a1 * scale;
+    this.wasm.relugrad(at.z, at.d, p, at.out);
+    this.gradBias[0] += out[0];
+    this.gradBias[1] += out[1];
+    this.wasm.backward(at.kc, at.kv, at.ends, at.d, at.gw, p);
     return targetWeight * nll;
   }
 
   /**
-   * The nonzero values of dense sample s that `mask` keeps (all when null), row by row, into arrays
-   * with room for every value of a sample (each value is written at the next free slot, k <= i).
+   * The nonzero values of dense (channel-major) sample s that `mask` keeps (all when null), grouped
+   * by position in increasing channel order, into the one-sample buffers; returns their row starts.
    */
-  private load(x: Float32Array, s: number, mask: SampleMask | null, values: Float32Array, positions: Uint16Array, rowStart: Int32Array): void {
+  private load(x: Float32Array, s: number, mask: SampleMask | null): Int32Array {
     const c = this.channels;
     const p = this.positions;
+    const { oneRs, oneVals, oneCols } = this.at;
+    const rowStart = this.i32(oneRs, p + 1);
+    const values = this.f32(oneVals, this.sampleSize);
+    const columns = this.u16(oneCols, this.sampleSize);
     const words = this.layout.wordsPerRow;
     const off = s * this.sampleSize;
     // the float's bits with the sign cleared are 0 exactly for +0 and -0; branch-free, because
-    // zeros are scattered at random in post-ReLU maps
+    // zeros are scattered at random in post-ReLU maps (each value is written at the next free slot)
     const bits = new Int32Array(x.buffer, x.byteOffset + 4 * off, this.sampleSize);
     let k = 0;
-    for (let ch = 0, i = 0; ch < c; ch++) {
-      rowStart[ch] = k;
-      for (let q = 0; q < p; q++, i++) {
+    for (let q = 0; q < p; q++) {
+      rowStart[q] = k;
+      const word = q >>> 5;
+      const bit = q & 31;
+      for (let ch = 0, i = q; ch < c; ch++, i += p) {
         const m = bits[i] & 0x7fffffff;
         let keep = (m | -m) >>> 31;
-        if (mask !== null) keep &= mask.bits[ch * words + (q >>> 5)] >>> (q & 31);
+        if (mask !== null) keep &= mask.bits[ch * words + word] >>> bit;
         values[k] = x[off + i];
-        positions[k] = q;
+        columns[k] = ch;
         k += keep;
       }
     }
-    rowStart[c] = k;
+    rowStart[p] = k;
+    return rowStart;
   }
 
   /** Grows the wasm memory to at least `bytes`. */
@@ -276,20 +330,20 @@ export class ConvKernel implements HeadKernel {
     if (need > 0) mem.grow(need);
   }
 
-  private f64(at: number, n: number): Float64Array {
-    return new Float64Array(this.wasm.memory.buffer, at, n);
-  }
-
   /** Views of the per-sample buffers, made again only when the memory has grown. */
-  private views(): { w: Float64Array; z: Float64Array; d: Float64Array; gw: Float64Array } {
+  private views(): { w: Float64Array; z: Float64Array; gw: Float64Array; out: Float64Array } {
     const buf = this.wasm.memory.buffer;
     if (this.cached === null || this.cached.buf !== buf) {
       const c = this.channels;
       const p = this.positions;
       const at = this.at;
-      this.cached = { buf, w: this.f64(at.w, 2 * c), z: this.f64(at.z, 2 * p), d: this.f64(at.d, 2 * p), gw: this.f64(at.gw, 2 * c) };
+      this.cached = { buf, w: this.f64(at.w, 2 * c), z: this.f64(at.z, 2 * p), gw: this.f64(at.gw, 2 * c), out: this.f64(at.out, 4) };
     }
     return this.cached;
+  }
+
+  private f64(at: number, n: number): Float64Array {
+    return new Float64Array(this.wasm.memory.buffer, at, n);
   }
 
   private f32(at: number, n: number): Float32Array {

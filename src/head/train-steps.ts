@@ -9,7 +9,7 @@ import { ConvKernel } from './conv-kernel.js';
 import { fillDropoutMask, fillSparseMask, maskWords, sparseMaskPlan } from './dropout.js';
 import { LinearKernel } from './linear-kernel.js';
 import { computeLogits } from './predict.js';
-import { sparseMaps } from './sparse-maps.js';
+import { mapsByPosition } from './sparse-maps.js';
 import { headPositions, type Head } from './types.js';
 
 /** A head kind's training step on fixed training and validation sets. */
@@ -50,18 +50,18 @@ export function linearSteps(
 }
 
 /**
- * Steps of the squeezenet-conv head: both sets are first reduced to their nonzero values
- * (SparseMaps), and each sample's dropout bits cover only those.
+ * Steps of the squeezenet-conv head: both sets are first reduced to their nonzero values, grouped by
+ * position (mapsByPosition), and each sample's dropout bits cover only those.
  */
 export function convSteps(
   head: Head, train: Float32Array, n: number, val: Float32Array, nVal: number, labels: Uint8Array, cw: [number, number], dropRng: Rng,
 ): TrainSteps {
   const c = head.inChannels;
   const positions = headPositions(head);
-  const trainMaps = sparseMaps(train, n, c, positions);
+  const trainMaps = mapsByPosition(train, n, c, positions);
   const kernel = new ConvKernel(head);
   const trainAt = kernel.attach(trainMaps);
-  const valAt = kernel.attach(sparseMaps(val, nVal, c, positions));
+  const valAt = kernel.attach(mapsByPosition(val, nVal, c, positions));
   const plan = sparseMaskPlan(trainMaps);
   const p = head.dropout;
   const scale = 1 / (1 - p);
@@ -69,15 +69,16 @@ export function convSteps(
     gradWeight: kernel.gradWeight,
     gradBias: kernel.gradBias,
     batch(samples, coef) {
-      kernel.zeroGrad();
+      kernel.beginBatch(scale);
       let loss = 0;
       for (let i = 0; i < samples.length; i++) {
         const s = samples[i];
         const y = labels[s];
         // p = 0 draws nothing and keeps every value
         fillSparseMask(kernel.maskBits(), plan, s, p, p > 0 ? dropRng.nextUint32() : 0);
-        loss += kernel.accumulateAttached(trainAt, s, y, cw[y], coef, scale);
+        loss += kernel.accumulateAttached(trainAt, s, y, cw[y], coef);
       }
+      kernel.endBatch();
       return loss;
     },
     valLogits(out) {
