@@ -90,6 +90,8 @@ export class ConvKernel implements HeadKernel {
   /** First free byte of the memory (attached maps are appended). */
   private top: number;
   private cached: { buf: ArrayBuffer; w: Float64Array; z: Float64Array; gw: Float64Array; out: Float64Array } | null = null;
+  /** Per-position counters of load(). */
+  private readonly loadCounts: Int32Array;
   /** 1/(1-p) of the batch begun by beginBatch(); 0 outside a batch. */
   private batchScale = 0;
 
@@ -106,6 +108,7 @@ export class ConvKernel implements HeadKernel {
     this.gradWeight = new Float64Array(head.weight.length);
     this.gradBias = new Float64Array(head.bias.length);
     this.maskWordCount = p * Math.ceil(c / 32);
+    this.loadCounts = new Int32Array(p);
     this.wasm = instantiate();
     this.at = layoutFor(c, p, this.maskWordCount);
     this.top = this.at.end;
@@ -292,6 +295,7 @@ export class ConvKernel implements HeadKernel {
   /**
    * The nonzero values of dense (channel-major) sample s that `mask` keeps (all when null), grouped
    * by position in increasing channel order, into the one-sample buffers; returns their row starts.
+   * Two sequential passes (count per position, then place), as mapsByPosition does.
    */
   private load(x: Float32Array, s: number, mask: SampleMask | null): Int32Array {
     const c = this.channels;
@@ -302,24 +306,29 @@ export class ConvKernel implements HeadKernel {
     const columns = this.u16(oneCols, this.sampleSize);
     const words = this.layout.wordsPerRow;
     const off = s * this.sampleSize;
-    // the float's bits with the sign cleared are 0 exactly for +0 and -0; branch-free, because
-    // zeros are scattered at random in post-ReLU maps (each value is written at the next free slot)
-    const bits = new Int32Array(x.buffer, x.byteOffset + 4 * off, this.sampleSize);
-    let k = 0;
-    for (let q = 0; q < p; q++) {
-      rowStart[q] = k;
-      const word = q >>> 5;
-      const bit = q & 31;
-      for (let ch = 0, i = q; ch < c; ch++, i += p) {
-        const m = bits[i] & 0x7fffffff;
-        let keep = (m | -m) >>> 31;
-        if (mask !== null) keep &= mask.bits[ch * words + word] >>> bit;
-        values[k] = x[off + i];
-        columns[k] = ch;
-        k += keep;
+    const next = this.loadCounts;
+    next.fill(0);
+    for (let ch = 0, i = off; ch < c; ch++) {
+      for (let q = 0; q < p; q++, i++) {
+        if (x[i] !== 0 && (mask === null || ((mask.bits[ch * words + (q >>> 5)] >>> (q & 31)) & 1) === 1)) next[q]++;
       }
     }
-    rowStart[p] = k;
+    for (let q = 0, at = 0; q < p; q++) {
+      rowStart[q] = at;
+      const count = next[q];
+      next[q] = at;
+      at += count;
+    }
+    for (let ch = 0, i = off; ch < c; ch++) {
+      for (let q = 0; q < p; q++, i++) {
+        if (x[i] !== 0 && (mask === null || ((mask.bits[ch * words + (q >>> 5)] >>> (q & 31)) & 1) === 1)) {
+          const at = next[q]++;
+          values[at] = x[i];
+          columns[at] = ch;
+        }
+      }
+    }
+    rowStart[p] = next[p - 1];
     return rowStart;
   }
 
