@@ -26,7 +26,8 @@ interface ConvWasm {
 
 /** Maps copied into a kernel's memory (ConvKernel.attach): byte offsets of their arrays. */
 export interface AttachedMaps {
-  readonly maps: SparseMaps;
+  /** Number of samples (the JavaScript arrays are not kept: they may be dropped after attach()). */
+  readonly samples: number;
   readonly rs: number;
   readonly vals: number;
   readonly cols: number;
@@ -163,7 +164,7 @@ export class ConvKernel implements HeadKernel {
     this.i32(rs, maps.rowStart.length).set(maps.rowStart);
     this.f32(vals, maps.values.length).set(maps.values);
     this.u16(cols, maps.columns.length).set(maps.columns);
-    return { maps, rs, vals, cols };
+    return { samples: maps.samples, rs, vals, cols };
   }
 
   /** Eval-mode forward pass (no dropout) of sample s of attached maps; logits land in `logits`. */
@@ -212,7 +213,7 @@ export class ConvKernel implements HeadKernel {
 
   /** Byte offset of sample s's row starts. */
   private sampleRows(a: AttachedMaps, s: number): number {
-    if (!(Number.isInteger(s) && s >= 0 && s < a.maps.samples)) throw new UsageError(`ConvKernel: sample ${s} of ${a.maps.samples}`);
+    if (!(Number.isInteger(s) && s >= 0 && s < a.samples)) throw new UsageError(`ConvKernel: sample ${s} of ${a.samples}`);
     return a.rs + 4 * s * this.positions;
   }
 

@@ -134,7 +134,6 @@ function aliasTable(p: number): AliasTable {
  * fillSparseMask): each row's nonzero values take ceil(count / 32) words, the last one partly used.
  */
 export interface SparseMaskPlan {
-  readonly maps: SparseMaps;
   /** Words of sample s: [start[s], start[s + 1]). */
   readonly start: Int32Array;
   /** Bits used in each word (1 ... 32). */
@@ -156,7 +155,7 @@ export function sparseMaskPlan(maps: SparseMaps): SparseMaskPlan {
     }
   }
   start[maps.samples] = w;
-  return { maps, start, used };
+  return { start, used };
 }
 
 /**

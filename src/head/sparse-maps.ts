@@ -23,18 +23,19 @@ export interface SparseMaps {
 /**
  * The nonzero values of n dense samples (n x rows x rowLength, contiguous), in one branch-free pass
  * (SqueezeNet's zeros are scattered at random, which a branch per value would mispredict): every
- * value is written at the next free slot, which advances only past nonzeros. The output grows by
- * half when a sample might not fit, and is trimmed at the end.
+ * value is written at the next free slot, which advances only past nonzeros. The output starts with
+ * room for 1/8 of the values (post-ReLU maps are mostly zeros), grows by half when a sample might
+ * not fit, and is copied to its exact size at the end unless `trim` is false (then the arrays are
+ * views of the larger buffers: for maps used once and dropped).
  */
-export function sparseMaps(dense: Float32Array, n: number, rows: number, rowLength: number): SparseMaps {
+export function sparseMaps(dense: Float32Array, n: number, rows: number, rowLength: number, trim = true): SparseMaps {
   if (rowLength > 65536) throw new UsageError(`sparse maps: rows of ${rowLength} values are too long for 16-bit column indices (at most 65536)`);
   const size = rows * rowLength;
   if (dense.length < n * size) throw new UsageError(`sparseMaps: ${dense.length} values for ${n} samples of ${size}`);
   // the float's bits with the sign cleared are 0 exactly for +0 and -0
   const bits = new Int32Array(dense.buffer, dense.byteOffset, n * size);
   const rowStart = new Int32Array(n * rows + 1);
-  // room for a quarter of the values to begin with (post-ReLU maps are mostly zeros)
-  let values = new Float32Array(Math.max(size, Math.ceil((n * size) / 4)));
+  let values = new Float32Array(Math.max(size, Math.ceil((n * size) / 8)));
   let columns = new Uint16Array(values.length);
   let k = 0;
   for (let s = 0, i = 0, r = 0; s < n; s++) {
@@ -58,7 +59,9 @@ export function sparseMaps(dense: Float32Array, n: number, rows: number, rowLeng
     }
   }
   rowStart[n * rows] = k;
-  return { samples: n, rows, rowLength, values: values.slice(0, k), columns: columns.slice(0, k), rowStart };
+  return trim
+    ? { samples: n, rows, rowLength, values: values.slice(0, k), columns: columns.slice(0, k), rowStart }
+    : { samples: n, rows, rowLength, values: values.subarray(0, k), columns: columns.subarray(0, k), rowStart };
 }
 
 /**
@@ -69,7 +72,7 @@ export function sparseMaps(dense: Float32Array, n: number, rows: number, rowLeng
  */
 export function mapsByPosition(dense: Float32Array, n: number, channels: number, positions: number): SparseMaps {
   if (channels > 65536) throw new UsageError(`sparse maps: ${channels} channels are too many for 16-bit channel indices (at most 65536)`);
-  const byChannel = sparseMaps(dense, n, channels, positions);
+  const byChannel = sparseMaps(dense, n, channels, positions, false);
   const nnz = byChannel.values.length;
   const values = new Float32Array(nnz);
   const columns = new Uint16Array(nnz);
