@@ -70,3 +70,10 @@ export class RunError extends DeepCovidError {
     super('E_RUN', message, options);
   }
 }
+
+/** A job queue (Redis) cannot be reached or used; the message names the address and what to do. */
+export class QueueError extends DeepCovidError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_QUEUE', message, options);
+  }
+}

@@ -1,0 +1,212 @@
+import { Job, Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { QueueError } from '../../errors.js';
+import type { BatchExecutor } from '../drive.js';
+import type { BatchItem, ItemOutcome, ModelInfo } from '../model.js';
+import { checkRedis, connectionOptions, parseRedisUrl, QUEUE_PREFIX, queueName, type RedisAddress } from './connection.js';
+import { outcomesOf, SCREEN_JOB, type ScreenJobData } from './jobs.js';
+
+/** How the coordinator uses the queue. */
+export interface CoordinatorOptions {
+  /** Batches enqueued and not yet collected (default 256): bounds Redis memory, keeps workers fed. */
+  window: number;
+  /** Tries per batch before its files get 'failed' error rows (default 3). A bad file is not a failure. */
+  attempts: number;
+  /** First retry delay, doubled each time (default 2000 ms). */
+  backoffMs: number;
+  /** How often every outstanding batch is checked: finished ones collected, lost ones re-sent (default 2000 ms). */
+  reconcileMs: number;
+  /** Give up after Redis has been unreachable this long (default 10 min); rows written are kept. */
+  maxOutageMs: number;
+  /** Status changes worth telling the user (outage, recovery, no worker). */
+  onStatus?: (message: string) => void;
+}
+
+const DEFAULTS: Omit<CoordinatorOptions, 'onStatus'> = { window: 256, attempts: 3, backoffMs: 2000, reconcileMs: 2000, maxOutageMs: 600_000 };
+
+interface Waiter {
+  items: Required<BatchItem>[];
+  settle: { resolve: (o: ItemOutcome[]) => void; reject: (e: unknown) => void }[];
+  collecting: boolean;
+}
+
+/**
+ * The coordinator side of queue screening: each batch becomes a BullMQ job whose id is the
+ * batch's key (content hashes + model), so sending it again is a no-op while it exists. Results
+ * are collected on the queue's 'completed' events and, as a safety net, by a periodic check of
+ * every outstanding batch, which also re-sends batches the queue lost (Redis restarted without
+ * persistence, or jobs removed). A finished job is removed once its rows are written.
+ */
+class QueueCoordinator implements BatchExecutor {
+  readonly concurrency: number;
+  private readonly waiting = new Map<string, Waiter>();
+  private readonly timer: NodeJS.Timeout;
+  private outageSince: number | null = null;
+  private reconciling = false;
+  private lastProgress = Date.now();
+  private warnedNoWorker = false;
+
+  constructor(
+    private readonly addr: RedisAddress,
+    private readonly model: ModelInfo,
+    private readonly queue: Queue,
+    private readonly events: QueueEvents,
+    private readonly health: Redis,
+    private readonly opts: CoordinatorOptions,
+  ) {
+    this.concurrency = opts.window;
+    events.on('completed', ({ jobId }) => { if (this.waiting.has(jobId)) void this.collect(jobId).catch(() => undefined); });
+    events.on('failed', ({ jobId }) => { if (this.waiting.has(jobId)) void this.checkOne(jobId).catch(() => undefined); });
+    this.timer = setInterval(() => void this.reconcile(), opts.reconcileMs);
+  }
+
+  run(key: string, items: BatchItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    return new Promise<ItemOutcome[]>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        this.waiting.delete(key);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const entry = {
+        resolve: (o: ItemOutcome[]) => { signal?.removeEventListener('abort', onAbort); resolve(o); },
+        reject: (e: unknown) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+      };
+      const existing = this.waiting.get(key);
+      if (existing) {
+        // the same content in two batches: one job, both get its outcomes
+        existing.settle.push(entry);
+        return;
+      }
+      this.waiting.set(key, { items: items.map((i) => ({ path: i.path, sha256: i.sha256 ?? '' })), settle: [entry], collecting: false });
+      // an add that fails (Redis down) is retried by the periodic check, which finds the job missing
+      void this.enqueue(key).catch(() => undefined);
+    });
+  }
+
+  private async enqueue(key: string): Promise<void> {
+    const w = this.waiting.get(key);
+    if (!w) return;
+    const data: ScreenJobData = { v: 1, model: this.model.id, items: w.items };
+    await this.queue.add(SCREEN_JOB, data, {
+      jobId: key,
+      attempts: this.opts.attempts,
+      backoff: { type: 'exponential', delay: this.opts.backoffMs },
+      // the coordinator removes jobs once their rows are written; these bound what an abandoned screening leaves
+      removeOnComplete: { age: 7 * 24 * 3600 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    });
+  }
+
+  private finish(key: string, outcomes: ItemOutcome[]): void {
+    const w = this.waiting.get(key);
+    if (!w) return;
+    this.waiting.delete(key);
+    this.lastProgress = Date.now();
+    this.warnedNoWorker = false;
+    for (const s of w.settle) s.resolve(outcomes);
+  }
+
+  /** Takes a completed job's outcomes. */
+  private async collect(key: string): Promise<void> {
+    const w = this.waiting.get(key);
+    if (!w || w.collecting) return;
+    w.collecting = true;
+    try {
+      const job = await Job.fromId(this.queue, key);
+      if (!job || !job.finishedOn) return;
+      const outcomes = outcomesOf(job.returnvalue, w.items.length);
+      this.finish(key, outcomes ?? w.items.map((it) => ({ error: `${it.path}: the worker returned a malformed result (is it the same deep-covid version?)`, kind: 'failed' })));
+    } finally {
+      w.collecting = false;
+    }
+  }
+
+  /** Looks at one outstanding job: collects it when finished, re-sends it when the queue lost it. */
+  private async checkOne(key: string): Promise<void> {
+    const w = this.waiting.get(key);
+    if (!w || w.collecting) return;
+    const state = await this.queue.getJobState(key);
+    if (state === 'completed') {
+      await this.collect(key);
+    } else if (state === 'failed') {
+      const job = await Job.fromId(this.queue, key);
+      const reason = job?.failedReason || 'unknown reason';
+      this.finish(key, w.items.map((it) => ({ error: `${it.path}: batch failed after ${job?.attemptsMade ?? this.opts.attempts} attempt(s): ${reason}`, kind: 'failed' })));
+    } else if (state === 'unknown') {
+      await this.enqueue(key);
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.reconciling || this.waiting.size === 0) return;
+    this.reconciling = true;
+    try {
+      try {
+        await this.health.ping();
+      } catch (err) {
+        this.outage(err);
+        return;
+      }
+      if (this.outageSince !== null) {
+        this.outageSince = null;
+        this.opts.onStatus?.(`Redis at ${this.addr.display} is back: re-sending batches it lost`);
+      }
+      for (const key of [...this.waiting.keys()]) await this.checkOne(key);
+      if (!this.warnedNoWorker && Date.now() - this.lastProgress > Math.max(10_000, 3 * this.opts.reconcileMs) && (await this.queue.getWorkersCount()) === 0) {
+        this.warnedNoWorker = true;
+        this.opts.onStatus?.(`no worker is serving queue ${queueName('screen', this.model.id)} on ${this.addr.display}: start workers with run ${this.model.runId} (model ${this.model.id.slice(0, 12)}…)`);
+      }
+    } catch (err) {
+      this.outage(err);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private outage(err: unknown): void {
+    const now = Date.now();
+    if (this.outageSince === null) {
+      this.outageSince = now;
+      this.opts.onStatus?.(`Redis at ${this.addr.display} is unreachable (${(err as Error).message}): waiting for it; rows written so far are safe`);
+    } else if (now - this.outageSince > this.opts.maxOutageMs) {
+      const e = new QueueError(`Redis at ${this.addr.display} has been unreachable for ${Math.round((now - this.outageSince) / 1000)} s: stopped. Rows written so far are kept; run the same screening again to resume`);
+      for (const [key, w] of [...this.waiting]) {
+        this.waiting.delete(key);
+        for (const s of w.settle) s.reject(e);
+      }
+    }
+  }
+
+  async written(key: string): Promise<void> {
+    // best effort: a job left behind (Redis down now) is collected again and skipped, or expires
+    void this.queue.remove(key).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    this.health.disconnect();
+  }
+}
+
+/**
+ * Connects to the Redis at `url` (a clear error when it does not answer) and returns an
+ * executor that sends batches to `deep-covid worker` processes serving the same model.
+ */
+export async function openQueueExecutor(url: string, model: ModelInfo, options: Partial<CoordinatorOptions> = {}): Promise<BatchExecutor> {
+  const addr = parseRedisUrl(url);
+  const opts: CoordinatorOptions = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  await checkRedis(addr);
+  const connection = connectionOptions(addr);
+  const name = queueName('screen', model.id);
+  const queue = new Queue(name, { connection, prefix: QUEUE_PREFIX });
+  const events = new QueueEvents(name, { connection, prefix: QUEUE_PREFIX });
+  // outages are reported through onStatus by the periodic check; the clients' own errors are noise
+  queue.on('error', () => undefined);
+  events.on('error', () => undefined);
+  const health = new Redis({ ...connectionOptions(addr), enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  health.on('error', () => undefined);
+  await events.waitUntilReady();
+  return new QueueCoordinator(addr, model, queue, events, health, opts);
+}
