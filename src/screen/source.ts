@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DatasetError } from '../errors.js';
 import { parseCsv } from '../util/csv.js';
@@ -30,14 +30,21 @@ function looksLikeImageName(name: string): boolean {
   return ext === '' || IMAGE_EXT.has(ext);
 }
 
-async function walk(dir: string, out: string[], counts: { ignored: number }): Promise<void> {
+async function walk(dir: string, out: string[], counts: { ignored: number }, seen = new Set<string>()): Promise<void> {
+  // a link back up the tree is walked once
+  const real = await realpath(dir);
+  if (seen.has(real)) return;
+  seen.add(real);
   const entries = await readdir(dir, { withFileTypes: true });
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
     const p = join(dir, e.name);
-    if (e.isDirectory()) await walk(p, out, counts);
-    else if (e.isFile() && looksLikeImageName(e.name)) out.push(p);
-    else if (e.isFile()) counts.ignored++;
+    // symbolic links are followed to what they point at (archives are often link farms)
+    const target = e.isSymbolicLink() ? await stat(p).catch(() => null) : e;
+    if (!target) continue;
+    if (target.isDirectory()) await walk(p, out, counts, seen);
+    else if (target.isFile() && looksLikeImageName(e.name)) out.push(p);
+    else if (target.isFile()) counts.ignored++;
   }
 }
 
@@ -45,7 +52,8 @@ async function walk(dir: string, out: string[], counts: { ignored: number }): Pr
  * Lists what to screen. A folder is walked recursively (hidden entries skipped; image file
  * names and names without an extension kept). A file is a list: CSV with a `file` column (a
  * manifest), else one path per line; relative paths are relative to the list's folder.
- * Inputs come sorted by name, so batches are the same on every run (resumption relies on it).
+ * A folder's inputs are sorted by name and a list's keep its order, so batches are the same on
+ * every run (resumption relies on it); a name listed twice counts once.
  */
 export async function listSource(source: string): Promise<ScreenSource> {
   const origin = resolve(source);
@@ -61,13 +69,14 @@ export async function listSource(source: string): Promise<ScreenSource> {
     await walk(origin, files, counts);
     ignored = counts.ignored;
     inputs = files.map((p) => ({ name: relative(origin, p).split(sep).join('/'), path: p }));
+    inputs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } else {
     kind = 'list';
     inputs = parseList(await readFile(origin, 'utf8'), origin);
   }
-  inputs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // a list naming the same file twice would get two rows for one input
-  const unique = inputs.filter((x, i) => i === 0 || x.name !== inputs[i - 1].name);
+  const seen = new Set<string>();
+  const unique = inputs.filter((x) => !seen.has(x.name) && !!seen.add(x.name));
   if (unique.length === 0) throw new DatasetError(`no images found in ${origin}`);
   return { origin, kind, inputs: unique, ignored };
 }

@@ -45,6 +45,7 @@ class QueueCoordinator implements BatchExecutor {
   private reconciling = false;
   private lastProgress = Date.now();
   private warnedNoWorker = false;
+  private readonly watched = new WeakSet<AbortSignal>();
 
   constructor(
     private readonly addr: RedisAddress,
@@ -61,27 +62,33 @@ class QueueCoordinator implements BatchExecutor {
   }
 
   run(key: string, items: BatchItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    if (signal) this.watch(signal);
     return new Promise<ItemOutcome[]>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        this.waiting.delete(key);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const entry = {
-        resolve: (o: ItemOutcome[]) => { signal?.removeEventListener('abort', onAbort); resolve(o); },
-        reject: (e: unknown) => { signal?.removeEventListener('abort', onAbort); reject(e); },
-      };
       const existing = this.waiting.get(key);
       if (existing) {
         // the same content in two batches: one job, both get its outcomes
-        existing.settle.push(entry);
+        existing.settle.push({ resolve, reject });
         return;
       }
-      this.waiting.set(key, { items: items.map((i) => ({ path: i.path, sha256: i.sha256 ?? '' })), settle: [entry], collecting: false });
+      this.waiting.set(key, { items: items.map((i) => ({ path: i.path, sha256: i.sha256 ?? '' })), settle: [{ resolve, reject }], collecting: false });
       // an add that fails (Redis down) is retried by the periodic check, which finds the job missing
       void this.enqueue(key).catch(() => undefined);
     });
+  }
+
+  /** A stop request abandons every outstanding batch (their jobs stay queued for a rerun to collect). */
+  private watch(signal: AbortSignal): void {
+    if (this.watched.has(signal)) return;
+    this.watched.add(signal);
+    signal.addEventListener('abort', () => this.rejectAll(signal.reason), { once: true });
+  }
+
+  private rejectAll(err: unknown): void {
+    for (const [key, w] of [...this.waiting]) {
+      this.waiting.delete(key);
+      for (const s of w.settle) s.reject(err);
+    }
   }
 
   private async enqueue(key: string): Promise<void> {
@@ -170,11 +177,7 @@ class QueueCoordinator implements BatchExecutor {
       this.outageSince = now;
       this.opts.onStatus?.(`Redis at ${this.addr.display} is unreachable (${(err as Error).message}): waiting for it; rows written so far are safe`);
     } else if (now - this.outageSince > this.opts.maxOutageMs) {
-      const e = new QueueError(`Redis at ${this.addr.display} has been unreachable for ${Math.round((now - this.outageSince) / 1000)} s: stopped. Rows written so far are kept; run the same screening again to resume`);
-      for (const [key, w] of [...this.waiting]) {
-        this.waiting.delete(key);
-        for (const s of w.settle) s.reject(e);
-      }
+      this.rejectAll(new QueueError(`Redis at ${this.addr.display} has been unreachable for ${Math.round((now - this.outageSince) / 1000)} s: stopped. Rows written so far are kept; run the same screening again to resume`));
     }
   }
 
