@@ -153,8 +153,12 @@ Examples:
         else signal.addEventListener('abort', () => resolve(), { once: true });
       });
       io.err('worker stopping: finishing the batches in hand');
-      await w.close();
+      const clean = await w.close();
       report();
+      if (!clean) {
+        io.err('worker: could not close its queue connections within 60 s: exiting anyway (batches in hand return to the queue)');
+        process.exit(0);
+      }
     });
   });
 }

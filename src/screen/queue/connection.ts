@@ -65,12 +65,15 @@ export async function checkRedis(addr: RedisAddress, timeoutMs = 5000): Promise<
     lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false,
     retryStrategy: () => null,
   });
-  client.on('error', () => undefined);
+  // the socket's own error (ECONNREFUSED, ENOTFOUND, …) says more than the rejection ("Connection is closed")
+  let socketError: Error | null = null;
+  client.on('error', (err: Error) => { socketError ??= err; });
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const e = (socketError ?? err) as NodeJS.ErrnoException;
+    const why = e.code ?? e.message;
     throw new QueueError(`cannot reach Redis at ${addr.display} (${why}): start redis-server there, or give the address of a running one`, { cause: err });
   } finally {
     client.disconnect();

@@ -1,7 +1,7 @@
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueError } from '../../errors.js';
-import type { BatchExecutor } from '../drive.js';
+import { batchKey, type BatchExecutor } from '../drive.js';
 import type { BatchItem, ItemOutcome, ModelInfo } from '../model.js';
 import { checkRedis, connectionOptions, parseRedisUrl, QUEUE_PREFIX, queueName, type RedisAddress } from './connection.js';
 import { outcomesOf, SCREEN_JOB, type ScreenJobData } from './jobs.js';
@@ -10,7 +10,10 @@ import { outcomesOf, SCREEN_JOB, type ScreenJobData } from './jobs.js';
 export interface CoordinatorOptions {
   /** Batches enqueued and not yet collected (default 256): bounds Redis memory, keeps workers fed. */
   window: number;
-  /** Tries per batch before its files get 'failed' error rows (default 3). A bad file is not a failure. */
+  /**
+   * Tries per batch (default 3). A batch failing them all is split into one job per file; a file
+   * failing alone gets a 'failed' error row. A bad image is not a failure: it is an error row at once.
+   */
   attempts: number;
   /** First retry delay, doubled each time (default 2000 ms). */
   backoffMs: number;
@@ -43,22 +46,47 @@ class QueueCoordinator implements BatchExecutor {
   private readonly timer: NodeJS.Timeout;
   private outageSince: number | null = null;
   private reconciling = false;
+  private pinging = false;
   private lastProgress = Date.now();
   private warnedNoWorker = false;
   private readonly watched = new WeakSet<AbortSignal>();
+  private closed = false;
 
   constructor(
     private readonly addr: RedisAddress,
     private readonly model: ModelInfo,
     private readonly queue: Queue,
-    private readonly events: QueueEvents,
-    private readonly health: Redis,
+    /** The clients this coordinator owns: the queue's, one for the event stream, one for health checks. */
+    private readonly clients: { queue: Redis; events: Redis; health: Redis },
     private readonly opts: CoordinatorOptions,
   ) {
     this.concurrency = opts.window;
-    events.on('completed', ({ jobId }) => { if (this.waiting.has(jobId)) void this.collect(jobId).catch(() => undefined); });
-    events.on('failed', ({ jobId }) => { if (this.waiting.has(jobId)) void this.checkOne(jobId).catch(() => undefined); });
-    this.timer = setInterval(() => void this.reconcile(), opts.reconcileMs);
+    this.timer = setInterval(() => void this.tick(), opts.reconcileMs);
+    void this.listen();
+  }
+
+  /**
+   * Follows the queue's event stream (what BullMQ's QueueEvents reads) on a connection of our
+   * own, so a finished batch is collected at once. Events missed while away are caught by the
+   * periodic check.
+   */
+  private async listen(): Promise<void> {
+    let lastId = '$';
+    while (!this.closed) {
+      try {
+        const res = await this.clients.events.xread('BLOCK', 1000, 'STREAMS', this.queue.keys.events, lastId);
+        for (const [, entries] of res ?? []) {
+          for (const [id, fields] of entries) {
+            lastId = id;
+            const ev: Record<string, string> = {};
+            for (let i = 0; i + 1 < fields.length; i += 2) ev[fields[i]] = fields[i + 1];
+            if ((ev.event === 'completed' || ev.event === 'failed') && this.waiting.has(ev.jobId)) void this.checkOne(ev.jobId).catch(() => undefined);
+          }
+        }
+      } catch {
+        if (!this.closed) await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   run(key: string, items: BatchItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
@@ -139,33 +167,63 @@ class QueueCoordinator implements BatchExecutor {
     } else if (state === 'failed') {
       const job = await Job.fromId(this.queue, key);
       const reason = job?.failedReason || 'unknown reason';
-      this.finish(key, w.items.map((it) => ({ error: `${it.path}: batch failed after ${job?.attemptsMade ?? this.opts.attempts} attempt(s): ${reason}`, kind: 'failed' })));
+      if (w.items.length > 1) this.split(key, w);
+      else this.finish(key, [{ error: `${w.items[0].path}: failed on every attempt (${reason})`, kind: 'failed' }]);
     } else if (state === 'unknown') {
       await this.enqueue(key);
     }
   }
 
+  /**
+   * A batch that failed on every attempt (its workers threw, or died holding it) is sent again
+   * one file per job, so a file that kills workers is isolated: it alone gets a 'failed' row.
+   */
+  private split(key: string, w: Waiter): void {
+    this.waiting.delete(key);
+    void this.queue.remove(key).catch(() => undefined);
+    const keys = w.items.map((it) => batchKey(this.model.id, [it.sha256]));
+    Promise.all(w.items.map((it, i) => this.run(keys[i], [it]))).then(
+      (parts) => {
+        for (const k of new Set(keys)) void this.queue.remove(k).catch(() => undefined);
+        for (const s of w.settle) s.resolve(parts.map((p) => p[0]));
+      },
+      (err) => { for (const s of w.settle) s.reject(err); },
+    );
+  }
+
+  /**
+   * Every reconcileMs: a quick health check first (on its own connection, failing fast while
+   * Redis is down, so an outage is noticed even while a check of the jobs hangs), then, while
+   * Redis answers, a check of every outstanding batch.
+   */
+  private async tick(): Promise<void> {
+    if (this.pinging || this.waiting.size === 0) return;
+    this.pinging = true;
+    try {
+      await Promise.race([this.clients.health.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref())]);
+    } catch (err) {
+      this.outage(err);
+      return;
+    } finally {
+      this.pinging = false;
+    }
+    if (this.outageSince !== null) {
+      this.outageSince = null;
+      this.opts.onStatus?.(`Redis at ${this.addr.display} is back: re-sending batches it lost`);
+    }
+    if (!this.reconciling) void this.reconcile();
+  }
+
   private async reconcile(): Promise<void> {
-    if (this.reconciling || this.waiting.size === 0) return;
     this.reconciling = true;
     try {
-      try {
-        await this.health.ping();
-      } catch (err) {
-        this.outage(err);
-        return;
-      }
-      if (this.outageSince !== null) {
-        this.outageSince = null;
-        this.opts.onStatus?.(`Redis at ${this.addr.display} is back: re-sending batches it lost`);
-      }
       for (const key of [...this.waiting.keys()]) await this.checkOne(key);
       if (!this.warnedNoWorker && Date.now() - this.lastProgress > Math.max(10_000, 3 * this.opts.reconcileMs) && (await this.queue.getWorkersCount()) === 0) {
         this.warnedNoWorker = true;
         this.opts.onStatus?.(`no worker is serving queue ${queueName('screen', this.model.id)} on ${this.addr.display}: start workers with run ${this.model.runId} (model ${this.model.id.slice(0, 12)}…)`);
       }
-    } catch (err) {
-      this.outage(err);
+    } catch {
+      // Redis went away during the pass: the health check reports it, the next pass starts over
     } finally {
       this.reconciling = false;
     }
@@ -187,9 +245,12 @@ class QueueCoordinator implements BatchExecutor {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
-    this.health.disconnect();
+    // a clean close needs Redis; when it is gone, stop waiting after a moment: the connections
+    // are ours, and dropping them ends their reconnection attempts
+    await Promise.race([this.queue.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    for (const c of Object.values(this.clients)) c.disconnect();
   }
 }
 
@@ -202,14 +263,15 @@ export async function openQueueExecutor(url: string, model: ModelInfo, options: 
   const opts: CoordinatorOptions = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
   await checkRedis(addr);
   const connection = connectionOptions(addr);
-  const name = queueName('screen', model.id);
-  const queue = new Queue(name, { connection, prefix: QUEUE_PREFIX });
-  const events = new QueueEvents(name, { connection, prefix: QUEUE_PREFIX });
+  const clients = {
+    queue: new Redis(connection),
+    events: new Redis({ ...connection, maxRetriesPerRequest: null }),
+    health: new Redis({ ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 }),
+  };
   // outages are reported through onStatus by the periodic check; the clients' own errors are noise
+  for (const c of Object.values(clients)) c.on('error', () => undefined);
+  const queue = new Queue(queueName('screen', model.id), { connection: clients.queue, prefix: QUEUE_PREFIX });
   queue.on('error', () => undefined);
-  events.on('error', () => undefined);
-  const health = new Redis({ ...connectionOptions(addr), enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  health.on('error', () => undefined);
-  await events.waitUntilReady();
-  return new QueueCoordinator(addr, model, queue, events, health, opts);
+  await queue.waitUntilReady();
+  return new QueueCoordinator(addr, model, queue, clients, opts);
 }

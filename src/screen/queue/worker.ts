@@ -31,8 +31,12 @@ export interface WorkerOptions extends LoadModelOptions {
 export interface ScreenWorker {
   /** The model it serves. */
   readonly model: ScreenModel;
-  /** Stops taking batches, finishes the ones in hand, disconnects and frees the model. */
-  close(): Promise<void>;
+  /**
+   * Stops taking batches, finishes the ones in hand, disconnects and frees the model. Resolves
+   * false when that did not happen within `graceMs` (default 60 s; seen after a Redis outage):
+   * the caller should then end the process; batches in hand return to the queue.
+   */
+  close(graceMs?: number): Promise<boolean>;
 }
 
 /**
@@ -47,7 +51,7 @@ export async function runWorker(opts: WorkerOptions): Promise<ScreenWorker> {
   const model = await loadScreenModel(opts.run, opts);
   const name = queueName('screen', model.info.id);
   const emit = opts.onEvent ?? (() => undefined);
-  const process = async (job: Job<ScreenJobData>): Promise<ItemOutcome[]> => {
+  const processJob = async (job: Job<ScreenJobData>): Promise<ItemOutcome[]> => {
     const data = job.data;
     if (job.name !== SCREEN_JOB || data?.v !== 1 || !Array.isArray(data.items)) throw new UnrecoverableError(`job ${job.id} is not a deep-covid screening batch`);
     if (data.model !== model.info.id) throw new UnrecoverableError(`job ${job.id} is for model ${data.model.slice(0, 12)}…, this worker serves ${model.info.id.slice(0, 12)}…`);
@@ -56,7 +60,7 @@ export async function runWorker(opts: WorkerOptions): Promise<ScreenWorker> {
     emit({ type: 'batch', jobId: job.id ?? '', images: outcomes.length, errors: outcomes.filter((o) => 'error' in o).length, ms: performance.now() - t0 });
     return outcomes;
   };
-  const worker = new Worker<ScreenJobData, ItemOutcome[]>(name, process, {
+  const worker = new Worker<ScreenJobData, ItemOutcome[]>(name, processJob, {
     connection: connectionOptions(addr),
     prefix: QUEUE_PREFIX,
     concurrency: opts.concurrency ?? 2,
@@ -76,9 +80,16 @@ export async function runWorker(opts: WorkerOptions): Promise<ScreenWorker> {
   emit({ type: 'ready', queue: name, redis: addr.display, model: model.info.id, runId: model.info.runId });
   return {
     model,
-    async close() {
-      await worker.close();
-      await model.release();
+    async close(graceMs = 60_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const clean = await Promise.race([
+        worker.close().then(() => true, () => true),
+        new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); }),
+      ]);
+      clearTimeout(timer);
+      // a session still running a batch must not be freed under it
+      if (clean) await model.release();
+      return clean;
     },
   };
 }
