@@ -1,6 +1,6 @@
 /**
  * Screening throughput: images/s of `predict` (one process, one extractFeatures pass), of
- * `screen` embedded (batches of 20, 2 in flight), and of `screen --queue` with 1 and 2 worker
+ * `screen` embedded (batches of 100, 2 in flight), and of `screen --queue` with 1 and 2 worker
  * processes on a local Redis; plus the queue's own cost: the idle gap a worker spends between
  * batches (completing one job, fetching the next) per image, against the per-image predict time,
  * and Redis commands and network bytes per image (from Redis INFO).
@@ -132,7 +132,7 @@ async function main() {
     const rate = (label: string) => files.length / median(t[label]);
     const rows = [
       ['predict (one extractFeatures pass, no cache)', 'predict', 'all'],
-      ['screen, embedded (batches of 20, 2 in flight)', 'embedded', 'all'],
+      ['screen, embedded (batches of 100, 2 in flight)', 'embedded', 'all'],
       ['screen --queue, 1 worker (all cores)', 'queue1', 'coordinator only'],
       ['screen --queue, 2 workers (1 onnxruntime thread each)', 'queue2', 'coordinator only'],
     ].map(([name, key, what]) => `| ${name} | ${median(t[key]).toFixed(1)} | ${rate(key).toFixed(1)} | ${(rate(key) / rate('predict') * 100).toFixed(0)}% | ${median(cpuMs[key]).toFixed(1)} (${what}) |`);

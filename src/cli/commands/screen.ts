@@ -12,7 +12,7 @@ interface ScreenCliOptions extends RuntimeOptions {
   out: string;
   format?: 'csv' | 'jsonl';
   queue?: string;
-  batch: string;
+  batch?: string;
   concurrency?: string;
   model?: string;
 }
@@ -81,7 +81,7 @@ export function registerScreen(program: Command, io: IO): void {
     .requiredOption('--out <file>', 'results file (.csv or .jsonl); rerunning with the same file resumes it')
     .addOption(new Option('--format <fmt>', 'results format (default: from the --out extension)').choices(['csv', 'jsonl']))
     .option('--queue <url>', 'Redis URL (redis://HOST:PORT): send batches to `deep-covid worker` processes instead of running here')
-    .option('--batch <n>', 'images per batch (one queue job each)', '20')
+    .option('--batch <n>', 'images per batch: per queue job (default 20) or, here, per model call (default 100)')
     .option('--concurrency <n>', 'batches in flight: here (default 2, decoding overlaps inference) or, with --queue, enqueued and not yet collected (default 256)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(cmd).addHelpText('after', `
@@ -97,7 +97,7 @@ Examples:
     try {
       res = await withStopSignal((signal) => screen({
         run: o.run, input: o.input, out: o.out, format: o.format, queue: o.queue,
-        batchSize: positiveInt(o.batch, '--batch'),
+        batchSize: o.batch === undefined ? undefined : positiveInt(o.batch, '--batch'),
         concurrency: o.concurrency === undefined ? undefined : positiveInt(o.concurrency, '--concurrency'),
         runtime: backboneOptions(o), modelPath: o.model, limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') },
         onProgress: drawer.onProgress, signal,
