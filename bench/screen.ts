@@ -14,7 +14,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { predictFiles } from '../src/protocol/predict.js';
+import { predictFiles } from '../src/tasks/predict.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { screen } from '../src/screen/index.js';
 import { runWorker } from '../src/screen/queue/worker.js';
@@ -75,7 +75,7 @@ async function main() {
     if (!run) {
       const data = await makeTinyDataset({ train: [12, 16], test: [4, 4], perPatient: 2, manifest: true });
       run = join(work, 'run');
-      await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 4, augmentFactor: 1, seed: 5 }, cache: null, quiet: true });
+      await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 4, augmentFactor: 1, seed: 5 }, cache: null });
       await rm(data, { recursive: true, force: true });
     }
     const files = await devImages(N);
@@ -98,7 +98,7 @@ async function main() {
       cpuMs[label].push((c.user + c.system) / 1000 / files.length);
     };
     for (let r = 0; r < ROUNDS; r++) {
-      await timed('predict', () => predictFiles({ run: run!, files, cache: null, quiet: true }));
+      await timed('predict', () => predictFiles({ run: run!, files, cache: null }));
       await timed('embedded', () => screen({ run: run!, input: list, out: fresh() }));
       for (const [label, workers, threads] of [['queue1', 1, undefined], ['queue2', 2, 1]] as const) {
         const children = await Promise.all(Array.from({ length: workers }, () => startWorkerProcess(redis!.url, run!, threads)));

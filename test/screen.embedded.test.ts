@@ -4,9 +4,10 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { screen } from '../src/screen/index.js';
-import { predictFiles } from '../src/protocol/predict.js';
+import { predictFiles } from '../src/tasks/predict.js';
 import { RunError, UsageError } from '../src/errors.js';
 import { main } from '../src/cli/main.js';
+import type { ProgressEvent } from '../src/util/progress.js';
 import { BAD_INPUTS, skipNoShared } from './helpers/shared.js';
 import { copyInto, devImages, readRows, trainTinyRun } from './helpers/screen-fixtures.js';
 
@@ -34,7 +35,7 @@ before(async () => {
   await copyFile(files[0], join(archive, 'z', 'copy-of-first.png'));
   files.push(join(archive, 'z', 'copy-of-first.png'));
   await writeFile(join(archive, 'README.md'), 'not an image\n');
-  const preds = await predictFiles({ run, files, cache: null, quiet: true });
+  const preds = await predictFiles({ run, files, cache: null });
   preds.forEach((p, i) => expected.set(relative(archive, files[i]), 'probability' in p ? p.probability : null));
 });
 after(async () => {
@@ -43,8 +44,8 @@ after(async () => {
 
 test('screen writes one row per input with predict\'s probabilities; bad files are error rows with their kind', { skip: skipNoShared }, async () => {
   const out = join(work, 'results.csv');
-  const progress: number[] = [];
-  const res = await screen({ run, input: archive, out, batchSize: 10, onProgress: (p) => { if (p.status === undefined) progress.push(p.written); } });
+  const progress: ProgressEvent[] = [];
+  const res = await screen({ run, input: archive, out, batchSize: 10, onProgress: (e) => progress.push(e) });
   const rows = await readRows(out);
   assert.equal(rows.length, expected.size);
   assert.deepEqual(rows.map((r) => r.file).sort(), [...expected.keys()].sort(), 'exactly one row per input; README.md is not an input');
@@ -72,8 +73,11 @@ test('screen writes one row per input with predict\'s probabilities; bad files a
   assert.equal(res.byDecision.error, 3);
   assert.equal(res.byDecision.covid + res.byDecision.non, expected.size - 3);
   assert.deepEqual(res.byErrorKind, { empty: 1, truncated: 1, 'not-an-image': 1 });
-  assert.equal(progress.at(-1), expected.size, 'progress reaches every row');
-  assert.ok(progress.every((v, i) => i === 0 || v >= progress[i - 1]), 'progress never goes back');
+  assert.deepEqual([progress[0].phase, progress.at(-1)!.phase], ['start', 'end']);
+  assert.equal(progress.at(-1)!.done, expected.size, 'progress reaches every input');
+  assert.equal(progress.at(-1)!.total, expected.size);
+  assert.equal(progress.at(-1)!.fromCache, 1, 'the copied row counts as not computed');
+  assert.ok(progress.every((e, i) => i === 0 || e.done >= progress[i - 1].done), 'progress never goes back');
 });
 
 test('rerunning skips what is done; a torn last line from a crash is dropped and its rows written once', { skip: skipNoShared }, async () => {

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screen, runWorker } from '../src/screen/index.js';
-import { predictFiles } from '../src/protocol/predict.js';
+import { predictFiles } from '../src/tasks/predict.js';
 import { QueueError } from '../src/errors.js';
 import { DEV_SET, skipNoShared } from './helpers/shared.js';
 import { freePort, skipNoRedis, startRedis, type TestRedis } from './helpers/redis.js';
@@ -69,7 +69,7 @@ before(async () => {
   const non = all.filter((f) => f.includes('/non/'));
   all = [];
   for (let i = 0; i < Math.max(covid.length, non.length); i++) all.push(...[covid[i], non[i]].filter(Boolean));
-  const preds = await predictFiles({ run, files: all, cache: null, quiet: true });
+  const preds = await predictFiles({ run, files: all, cache: null });
   preds.forEach((p, i) => { if ('probability' in p) reference.set(all[i], p.probability); });
   await Promise.all([startWorker(), startWorker(), startWorker()]);
 });
@@ -102,7 +102,7 @@ test('kill -9 a worker mid-run: its batches go to the others; still exactly one 
   const res = await screen({
     run, input, out, queue: redis.url, batchSize: 10, queueOptions: { reconcileMs: 300 },
     onProgress: (p) => {
-      if (!killed && p.written >= 30) {
+      if (!killed && p.done >= 30) {
         killed = true;
         victim.kill('SIGKILL');
       }
@@ -167,10 +167,8 @@ test('Redis restarted mid-run (its data lost): the run rides it out and resumes;
   let restarted: Promise<void> | null = null;
   const res = await screen({
     run, input, out, queue: redis.url, batchSize: 10, queueOptions: { reconcileMs: 300 },
-    onProgress: (p) => {
-      if (p.status) statuses.push(p.status);
-      else if (!restarted && p.written >= 40) restarted = redis.restart(1500);
-    },
+    onStatus: (m) => statuses.push(m),
+    onProgress: (p) => { if (!restarted && p.done >= 40) restarted = redis.restart(1500); },
   });
   await restarted;
   assert.ok(restarted, 'Redis was restarted during the run');
@@ -187,7 +185,7 @@ test('Redis down for longer than the coordinator waits: a clear error, rows kept
   await assert.rejects(
     screen({
       run, input, out, queue: redis.url, batchSize: 10, queueOptions: { reconcileMs: 200, maxOutageMs: 1500 },
-      onProgress: (p) => { if (!down && !p.status && p.written >= 20) down = redis.kill(); },
+      onProgress: (p) => { if (!down && p.done >= 20) down = redis.kill(); },
     }),
     (err: unknown) => err instanceof QueueError && /unreachable for \d+ s: stopped.*run the same screening again/.test(err.message),
   );

@@ -12,8 +12,8 @@ import { FeatureCache } from '../src/features/cache.js';
 import { loadGreyImage } from '../src/input/load-image.js';
 import { IMAGENET_224 } from '../src/preprocess/config.js';
 import { resizeAndCrop } from '../src/preprocess/to-tensor.js';
-import { predictFiles } from '../src/protocol/predict.js';
-import { readRunDir, type LoadedRun } from '../src/protocol/run-dir.js';
+import { predictFiles } from '../src/tasks/predict.js';
+import { readRunDir, type LoadedRun } from '../src/protocol/run-folder.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { wilsonInterval } from '../src/evaluate/index.js';
 import {
@@ -40,7 +40,7 @@ before(async () => {
   const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
   runDir = join(work, 'run');
   cache = new FeatureCache(join(work, 'cache'));
-  await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache, quiet: true });
+  await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache });
   await rm(data, { recursive: true, force: true });
   run = await readRunDir(runDir);
   model = await loadModelService(runDir);
@@ -78,7 +78,7 @@ function assertError(res: { statusCode: number; json: () => unknown }, status: n
 }
 
 test('a dev-set PNG (multipart) and a DICOM (raw body) give the same P(COVID) as the predict command, with the run\'s threshold and test figures', { skip }, async () => {
-  const [viaCli] = await predictFiles({ run: runDir, files: [DEV_PNG, DICOM], cache, quiet: true }).then((p) => [p]);
+  const [viaCli] = await predictFiles({ run: runDir, files: [DEV_PNG, DICOM], cache }).then((p) => [p]);
   assert.ok('probability' in viaCli[0] && 'probability' in viaCli[1]);
   const png = await post(app, await readFile(DEV_PNG), 'figure1.png');
   assert.equal(png.statusCode, 200, png.body);
@@ -180,7 +180,7 @@ test('error classes: unsupported DICOM 415, pixels over the limit 413, bytes ove
   try {
     // the dev PNG is ~1000 x 1000 pixels: over 10,000 pixels, refused before decoding
     const big = await readFile(DEV_PNG);
-    assertError(await small.inject({ method: 'POST', url: '/api/predict', headers: { 'content-type': 'application/octet-stream' }, payload: big }), 413, 'upload-too-large', /limit of 0\.02 MB/);
+    assertError(await small.inject({ method: 'POST', url: '/api/predict', headers: { 'content-type': 'application/octet-stream' }, payload: big }), 413, 'upload-too-large', /limit of 20 KiB/);
     assertError(await post(small, big, 'big.png'), 413, 'upload-too-large');
     const tiny = await sharp(Buffer.alloc(200 * 200, 128), { raw: { width: 200, height: 200, channels: 1 } }).png().toBuffer();
     assertError(await post(small, tiny, 'tiny.png'), 413, 'too-many-pixels', /tiny\.png: .*pixel limit/);
@@ -316,7 +316,7 @@ test('GET /api/model is the run\'s model card; /healthz answers; /api/openapi.js
   const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json() as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
   assert.equal(doc.openapi, '3.1.0');
   assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/model', '/api/openapi.json', '/api/predict', '/healthz']);
-  assert.deepEqual(Object.keys(doc.paths['/api/predict'].post.responses).sort(), ['200', '400', '413', '415', '422', '503']);
+  assert.deepEqual(Object.keys(doc.paths['/api/predict'].post.responses).sort(), ['200', '400', '403', '413', '415', '422', '503']);
 });
 
 test('a run with synthetic weights says so in every answer', { skip }, async () => {

@@ -2,9 +2,10 @@ import { access, readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { ModelNotFoundError, UsageError } from '../errors.js';
-import { cacheRoot, DEV_SHARED } from '../util/paths.js';
+import { env } from '../util/env.js';
+import { DEV_SHARED } from '../util/paths.js';
 import { sha256Hex } from '../util/hash.js';
-import { backboneSpec, BACKBONES, provenanceOf, type BackboneSpec, type KnownFile } from './registry.js';
+import { backboneSpec, BACKBONES, provenanceOf, type BackboneSpec, type KnownWeights } from './registry.js';
 import { downloadVerified, type DownloadProgress } from './download.js';
 
 /** Where to look for model files. */
@@ -15,11 +16,14 @@ export interface LocateOptions {
   modelsDir?: string;
   /** Cache folder for downloads (default: <cache root>/models). */
   cacheDir?: string;
-  /** Also search the development folder ../shared/models beside the checkout (default true). */
+  /** Also search the development folder ../shared/models beside the checkout (default: `env.devModels`). */
   devFallback?: boolean;
   /** Allow downloading when the registry has a URL (default true). */
   download?: boolean;
   onDownloadProgress?: DownloadProgress;
+  signal?: AbortSignal;
+  /** A registry entry to use instead of the built-in one of that name (custom registries, tests). */
+  spec?: BackboneSpec;
 }
 
 /** A model file found on disk, read and unpacked. */
@@ -32,7 +36,9 @@ export interface LocatedModel {
   /** The ONNX bytes (gunzipped when the file was .gz). */
   bytes: Uint8Array;
   spec?: BackboneSpec;
-  provenance?: KnownFile;
+  provenance?: KnownWeights;
+  /** Things the caller should tell the user (e.g. the real weights could not be fetched, so another file is used). */
+  warnings?: string[];
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -53,6 +59,7 @@ async function readModel(name: string, path: string, spec?: BackboneSpec): Promi
 
 /**
  * Finds a backbone's ONNX file: an explicit path, then $DEEP_COVID_MODELS, then the user cache,
+ * then the registry's recipe (fetch + convert into the cache, for real weights that only exist in another form),
  * then the dev folder ../shared/models beside the checkout, then a verified download. A miss throws an error that
  * lists every place searched and how to get the file.
  */
@@ -63,32 +70,55 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
     const base = p.replace(/^.*[\\/]/, '').replace(/\.onnx(\.gz)?$/, '');
     return readModel(backboneSpec(name) ? name : base, p, backboneSpec(name) ?? backboneSpec(base));
   }
-  const spec = backboneSpec(name);
+  const spec = opts.spec ?? backboneSpec(name);
   if (!spec) {
-    throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give an ONNX file with --model`);
+    throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give the path of an ONNX file`);
   }
   const dirs: string[] = [];
-  const modelsDir = opts.modelsDir ?? process.env.DEEP_COVID_MODELS;
+  const modelsDir = opts.modelsDir ?? env.modelsDir;
   if (modelsDir) dirs.push(resolve(modelsDir));
-  const cacheDir = opts.cacheDir ?? join(cacheRoot(), 'models');
+  const cacheDir = opts.cacheDir ?? join(env.cacheDir, 'models');
   dirs.push(cacheDir);
-  if (opts.devFallback !== false) dirs.push(join(DEV_SHARED, 'models'));
   const tried: string[] = [];
-  for (const dir of dirs) {
+  const search = async (dir: string) => {
     for (const file of spec.files) {
       const p = join(dir, file);
       tried.push(p);
-      if (await exists(p)) return readModel(name, p, spec);
+      if (await exists(p)) return p;
+    }
+    return null;
+  };
+  for (const dir of dirs) {
+    const p = await search(dir);
+    if (p) return readModel(name, p, spec);
+  }
+  // a recipe makes the real weights; the dev folder may only hold structure-only files
+  let recipeFailure: string | null = null;
+  if (spec.recipe && opts.download !== false) {
+    const dest = join(cacheDir, spec.files[0]);
+    try {
+      await spec.recipe.make(dest, { signal: opts.signal, onDownloadProgress: opts.onDownloadProgress });
+      return await readModel(name, dest, spec);
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      recipeFailure = `${spec.recipe.describe} failed: ${(err as Error).message}`;
+    }
+  }
+  if (opts.devFallback ?? env.devModels) {
+    const p = await search(join(DEV_SHARED, 'models'));
+    if (p) {
+      const m = await readModel(name, p, spec);
+      return recipeFailure ? { ...m, warnings: [`${recipeFailure}; using ${p} (${m.provenance?.weights ?? 'unknown'} weights) instead`] } : m;
     }
   }
   if (spec.download && opts.download !== false) {
     const dest = join(cacheDir, spec.files[0]);
-    await downloadVerified(spec.download.url, spec.download.sha256, dest, opts.onDownloadProgress);
+    await downloadVerified(spec.download.url, spec.download.sha256, dest, opts.onDownloadProgress, opts.signal);
     return readModel(name, dest, spec);
   }
   throw new ModelNotFoundError(
     `no ONNX file for backbone "${name}". Looked in:\n  ${tried.join('\n  ')}\n` +
-      (spec.download ? '' : 'The registry has no verified download for it. ') +
-      `To get it: ${spec.howToGet}; or pass a file with --model PATH.`,
+      (recipeFailure ? `${recipeFailure}. ` : spec.download || spec.recipe ? '' : 'The registry has no verified download for it. ') +
+      `To get it: ${spec.howToGet}; or give the path of an ONNX file.`,
   );
 }

@@ -6,10 +6,12 @@ import { DatasetError, UsageError } from '../errors.js';
 import { loadGreyImage, readSource } from '../input/load-image.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { sha256Hex } from '../util/hash.js';
-import { createProgress } from '../util/progress.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
 import { MANIFEST_COLUMNS, readManifestRows, writeManifest, type ManifestRow } from './manifest.js';
 import { forEachLimit } from './pool.js';
-import { readDataset } from './read.js';
+import { comparablePath } from './confine.js';
+import { labelKey, labelReader } from './labels.js';
+import { readDataset, type DatasetItem } from './read.js';
 
 /** Options of `dataset augment`. */
 export interface AugmentDatasetOptions {
@@ -21,7 +23,8 @@ export interface AugmentDatasetOptions {
   split?: string;
   seed?: number;
   params?: Partial<AugmentParams>;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
 }
 
 /** What `dataset augment` did. */
@@ -64,14 +67,18 @@ export async function augmentDataset(dir: string, opts: AugmentDatasetOptions = 
   } else {
     rows = ds.items.map((i) => ({ split: i.split, label: i.className, file: i.rel, derived_from: '' }));
   }
-  const byFile = new Map(rows.map((r) => [r.file.split(/[\\/]/).join('/'), r]));
-  const originals = ds.items.filter((i) => i.className === cls && (split === 'all' || i.split === split) && !AUG_NAME.test(i.rel) && !byFile.get(i.rel)?.derived_from);
+  const byFile = new Map<string, ManifestRow>();
+  for (const r of rows) if (r.file && !byFile.has(comparablePath(r.file))) byFile.set(comparablePath(r.file), r);
+  // the class as the reader understands it: "COVID-19" or "Covid" select the positive class
+  const wanted = labelReader(ds.positiveClass)(cls);
+  const ofClass = (i: DatasetItem) => ('label' in wanted && wanted.label === 1 ? i.label === 1 : labelKey(i.className) === labelKey(cls));
+  const originals = ds.items.filter((i) => ofClass(i) && (split === 'all' || i.split === split) && !AUG_NAME.test(i.rel) && !byFile.get(i.rel)?.derived_from);
   if (originals.length === 0) {
     throw new DatasetError(`no ${cls} images${split === 'all' ? '' : ` in split "${split}"`} of ${ds.root} to augment (check --class and --split)`);
   }
   const augmenter = createAugmenter(opts.params, opts.seed ?? 0);
   const result: AugmentDatasetResult = { originals: originals.length, written: 0, existing: 0, manifestRowsAdded: 0, manifestCreated: !existingManifest };
-  const progress = createProgress({ label: 'dataset augment', total: originals.length, quiet: opts.quiet });
+  const progress = createProgress({ label: 'dataset augment', total: originals.length, onProgress: opts.onProgress });
   const added: ManifestRow[][] = originals.map(() => []);
   await forEachLimit(originals, 2, async (it, n) => {
     const src = byFile.get(it.rel);

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { sha256Hex } from '../util/hash.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
 import type { BatchItem, ItemOutcome, ModelInfo } from './model.js';
 import { GATE_NOT_ASSESSED, type ResultsFile, type ScreenRow } from './results.js';
 import type { ScreenInput } from './source.js';
@@ -16,20 +17,6 @@ export interface BatchExecutor {
   close(): Promise<void>;
 }
 
-/** Progress of a screening: counts after every batch, and status lines (e.g. a queue outage). */
-export interface ScreenProgress {
-  /** Inputs of the source. */
-  inputs: number;
-  /** Inputs without a row when the screening started (what is left to do, estimated by name). */
-  pending: number;
-  /** Rows written so far by this call. */
-  written: number;
-  /** Inputs found already done so far. */
-  skipped: number;
-  /** A status change worth telling the user (set on status events only). */
-  status?: string;
-}
-
 /** Options of `driveScreen`. */
 export interface DriveOptions {
   inputs: ScreenInput[];
@@ -39,7 +26,8 @@ export interface DriveOptions {
   model: ModelInfo;
   executor: BatchExecutor;
   batchSize: number;
-  onProgress?: (p: ScreenProgress) => void;
+  /** Events over the inputs: done = inputs with a row; fromCache = those skipped or copied (no prediction). */
+  onProgress?: ProgressListener;
   signal?: AbortSignal;
 }
 
@@ -71,18 +59,16 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
   const t0 = performance.now();
   const { inputs, model } = o;
   const doneKeys = new Set(o.existing.map((r) => `${r.file}\n${r.sha256}`));
-  const doneNames = new Set(o.existing.map((r) => r.file));
   // content already predicted by this model (under any name): copied instead of predicted again
   const byContent = new Map<string, ScreenRow>();
   for (const r of o.existing) if (r.probability !== null && r.sha256) byContent.set(r.sha256, r);
   const latest = new Map<string, ScreenRow>();
   for (const r of o.existing) latest.set(r.file, r);
   const tally = new RowTally();
-  const pending = inputs.filter((i) => !doneNames.has(i.name)).length;
   let written = 0;
   let reused = 0;
   let skipped = 0;
-  const progress = (status?: string) => o.onProgress?.({ inputs: inputs.length, pending, written, skipped, ...(status ? { status } : {}) });
+  const progress = createProgress({ label: 'screen', unit: 'img', total: inputs.length, onProgress: o.onProgress });
 
   const row = (input: ScreenInput, sha256: string, outcome: ItemOutcome): ScreenRow => {
     const base = { file: input.name, sha256, threshold: model.threshold, gate: GATE_NOT_ASSESSED, model: model.id };
@@ -105,6 +91,7 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
   const runBatch = async (start: number) => {
     const hashed = await Promise.all(inputs.slice(start, start + o.batchSize).map(hashInput));
     const now: ScreenRow[] = [];
+    const before = { skipped, reused };
     const todo: { input: ScreenInput; sha256: string }[] = [];
     for (const h of hashed) {
       const sha = 'sha256' in h ? h.sha256 : '';
@@ -130,7 +117,8 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     // skip rows another in-flight batch wrote meanwhile (the same file listed twice cannot happen: sources are de-duplicated)
     await record(now.filter((r) => !doneKeys.has(`${r.file}\n${r.sha256}`)));
     if (key) await o.executor.written?.(key);
-    progress();
+    const notPredicted = skipped - before.skipped + reused - before.reused;
+    progress.tick(hashed.length, notPredicted);
   };
 
   let next = 0;
@@ -155,10 +143,10 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
       }
     }
   };
-  progress();
   const lanes = Array.from({ length: Math.max(1, o.executor.concurrency) }, lane);
   // the first failure stops the others from taking new batches; every lane is awaited before returning
   const settled = await Promise.allSettled(lanes.map((l) => l.catch((err) => { next = inputs.length; throw err; })));
+  progress.done();
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   const seconds = (performance.now() - t0) / 1000;

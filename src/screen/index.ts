@@ -4,6 +4,5 @@ export { runWorker, type WorkerOptions, type WorkerEvent, type ScreenWorker } fr
 export { loadScreenModel, readModelInfo, type ModelInfo, type ScreenModel, type ItemOutcome, type BatchItem } from './model.js';
 export { listSource, type ScreenInput, type ScreenSource } from './source.js';
 export { ResultsFile, resultsFormat, GATE_NOT_ASSESSED, ROW_COLUMNS, type ScreenRow, type ResultsFormat, type Decision } from './results.js';
-export type { ScreenProgress } from './drive.js';
 export type { ScreenSummary } from './summary.js';
 export type { CoordinatorOptions } from './queue/coordinator.js';

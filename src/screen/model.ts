@@ -1,30 +1,28 @@
 /**
- * The one place screening touches the model: a run's backbone + head loaded once, predicting
- * P(COVID) for a batch of files. Everything else in src/screen (embedded runner, queue worker)
- * goes through `ScreenModel`, so moving to the project's model object is a change to this file.
+ * The one place screening touches the model: a trained run (or ensemble) loaded once through
+ * `loadModel`, predicting P(COVID) for a batch of files. Everything else in src/screen (embedded
+ * runner, queue worker) goes through `ScreenModel`.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BackboneOptions } from '../backbone/backbone.js';
-import { InputError } from '../errors.js';
-import { extractFeatures } from '../features/extract.js';
-import { predictProba } from '../head/index.js';
-import { loadGreyImage, type LoadLimits } from '../input/load-image.js';
-import { readRunDir } from '../protocol/run-dir.js';
-import { loadRunBackbone } from '../protocol/run-model.js';
+import { loadModel, type ModelLoadOptions } from '../model/index.js';
+import type { LoadLimits } from '../input/load-image.js';
+import { folderKind, readRunDir, RUN_FILES, type LoadedRun } from '../protocol/run-folder.js';
+import { readEnsembleDir } from '../protocol/ensemble.js';
 import { sha256Hex } from '../util/hash.js';
 
 /** Who predicts: identity and operating point of a run's model, read without loading the backbone. */
 export interface ModelInfo {
   /**
-   * sha256 over the backbone file's sha256, its recorded manifest (preprocessing, tensors) and
-   * the trained head: equal ids give equal probabilities. Results and queue jobs are keyed by it.
+   * sha256 over each member run's backbone sha256, its recorded manifest (preprocessing, tensors)
+   * and trained head (plus an ensemble's way of combining): equal ids give equal probabilities.
+   * Results and queue jobs are keyed by it.
    */
   id: string;
   runId: string;
   runDir: string;
   backbone: string;
-  /** The run's operating threshold (chosen on validation). */
+  /** The operating threshold (chosen on validation). */
   threshold: number;
 }
 
@@ -46,62 +44,46 @@ export interface ScreenModel {
 }
 
 /** Options for loading a model. */
-export interface LoadModelOptions {
-  runtime?: BackboneOptions;
-  /** The backbone ONNX file, when it moved since training. */
-  modelPath?: string;
+export interface LoadModelOptions extends ModelLoadOptions {
   limits?: Partial<LoadLimits>;
 }
 
-/** Reads a run's model identity and threshold (fast: no ONNX session). */
-export async function readModelInfo(runDir: string): Promise<ModelInfo> {
-  const run = await readRunDir(runDir);
-  const headBytes = await readFile(join(run.dir, 'head.json'));
+async function runKey(run: LoadedRun): Promise<string> {
   const b = run.record.backbone;
-  const id = sha256Hex(`deep-covid-model\n${b.sha256}\n${JSON.stringify(b.manifest)}\n${sha256Hex(headBytes)}`);
-  return { id, runId: run.record.id, runDir: run.dir, backbone: b.name, threshold: run.record.threshold.value };
+  const head = await readFile(join(run.dir, RUN_FILES.head));
+  return `${b.sha256}\n${JSON.stringify(b.manifest)}\n${sha256Hex(head)}`;
 }
 
-/** Loads a run's model for screening: the backbone is checked against the run's sha256. */
-export async function loadScreenModel(runDir: string, opts: LoadModelOptions = {}): Promise<ScreenModel> {
-  const info = await readModelInfo(runDir);
-  const run = await readRunDir(runDir);
-  const { backbone, tensor } = await loadRunBackbone(run, opts.runtime, opts.modelPath);
-  const limits = opts.limits;
+/** Reads a run's (or ensemble's) model identity and threshold (fast: no ONNX session). */
+export async function readModelInfo(dir: string): Promise<ModelInfo> {
+  if ((await folderKind(dir)) === 'ensemble') {
+    const ens = await readEnsembleDir(dir);
+    const keys = await Promise.all(ens.members.map(runKey));
+    const id = sha256Hex(`deep-covid-ensemble\n${ens.record.combine}\n${keys.join('\n')}`);
+    return { id, runId: ens.record.id, runDir: ens.dir, backbone: ens.members.map((m) => m.record.backbone.name).join('+'), threshold: ens.record.threshold.value };
+  }
+  const run = await readRunDir(dir);
+  const id = sha256Hex(`deep-covid-model\n${await runKey(run)}`);
+  return { id, runId: run.record.id, runDir: run.dir, backbone: run.record.backbone.name, threshold: run.record.threshold.value };
+}
+
+/** Loads a run's (or ensemble's) model for screening: each backbone is checked against its run's sha256. */
+export async function loadScreenModel(dir: string, opts: LoadModelOptions = {}): Promise<ScreenModel> {
+  const info = await readModelInfo(dir);
+  const model = await loadModel(dir, { runtime: opts.runtime, modelPath: opts.modelPath });
   return {
     info,
     async predict(items, predictOpts = {}) {
-      predictOpts.signal?.throwIfAborted();
-      const res = await extractFeatures(backbone, items.map((it) => ({ file: it.path })), { tensor, batchSize: 20, cache: null, limits, quiet: true });
-      const dim = res.dim;
-      const okIdx: number[] = [];
-      for (let i = 0; i < items.length; i++) if (res.ok[i]) okIdx.push(i);
-      const feats = new Float32Array(okIdx.length * dim);
-      okIdx.forEach((src, dst) => feats.set(res.features!.subarray(src * dim, (src + 1) * dim), dst * dim));
-      const probs = predictProba(run.head, feats);
-      const messages = new Map(res.failures.map((f) => [f.file, f.message]));
-      const out: ItemOutcome[] = new Array(items.length);
-      okIdx.forEach((i, k) => { out[i] = { probability: probs[k] }; });
-      for (let i = 0; i < items.length; i++) {
+      const preds = await model.predict(items.map((it) => it.path), { signal: predictOpts.signal, limits: opts.limits, cache: null });
+      return preds.map((p, i): ItemOutcome => {
         const { path, sha256 } = items[i];
-        if (out[i] && sha256 !== undefined && res.sha256[i] !== sha256) {
-          out[i] = { error: `${path}: content changed since it was listed (sha256 ${res.sha256[i].slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`, kind: 'changed' };
-        } else if (!out[i]) {
-          out[i] = { error: messages.get(path) ?? `${path}: could not be read`, kind: await problemOf(path, limits) };
+        if (!('probability' in p)) return { error: p.error, kind: p.problem ?? 'other' };
+        if (sha256 !== undefined && p.sha256 !== sha256) {
+          return { error: `${path}: content changed since it was listed (sha256 ${p.sha256.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`, kind: 'changed' };
         }
-      }
-      return out;
+        return { probability: p.probability };
+      });
     },
-    release: () => backbone.release(),
+    release: () => model.release(),
   };
-}
-
-/** The kind of input problem of a file that failed (read again: failures are rare). */
-async function problemOf(path: string, limits: Partial<LoadLimits> | undefined): Promise<string> {
-  try {
-    await loadGreyImage(path, limits);
-    return 'corrupt';
-  } catch (err) {
-    return err instanceof InputError ? err.problem : 'corrupt';
-  }
 }

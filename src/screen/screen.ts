@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
-import { driveScreen, type BatchExecutor, type ScreenProgress } from './drive.js';
+import type { ProgressListener } from '../util/progress.js';
+import { driveScreen, type BatchExecutor } from './drive.js';
 import { embeddedExecutor } from './embedded.js';
 import { loadScreenModel, readModelInfo, type LoadModelOptions } from './model.js';
 import { openQueueExecutor, type CoordinatorOptions } from './queue/coordinator.js';
@@ -30,7 +31,10 @@ export interface ScreenOptions extends LoadModelOptions {
   /** A Redis URL (redis://host:port[/db]): batches go to `deep-covid worker` processes instead. */
   queue?: string;
   queueOptions?: Partial<CoordinatorOptions>;
-  onProgress?: (p: ScreenProgress) => void;
+  /** Progress over the inputs (done = inputs with a row; fromCache = skipped or copied ones). */
+  onProgress?: ProgressListener;
+  /** Status changes worth telling the user: a queue outage and recovery, no worker serving the queue. */
+  onStatus?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -57,19 +61,13 @@ export async function screen(opts: ScreenOptions): Promise<ScreenResult> {
   const format = resultsFormat(opts.out, opts.format);
   const info = await readModelInfo(opts.run);
   const source = await listSource(opts.input);
-  // status lines (a queue outage) carry the latest counts
-  let last: ScreenProgress = { inputs: source.inputs.length, pending: source.inputs.length, written: 0, skipped: 0 };
-  const onProgress = (p: ScreenProgress) => {
-    if (p.status === undefined) last = p;
-    opts.onProgress?.(p);
-  };
   // connect (or load the model) before the results file is touched: a failure leaves it as it was
   let executor: BatchExecutor;
   if (opts.queue) {
     executor = await openQueueExecutor(opts.queue, info, {
       ...opts.queueOptions,
       window: opts.concurrency ?? opts.queueOptions?.window,
-      onStatus: (status) => onProgress({ ...last, status }),
+      onStatus: opts.onStatus,
     });
   } else {
     executor = embeddedExecutor(await loadScreenModel(opts.run, opts), opts.concurrency ?? 2);
@@ -84,7 +82,7 @@ export async function screen(opts: ScreenOptions): Promise<ScreenResult> {
   const { results, rows, droppedTornLine } = opened;
   try {
     const summary = await driveScreen({
-      inputs: source.inputs, results, existing: rows, model: info, executor, batchSize, onProgress, signal: opts.signal,
+      inputs: source.inputs, results, existing: rows, model: info, executor, batchSize, onProgress: opts.onProgress, signal: opts.signal,
     });
     return { ...summary, ignored: source.ignored, droppedTornLine, out: results.path, format, modelId: info.id, runId: info.runId, mode: opts.queue ? 'queue' : 'embedded' };
   } finally {

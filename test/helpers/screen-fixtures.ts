@@ -10,7 +10,7 @@ import { DEV_SET, projectRoot } from './shared.js';
 /** Trains a small SqueezeNet run on synthetic images (a few seconds): a real run folder to screen with. */
 export async function trainTinyRun(out: string): Promise<string> {
   const data = await makeTinyDataset({ train: [12, 16], test: [4, 4], perPatient: 2, manifest: true });
-  await trainRun({ data, out, config: { backbone: 'squeezenet1_1', epochs: 4, augmentFactor: 1, seed: 5 }, cache: null, quiet: true });
+  await trainRun({ data, out, config: { backbone: 'squeezenet1_1', epochs: 4, augmentFactor: 1, seed: 5 }, cache: null });
   return out;
 }
 

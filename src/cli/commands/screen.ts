@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander';
-import { screen, type ScreenProgress, type ScreenResult } from '../../screen/index.js';
+import { screen, type ScreenResult } from '../../screen/index.js';
 import { runWorker, type WorkerEvent } from '../../screen/queue/worker.js';
-import { createProgress, type Progress } from '../../util/progress.js';
-import { addRuntimeOptions, backboneOptions, positiveInt, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, positiveInt, progressOf, type RuntimeOptions } from '../common.js';
 
 type IO = { out: (s: string) => void; err: (s: string) => void };
 
@@ -42,27 +41,6 @@ async function withStopSignal<T>(run: (signal: AbortSignal) => Promise<T>): Prom
   }
 }
 
-/** Draws screening progress: a bar with rate and ETA over what was left to do, status lines above it. */
-function progressDrawer(io: IO, quiet: boolean | undefined): { onProgress: (p: ScreenProgress) => void; done: () => void } {
-  let bar: Progress | null = null;
-  let shown = 0;
-  return {
-    onProgress(p) {
-      if (p.status !== undefined) {
-        io.err(p.status);
-        return;
-      }
-      if (quiet) return;
-      bar ??= createProgress({ label: 'screen', total: p.pending, unit: 'img' });
-      // rows of inputs that were listed but changed since can push past the estimate
-      const value = Math.min(p.written, p.pending);
-      if (value > shown) bar.tick(value - shown);
-      shown = Math.max(shown, value);
-    },
-    done: () => bar?.done(),
-  };
-}
-
 function summaryLines(r: ScreenResult): string[] {
   const kinds = Object.entries(r.byErrorKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
   return [
@@ -92,19 +70,13 @@ Examples:
   deep-covid screen --run runs/squeezenet --input ../shared/data/covidx5k-dev --out screen.csv
   deep-covid screen --run runs/squeezenet --input archive.csv --out screen.jsonl --queue redis://10.0.0.5:6379`);
   cmd.action(async (o: ScreenCliOptions) => {
-    const drawer = progressDrawer(io, o.quiet);
-    let res: ScreenResult;
-    try {
-      res = await withStopSignal((signal) => screen({
+    const res: ScreenResult = await withStopSignal((signal) => screen({
         run: o.run, input: o.input, out: o.out, format: o.format, queue: o.queue,
         batchSize: o.batch === undefined ? undefined : positiveInt(o.batch, '--batch'),
         concurrency: o.concurrency === undefined ? undefined : positiveInt(o.concurrency, '--concurrency'),
         runtime: backboneOptions(o), modelPath: o.model, limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') },
-        onProgress: drawer.onProgress, signal,
+        onProgress: progressOf(o), onStatus: (m) => io.err(m), signal,
       }));
-    } finally {
-      drawer.done();
-    }
     for (const line of summaryLines(res)) io.out(line);
     const predicted = res.byDecision.covid + res.byDecision.non;
     if (res.stopped) process.exitCode = 130;
