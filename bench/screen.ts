@@ -19,9 +19,13 @@ import { trainRun } from '../src/protocol/train-run.js';
 import { screen } from '../src/screen/index.js';
 import { runWorker } from '../src/screen/queue/worker.js';
 import { DEV_SHARED, PROJECT_ROOT } from '../src/util/paths.js';
+import { env } from '../src/util/env.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import { makeTinyDataset } from '../test/helpers/tiny-dataset.js';
 import { writeBenchSection } from './markdown-section.js';
+
+// the backbones of the development folder (../shared/models), as the CLI finds them
+env.devModels = true;
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -43,6 +43,26 @@ async function hashInput(input: ScreenInput): Promise<Hashed> {
   }
 }
 
+/** Runs at most `n` calls at once, in order of arrival (a freed slot is handed to the next caller). */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+/** File reads at once while hashing: a queue's window of hundreds of batches must not open thousands of files. */
+const HASH_READS = 32;
+
 /** The key of a batch: its items' content hashes and the model (a queue job id, so re-sending is idempotent). */
 export function batchKey(modelId: string, sha256s: string[]): string {
   return `b${sha256Hex(`${modelId}\n${sha256s.join('\n')}`)}`;
@@ -88,22 +108,25 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     written += rows.length;
   };
 
+  const limit = limiter(HASH_READS);
   const runBatch = async (start: number) => {
-    const hashed = await Promise.all(inputs.slice(start, start + o.batchSize).map(hashInput));
+    const hashed = await Promise.all(inputs.slice(start, start + o.batchSize).map((input) => limit(() => hashInput(input))));
     const now: ScreenRow[] = [];
-    const before = { skipped, reused };
+    let notPredicted = 0;
     const todo: { input: ScreenInput; sha256: string }[] = [];
     for (const h of hashed) {
       const sha = 'sha256' in h ? h.sha256 : '';
       if (doneKeys.has(`${h.input.name}\n${sha}`)) {
         tally.add(latest.get(h.input.name)!);
         skipped++;
+        notPredicted++;
       } else if ('readError' in h) {
         now.push(row(h.input, '', { error: h.readError, kind: 'unreadable' }));
       } else if (byContent.has(h.sha256)) {
         const prior = byContent.get(h.sha256)!;
         now.push(row(h.input, h.sha256, { probability: prior.probability! }));
         reused++;
+        notPredicted++;
       } else {
         todo.push(h);
       }
@@ -114,10 +137,9 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
       const outcomes = await o.executor.run(key, todo.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
       todo.forEach((t, i) => now.push(row(t.input, t.sha256, outcomes[i])));
     }
-    // skip rows another in-flight batch wrote meanwhile (the same file listed twice cannot happen: sources are de-duplicated)
-    await record(now.filter((r) => !doneKeys.has(`${r.file}\n${r.sha256}`)));
+    // every name is in one batch only (sources are de-duplicated), so no other batch writes these rows
+    await record(now);
     if (key) await o.executor.written?.(key);
-    const notPredicted = skipped - before.skipped + reused - before.reused;
     progress.tick(hashed.length, notPredicted);
   };
 
