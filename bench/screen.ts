@@ -120,10 +120,13 @@ async function main() {
     // job, fetch the next) that nothing hides
     const batches: { end: number; ms: number; images: number }[] = [];
     const worker = await runWorker({ queue: redis.url, run, concurrency: 1, onEvent: (e) => { if (e.type === 'batch') batches.push({ end: performance.now(), ms: e.ms, images: e.images }); } });
+    const workerCpu0 = process.cpuUsage();
     const coordinator = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'deep-covid.js'), 'screen', '--queue', redis.url, '--run', run, '--input', list, '--out', fresh(), '-q'], { stdio: 'ignore' });
     const code = await new Promise((r) => coordinator.once('exit', r));
     if (code !== 0) throw new Error(`coordinator exited with ${code}`);
+    const workerCpu = process.cpuUsage(workerCpu0);
     await worker.close();
+    const workerCpuMs = (workerCpu.user + workerCpu.system) / 1000 / files.length;
     batches.sort((a, b) => a.end - b.end);
     let gaps = 0;
     for (let i = 1; i < batches.length; i++) gaps += Math.max(0, batches[i].end - batches[i].ms - batches[i - 1].end);
@@ -147,7 +150,8 @@ async function main() {
 ${rows.join('\n')}
 
 Queue cost at batch 20:
-- a worker's idle time between batches (complete a job, fetch the next), measured with one batch at a time so that nothing hides it: **${gapMsPerImage.toFixed(2)} ms per image**, against ${predictMsPerImage.toFixed(1)} ms of predict work per image: **${(gapMsPerImage / predictMsPerImage * 100).toFixed(1)}%** (target < 5%). With 2 batches in flight (the default) a worker predicts one batch while the other's job is completed and the next fetched.
+- a worker's idle time between batches (complete a job, fetch the next), measured with one batch at a time so that nothing hides it: **${gapMsPerImage.toFixed(2)} ms per image**, against ${predictMsPerImage.toFixed(1)} ms of predict work per image: **${(gapMsPerImage / predictMsPerImage * 100).toFixed(1)}%** (target < 5%). This is wall time, and on a machine this loaded most of it is waiting for a core; with 2 batches in flight (the default) a worker predicts one batch while the other's job is completed and the next fetched.
+- the same worker's CPU time: **${workerCpuMs.toFixed(1)} ms per image** with the queue, against ${median(cpuMs.predict).toFixed(1)} ms per image for \`predict\` in one process (median above): the queue's CPU cost on a worker is the difference, **${((workerCpuMs / median(cpuMs.predict) - 1) * 100).toFixed(1)}%**.
 - Redis: **${redisMed.commands.toFixed(2)} commands** and **${redisMed.bytes.toFixed(0)} bytes** (in + out) per image (paths of ~${Math.round(files.reduce((s, f) => s + f.length, 0) / files.length)} characters, sha256s, results, the event stream)
 - the coordinator (reading and hashing each file, enqueueing, collecting, appending rows): ${median([...cpuMs.queue1, ...cpuMs.queue2]).toFixed(2)} ms CPU per image
 
