@@ -10,6 +10,7 @@ import { registerExplain } from './commands/explain.js';
 import { registerServe } from './commands/serve.js';
 import { registerCache } from './commands/cache.js';
 import { findUnknownOption } from './unknown-options.js';
+import { registerScreen } from './commands/screen.js';
 
 /** Output sinks, replaceable in tests. */
 export interface CliIO {
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   registerExplain(program, io);
   registerServe(program, io);
   registerCache(program, io);
+  registerScreen(program, io);
   // every (sub)command reports through io and returns instead of calling process.exit
   const configure = (cmd: Command): void => {
     for (const c of cmd.commands) {
