@@ -215,7 +215,7 @@ describe('commands on a trained run', { skip: skipNoShared }, () => {
     assert.match(io.outText(), new RegExp(`feature cache: ${join(cacheRoot, 'features').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     assert.match(io.outText(), /squeezenet1_1 +model [0-9a-f]{16} +3 entries/);
     assert.match(io.outText(), /mobilenet_v2 +model [0-9a-f]{16} +3 entries/);
-    assert.match(io.outText(), /\(older layout\)[\s\S]*1 entries +1\.0 kB/);
+    assert.match(io.outText(), /\(older layout\)[\s\S]*1 entries +1000 bytes/);
     const io2 = capture();
     assert.equal(await main(['node', 'deep-covid', 'cache', 'clear', '--backbone', 'squeezenet1_1', '--cache', cacheRoot], io2), 0);
     assert.match(io2.outText(), /removed 3 entries/);
