@@ -70,3 +70,13 @@ export class RunError extends DeepCovidError {
     super('E_RUN', message, options);
   }
 }
+
+/** A PACS (DICOMweb or DICOM network peer) refused, failed or answered something unusable. */
+export class PacsError extends DeepCovidError {
+  /** HTTP status or DIMSE status, when the peer gave one. */
+  readonly status: number | null;
+  constructor(message: string, status: number | null = null, options?: { cause?: unknown }) {
+    super('E_PACS', message, options);
+    this.status = status;
+  }
+}
