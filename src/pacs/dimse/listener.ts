@@ -16,11 +16,11 @@ import type { PacsEvent } from '../events.js';
 import type { PacsModel } from '../model.js';
 import { storeScu, type DicomPeer } from './store-scu.js';
 
-const { Scp, Dataset, association: assoc, responses, constants } = dimse;
-type Association = InstanceType<typeof assoc.Association>;
+const { Scp, Dataset, responses, constants } = dimse;
+type Association = InstanceType<typeof dimse.association.Association>;
 type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
 type CEchoRequest = InstanceType<typeof dimse.requests.CEchoRequest>;
-type PresentationContext = InstanceType<typeof assoc.PresentationContext>;
+type PresentationContext = InstanceType<typeof dimse.association.PresentationContext>;
 type DimseDataset = InstanceType<typeof Dataset>;
 
 // dcmjs-dimse logs every association (with AE titles and addresses) to the console
