@@ -18,6 +18,7 @@ export const IMPLEMENTATION_VERSION = 'DEEPCOVID';
 const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
 // dcmjs logs tolerated header quirks to the console; the library never prints, and a warning could carry header values
 dcmjs.log?.setLevel?.('silent');
+dcmjs.log?.getLogger?.('validation.dcmjs')?.setLevel?.('silent');
 
 /** Reads the header of a Part 10 file (everything before Pixel Data), naturalized. */
 export function readHeader(bytes: Uint8Array, name: string): { meta: Naturalized; dataset: Naturalized } {

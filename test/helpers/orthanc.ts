@@ -181,3 +181,73 @@ export async function relabelled(path: string, i: number, changes: Record<string
   for (const [k, v] of Object.entries(changes)) set(k, v);
   return new Uint8Array(dict.write());
 }
+
+// ---- PACS test fixtures shared by the test/pacs.*.test.ts files ----
+
+/** Trains the tiny run the PACS tests predict with (a few seconds) into `dir`. */
+export async function trainPacsRun(dir: string): Promise<void> {
+  const { makeTinyDataset } = await import('./tiny-dataset.js');
+  const { trainRun } = await import('../../src/protocol/train-run.js');
+  const { FeatureCache } = await import('../../src/features/cache.js');
+  const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true, seed: 5 });
+  try {
+    await trainRun({ data, out: dir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(dir, '..', 'cache')), quiet: true });
+  } finally {
+    await rm(data, { recursive: true, force: true });
+  }
+}
+
+const arr = (x: unknown): Record<string, unknown>[] => (Array.isArray(x) ? x : x === undefined ? [] : [x]) as Record<string, unknown>[];
+
+/** A structured report read back: its dataset and its content items by concept code value. */
+export interface ReadSr {
+  dataset: Record<string, unknown>;
+  items(codeValue: string): Record<string, unknown>[];
+  /** The exact number of a NUM item (Floating Point Value), null when absent. */
+  num(codeValue: string): number | null;
+  texts(codeValue: string): string[];
+  /** Code values of the CODE items with this concept. */
+  codes(codeValue: string): string[];
+  /** SOP Instance UIDs referenced by IMAGE items anywhere in the tree. */
+  images(): string[];
+}
+
+/** Parses an SR Part 10 file with dcmjs. */
+export function readSr(bytes: Uint8Array): ReadSr {
+  const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
+  const dict = DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const dataset = DicomMetaDictionary.naturalizeDataset(dict.dict) as Record<string, unknown>;
+  const all: Record<string, unknown>[] = [];
+  const walk = (node: Record<string, unknown>) => {
+    for (const c of arr(node.ContentSequence)) {
+      all.push(c);
+      walk(c);
+    }
+  };
+  walk(dataset);
+  const concept = (i: Record<string, unknown>) => String(arr(i.ConceptNameCodeSequence)[0]?.CodeValue ?? '');
+  const items = (cv: string) => all.filter((i) => concept(i) === cv);
+  return {
+    dataset,
+    items,
+    num(cv) {
+      const mv = arr(items(cv)[0]?.MeasuredValueSequence)[0];
+      return mv ? Number(mv.FloatingPointValue ?? mv.NumericValue) : null;
+    },
+    texts: (cv) => items(cv).map((i) => String(i.TextValue)),
+    codes: (cv) => items(cv).map((i) => String(arr(i.ConceptCodeSequence)[0]?.CodeValue)),
+    images: () => all.filter((i) => i.ValueType === 'IMAGE').map((i) => String(arr(i.ReferencedSOPSequence)[0]?.ReferencedSOPInstanceUID)),
+  };
+}
+
+/** Runs a dcmtk tool; resolves with its exit code and output (never rejects). */
+export function runTool(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
