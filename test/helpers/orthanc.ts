@@ -76,7 +76,7 @@ export interface Orthanc {
 }
 
 /** Starts Orthanc with DICOMweb on free loopback ports; `modalities` are the DICOM peers it knows. */
-export async function startOrthanc(opts: { modalities?: Record<string, [string, string, number]> } = {}): Promise<Orthanc> {
+export async function startOrthanc(opts: { modalities?: Record<string, [string, string, number]>; users?: Record<string, string> } = {}): Promise<Orthanc> {
   if (!ORTHANC_BIN || !DICOMWEB_PLUGIN) throw new Error(String(skipNoOrthanc));
   const dir = await mkdtemp(join(tmpdir(), 'dc-orthanc-'));
   const [httpPort, dicomPort] = [await freePort(), await freePort()];
@@ -88,7 +88,8 @@ export async function startOrthanc(opts: { modalities?: Record<string, [string, 
     DicomPort: dicomPort,
     DicomAet: 'ORTHANC',
     RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
+    AuthenticationEnabled: !!opts.users,
+    RegisteredUsers: opts.users ?? {},
     SaveJobs: false,
     Plugins: [DICOMWEB_PLUGIN],
     DicomWeb: { Enable: true, Root: '/dicom-web/' },
@@ -102,6 +103,9 @@ export async function startOrthanc(opts: { modalities?: Record<string, [string, 
   let log = '';
   child.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
   const http = `http://127.0.0.1:${httpPort}`;
+  const [user, password] = Object.entries(opts.users ?? {})[0] ?? [];
+  const auth: Record<string, string> = user ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } : {};
+  const fetch = (url: string, init: RequestInit = {}) => globalThis.fetch(url, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 30_000;
   for (;;) {
