@@ -76,10 +76,10 @@ async function phase(name: string, dir: string, n: number): Promise<void> {
     await generate(dir, n);
     console.log(`generate ${n}: ${((performance.now() - t) / 1000).toFixed(1)} s, peak RSS ${mb()} MB`);
   } else if (name === 'build') {
-    const r = await buildDataset(JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'config.json'), 'utf8'))), dir, join(dir, 'out'), { quiet: true, force: true });
+    const r = await buildDataset(JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'config.json'), 'utf8'))), dir, join(dir, 'out'), { force: true });
     console.log(`build ${n}: ${r.written} written in ${r.seconds.toFixed(1)} s = ${r.imagesPerSecond.toFixed(1)} images/s, ${r.duplicatePairs.length} duplicate pairs, peak RSS ${mb()} MB`);
   } else {
-    const r = await checkDataset(join(dir, 'out'), { quiet: true });
+    const r = await checkDataset(join(dir, 'out'), {});
     console.log(`check ${r.images}: ${r.seconds.toFixed(1)} s = ${r.imagesPerSecond.toFixed(1)} images/s, leakage ${r.leakage}, ${r.candidates} candidates, peak RSS ${mb()} MB`);
   }
 }

@@ -20,6 +20,10 @@ import { FeatureCache } from '../src/features/cache.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { loadGreyImage } from '../src/input/load-image.js';
 import { greyToTensor, resizeAndCrop } from '../src/preprocess/to-tensor.js';
+import { env } from '../src/util/env.js';
+
+// benchmarks use the backbones in ../shared/models beside the checkout
+env.devModels = true;
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SHARED = resolve(ROOT, '../shared');
@@ -137,7 +141,7 @@ async function main(): Promise<void> {
         bare.push(20 / (await timeIt(() => bb.run(x, 20, want))));
         const dir = await mkdtemp(join(tmpdir(), 'dc-bench-'));
         try {
-          const res = await extractFeatures(bb, files.map((file) => ({ file })), { tensor, batchSize: 20, cache: new FeatureCache(dir), collect: false, quiet: true });
+          const res = await extractFeatures(bb, files.map((file) => ({ file })), { tensor, batchSize: 20, cache: new FeatureCache(dir), collect: false });
           if (res.stats.failed > 0) throw new Error(`${res.stats.failed} images failed: ${res.failures[0].message}`);
           e2e.push(res.stats.imagesPerSecond);
           e2eSeconds.push(res.stats.seconds);

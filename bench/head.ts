@@ -7,9 +7,11 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { HEAD_PRESETS, headInputSize, predictProba, trainHead, type HeadSpec } from '../src/head/index.js';
+import { headInputSize, predictProba, trainHead, type HeadSpec } from '../src/head/index.js';
 import { Rng } from '../src/util/rng.js';
 import { writeBenchSection } from './markdown-section.js';
+
+const SQUEEZE: HeadSpec = { kind: 'squeezenet-conv', inChannels: 512, spatial: [13, 13], dropout: 0.5 };
 
 const N_TRAIN = 984;
 const N_VAL = 53;
@@ -92,12 +94,12 @@ const repeats = Number(args[2] ?? 1);
 const load0 = loadavg()[0];
 const rows: Row[] = [];
 if (which === 'all' || which === 'linear') {
-  rows.push(bench('linear-1280', 'linear 1280-d (MobileNetV2, p=0.2)', HEAD_PRESETS.mobilenetv2, epochs, repeats));
-  rows.push(bench('linear-2048', 'linear 2048-d (ResNet50, p=0)', HEAD_PRESETS.resnet50, epochs, repeats));
+  rows.push(bench('linear-1280', 'linear 1280-d (MobileNetV2, p=0.2)', { kind: 'linear', inChannels: 1280, dropout: 0.2 }, epochs, repeats));
+  rows.push(bench('linear-2048', 'linear 2048-d (ResNet50, p=0)', { kind: 'linear', inChannels: 2048, dropout: 0 }, epochs, repeats));
 }
 if (which === 'all' || which === 'squeeze') {
-  rows.push(bench('squeeze-t1', 'squeezenet-conv 512x13x13 (p=0.5)', HEAD_PRESETS.squeezenet11, epochs, repeats, 1));
-  rows.push(bench('squeeze-t2', 'squeezenet-conv 512x13x13 (p=0.5)', HEAD_PRESETS.squeezenet11, epochs, repeats, 2));
+  rows.push(bench('squeeze-t1', 'squeezenet-conv 512x13x13 (p=0.5)', SQUEEZE, epochs, repeats, 1));
+  rows.push(bench('squeeze-t2', 'squeezenet-conv 512x13x13 (p=0.5)', SQUEEZE, epochs, repeats, 2));
 }
 const load1 = loadavg()[0];
 

@@ -17,6 +17,10 @@ import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { DEV_SHARED } from '../src/util/paths.js';
 import { writeBenchSection } from './markdown-section.js';
+import { env } from '../src/util/env.js';
+
+// benchmarks use the backbones in ../shared/models beside the checkout
+env.devModels = true;
 
 const data = join(DEV_SHARED, 'data', 'covidx5k-dev');
 const names = (process.argv[2] ?? PAPER_BACKBONES.join(',')).split(',');
@@ -69,7 +73,7 @@ const rows: string[] = [];
 for (const name of names) {
   const cache = new FeatureCache(join(work, `cache-${name}`));
   const t0 = performance.now();
-  const res = await trainRun({ data, out: join(work, name), config: { backbone: name }, cache, quiet: true });
+  const res = await trainRun({ data, out: join(work, name), config: { backbone: name }, cache });
   const total = (performance.now() - t0) / 1000;
   const t = res.record.timings;
   const c = res.record.data.counts;

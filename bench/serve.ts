@@ -17,6 +17,10 @@ import { trainRun } from '../src/protocol/train-run.js';
 import { DEV_SHARED, PROJECT_ROOT } from '../src/util/paths.js';
 import { makeTinyDataset } from '../test/helpers/tiny-dataset.js';
 import { writeBenchSection } from './markdown-section.js';
+import { env } from '../src/util/env.js';
+
+// benchmarks use the backbones in ../shared/models beside the checkout
+env.devModels = true;
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
     temp = await mkdtemp(join(tmpdir(), 'dc-bench-serve-'));
     const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
     run = join(temp, 'run');
-    await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(temp, 'cache')), quiet: true });
+    await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(temp, 'cache')) });
     await rm(data, { recursive: true, force: true });
   }
   const names = [...(await readdir(join(DEV, 'covid'))).slice(0, 5).map((f) => join('covid', f)), ...(await readdir(join(DEV, 'non'))).slice(0, 5).map((f) => join('non', f))];

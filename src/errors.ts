@@ -3,11 +3,14 @@
  * setting, and what to do about it. Catch `DeepCovidError` to handle all of them.
  */
 
+/** Stable machine-readable codes of deep-covid's errors. */
+export type ErrorCode = 'E_INPUT' | 'E_MODEL_NOT_FOUND' | 'E_MODEL' | 'E_DATASET' | 'E_USAGE' | 'E_RUN';
+
 /** Base class of every error deep-covid raises on purpose. */
 export class DeepCovidError extends Error {
   /** Stable machine-readable code, e.g. `E_INPUT`. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;

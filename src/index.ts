@@ -8,8 +8,8 @@ export { loadGreyImage, DEFAULT_MAX_PIXELS, type ImageSource, type LoadLimits } 
 export { IMAGENET_224, type PreprocessConfig } from './preprocess/config.js';
 export { preprocess, resizeAndCrop, greyToTensor } from './preprocess/to-tensor.js';
 export { Backbone, type BackboneOptions } from './backbone/backbone.js';
-export { BACKBONES, PAPER_BACKBONES, backboneSpec } from './backbone/registry.js';
-export type { ModelManifest, HeadKind } from './backbone/manifest.js';
+export { BACKBONES, PAPER_BACKBONES, backboneSpec, provenanceOf, type BackboneSpec, type KnownWeights, type WeightsProvenance } from './backbone/registry.js';
+export { resolveManifest, type ModelManifest, type HeadKind, type FeatureTensor } from './backbone/manifest.js';
 export { FeatureCache } from './features/cache.js';
 export { extractFeatures, type FeatureRequest, type ExtractResult, type Augmenter } from './features/extract.js';
 export { readDataset, splitOf, type Dataset, type DatasetItem } from './dataset/read.js';
@@ -19,10 +19,18 @@ export { createAugmenter, DEFAULT_AUGMENT_PARAMS, type AugmentParams } from './a
 export { buildDataset, checkDataset, augmentDataset } from './dataset/index.js';
 export { PAPER_PROTOCOL, type ProtocolConfig } from './protocol/config.js';
 export { trainRun, type TrainRunOptions, type TrainRunResult } from './protocol/train-run.js';
-export { evaluateRun, type EvaluateRunOptions } from './protocol/evaluate-run.js';
-export { predictFiles, type Prediction, type PredictOptions } from './protocol/predict.js';
 export { reproduce, type ReproduceOptions } from './protocol/reproduce.js';
-export { readRunDir, type LoadedRun, type RunRecord } from './protocol/run-dir.js';
-export { explainFiles, occlusionMap, camMaps, shortcutCheck } from './explain/index.js';
+export { readRunDir, validateRunRecord, RUN_FILES, RUN_VERSION, type LoadedRun, type RunRecord } from './protocol/run-folder.js';
+export {
+  ClassActivationMap, OcclusionSensitivity, EXPLAINER_DEFAULTS, MAP_MEANING, occlusionMap,
+  type CamResult, type Heatmap, type OcclusionSettings, type ShortcutReport,
+} from './explain/index.js';
+export {
+  DeepCovidModel, isPredicted,
+  type AnalyseOptions, type BatchOptions, type Decision, type ImageAnalysis, type ImageInput, type ModelInfo, type ModelLoadOptions,
+  type Prediction, type PredictionFailure, type PredictionResult,
+} from './model/index.js';
+export { evaluateRun, explainFiles, predictFiles, shortcutCheck, type EvaluateRunOptions, type ExplainFilesOptions, type PredictOptions, type ShortcutOptions } from './tasks/index.js';
+export type { ProgressEvent, ProgressListener } from './util/progress.js';
 export { writeRunReport, writeReproduceReport } from './report/index.js';
 export { buildServer, loadModelService, type Predictor } from './server/index.js';

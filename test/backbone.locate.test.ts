@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ModelError, ModelNotFoundError, UsageError } from '../src/errors.js';
 import { downloadVerified } from '../src/backbone/download.js';
 import { locateModel } from '../src/backbone/locate.js';
-import { BACKBONES } from '../src/backbone/registry.js';
+import { BACKBONES, type BackboneSpec } from '../src/backbone/registry.js';
 import { DEV_SHARED } from '../src/util/paths.js';
 import { SYNTHETIC_SQUEEZENET, skipNoShared } from './helpers/shared.js';
 
@@ -91,7 +91,7 @@ describe('locateModel and downloadVerified', { skip: skipNoShared }, () => {
       for (const f of BACKBONES.resnet18.files) assert.ok(caught.message.includes(join(dir, f)), `should list ${join(dir, f)}:\n${caught.message}`);
     }
     assert.match(caught.message, /export-torchvision/);
-    assert.match(caught.message, /--model/);
+    assert.match(caught.message, /path of an ONNX file/);
   });
 
   test('an unknown backbone name is a UsageError listing the known ones', async () => {
@@ -122,30 +122,26 @@ describe('locateModel and downloadVerified', { skip: skipNoShared }, () => {
   });
 
   test('locateModel downloads into cacheDir when the registry has a URL and nothing is on disk', async () => {
-    const saved = BACKBONES.testnet;
-    BACKBONES.testnet = { ...BACKBONES.squeezenet1_1, name: 'testnet', files: ['testnet.onnx'], download: { url: `${base}/model.onnx`, sha256: modelSha } };
-    try {
+    let spec: BackboneSpec = { ...BACKBONES.squeezenet1_1, name: 'testnet', files: ['testnet.onnx'], download: { url: `${base}/model.onnx`, sha256: modelSha } };
+    {
       const cacheDir = join(root, 'dl-cache');
       const modelsDir = join(root, 'dl-models-empty');
-      const a = await locateModel('testnet', { modelsDir, cacheDir, devFallback: false });
+      const a = await locateModel('testnet', { modelsDir, cacheDir, devFallback: false, spec });
       assert.equal(a.path, join(cacheDir, 'testnet.onnx'));
       assert.equal(a.sha256, modelSha);
       assert.ok(readFileSync(a.path).equals(modelBytes));
       // a second call finds the cached file (the server would now 404 for a different URL)
-      BACKBONES.testnet.download = { url: `${base}/gone.onnx`, sha256: modelSha };
-      const b = await locateModel('testnet', { modelsDir, cacheDir, devFallback: false });
+      spec = { ...spec, download: { url: `${base}/gone.onnx`, sha256: modelSha } };
+      const b = await locateModel('testnet', { modelsDir, cacheDir, devFallback: false, spec });
       assert.equal(b.path, a.path);
       // download: false turns the branch off
-      await assert.rejects(locateModel('testnet', { modelsDir, cacheDir: join(root, 'dl-cache-2'), devFallback: false, download: false }), ModelNotFoundError);
+      await assert.rejects(locateModel('testnet', { modelsDir, cacheDir: join(root, 'dl-cache-2'), devFallback: false, download: false, spec }), ModelNotFoundError);
       // a bad checksum from the registry leaves nothing in the cache
-      BACKBONES.testnet.download = { url: `${base}/model.onnx`, sha256: 'f'.repeat(64) };
+      spec = { ...spec, download: { url: `${base}/model.onnx`, sha256: 'f'.repeat(64) } };
       const cache3 = join(root, 'dl-cache-3');
-      await assert.rejects(locateModel('testnet', { modelsDir, cacheDir: cache3, devFallback: false }), ModelError);
+      await assert.rejects(locateModel('testnet', { modelsDir, cacheDir: cache3, devFallback: false, spec }), ModelError);
       assert.deepEqual(await readdir(cache3), []);
-    } finally {
-      if (saved === undefined) delete BACKBONES.testnet;
-      else BACKBONES.testnet = saved;
     }
-    assert.equal('testnet' in BACKBONES, false);
+    assert.equal('testnet' in BACKBONES, false, 'the readonly registry is not changed by a custom spec');
   });
 });

@@ -112,14 +112,14 @@ describe('dataset augment', () => {
     const d2 = await mkdtemp(join(tmpdir(), 'dc-aug2-'));
     try {
       await smallSet(d2, false);
-      const r = await augmentDataset(d2, { factor: 2, split: 'all', quiet: true });
+      const r = await augmentDataset(d2, { factor: 2, split: 'all' });
       assert.deepEqual([r.originals, r.written, r.manifestCreated], [5, 5, true]);
       const rows = parseCsv(await readFile(join(d2, 'manifest.csv'), 'utf8'));
       assert.equal(rows.length, 7 + 5);
       assert.equal(rows.filter((x) => x.derived_from).length, 5);
       const m = await sharp(join(d2, rows.find((x) => x.derived_from)!.file)).metadata();
       assert.deepEqual([m.format, m.channels], ['png', 1]);
-      const r2 = await augmentDataset(d2, { factor: 2, split: 'all', quiet: true });
+      const r2 = await augmentDataset(d2, { factor: 2, split: 'all' });
       assert.deepEqual([r2.written, r2.manifestRowsAdded], [0, 0]);
     } finally {
       await rm(d2, { recursive: true, force: true });

@@ -52,19 +52,32 @@ test('masking a full-size image hides exactly the region of the crop (and keeps 
   assert.equal(aug.apply(grad).data[0], 75);
 });
 
+const auc = (a: number, lower: number | null = null, upper: number | null = null) => ({ auc: a, lower, upper });
+
 test('flag rule: hidden AUC >= 0.80 or a drop below 0.05 flags; a large drop to a low AUC does not', () => {
   assert.equal(SHORTCUT_RULE.hiddenAucAtLeast, 0.8);
-  assert.deepEqual(shortcutFlag(0.95, 0.6), { flagged: false, reasons: [] });
-  const high = shortcutFlag(0.95, 0.85);
+  assert.deepEqual(shortcutFlag(auc(0.95), auc(0.6)), { flagged: false, reasons: [] });
+  const high = shortcutFlag(auc(0.95), auc(0.85));
   assert.equal(high.flagged, true);
   assert.equal(high.reasons.length, 1);
-  const both = shortcutFlag(0.9, 0.88);
+  const both = shortcutFlag(auc(0.9), auc(0.88));
   assert.equal(both.reasons.length, 2);
-  const smallDrop = shortcutFlag(0.7, 0.68);
+  const smallDrop = shortcutFlag(auc(0.7), auc(0.68));
   assert.equal(smallDrop.flagged, true);
   assert.match(smallDrop.reasons[0], /only 0\.020/);
-  assert.equal(shortcutFlag(0.9, 0.8).flagged, true);
-  assert.equal(shortcutFlag(0.9, 0.799).flagged, false);
+  assert.equal(shortcutFlag(auc(0.9), auc(0.8)).flagged, true);
+  assert.equal(shortcutFlag(auc(0.9), auc(0.799)).flagged, false);
+});
+
+test('flag rule: a lungs-hidden AUC whose interval lies clearly above chance flags, with the reason in words', () => {
+  // the dev-set SqueezeNet run: 0.707 (0.648–0.766) with the lungs hidden, 0.922 on full images
+  const dev = shortcutFlag(auc(0.922, 0.894, 0.95), auc(0.707, 0.648, 0.766));
+  assert.equal(dev.flagged, true);
+  assert.match(dev.reasons[0], /better than chance: AUC 0\.707 \(95% CI 0\.648–0\.766\)/);
+  // an interval that reaches down to chance (or within the margin of it) is not flagged by this reason
+  assert.equal(shortcutFlag(auc(0.92), auc(0.6, 0.52, 0.68)).flagged, false);
+  assert.equal(shortcutFlag(auc(0.92), auc(0.6, 0.549, 0.65)).flagged, false);
+  assert.equal(shortcutFlag(auc(0.92), auc(0.6, 0.551, 0.65)).flagged, true);
 });
 
 test('CAM mass outside counts only positive values', () => {

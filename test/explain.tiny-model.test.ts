@@ -8,15 +8,14 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { Backbone } from '../src/backbone/backbone.js';
-import { camMaps } from '../src/explain/cam.js';
-import { explainFiles } from '../src/explain/explain-files.js';
-import type { ExplainModel } from '../src/explain/model.js';
+import { explainFiles } from '../src/tasks/explain-files.js';
+import { DeepCovidModel } from '../src/model/index.js';
+import { runRecordFor } from './helpers/run-record.js';
 import { occlusionMap } from '../src/explain/occlusion.js';
-import { shortcutCheck } from '../src/explain/shortcut.js';
+import { shortcutCheck } from '../src/tasks/shortcut-check.js';
 import { headToJSON, predictProba, type Head } from '../src/head/index.js';
 import { IMAGENET_224 } from '../src/preprocess/config.js';
 import { greyToTensor } from '../src/preprocess/to-tensor.js';
-import { sha256Hex } from '../src/util/hash.js';
 
 const { onnx } = onnxProto;
 const S = 224;
@@ -133,7 +132,7 @@ const inBlock = (x: number, y: number, b: Block, grow = 0) =>
 describe('occlusion sensitivity on the tiny model', () => {
   test('the map peaks in the block, is exactly 0 away from it, and matches the hand-computed drop', async () => {
     assert.equal(backbone.manifest.head.kind, 'linear');
-    const model: ExplainModel = { backbone, head: linearHead(), tensor: 'pooled' };
+    const model = await DeepCovidModel.fromParts(backbone, linearHead(), { releaseBackbone: false });
     const t = tensorOf(image(CENTRE, 230));
     const m = blockMean(t, CENTRE);
     const p0 = sigmoid((K * Math.max(0, m)) / 49 + B);
@@ -163,7 +162,7 @@ describe('occlusion sensitivity on the tiny model', () => {
   });
 
   test('a region of interest limits the work and leaves the rest 0', async () => {
-    const model: ExplainModel = { backbone, head: linearHead(), tensor: 'pooled' };
+    const model = await DeepCovidModel.fromParts(backbone, linearHead(), { releaseBackbone: false });
     const res = await occlusionMap(model, tensorOf(image(CENTRE, 230)), { patch: 32, stride: 16, roi: { x: 112, y: 80, width: 64, height: 64 } });
     assert.ok(res.evaluations < 40, `${res.evaluations} evaluations`);
     assert.equal(res.map.data[0], 0);
@@ -171,7 +170,7 @@ describe('occlusion sensitivity on the tiny model', () => {
   });
 
   test('a settable fill equal to the block content leaves the output unchanged', async () => {
-    const model: ExplainModel = { backbone, head: linearHead(), tensor: 'pooled' };
+    const model = await DeepCovidModel.fromParts(backbone, linearHead(), { releaseBackbone: false });
     const res = await occlusionMap(model, tensorOf(image(CENTRE, 230)), { patch: 32, stride: 32, fill: 230 });
     for (const v of res.grid.data) assert.ok(Math.abs(v) < 1e-5);
   });
@@ -180,10 +179,10 @@ describe('occlusion sensitivity on the tiny model', () => {
 describe('CAM on the tiny model', () => {
   test('linear head: the low-res map is K·ReLU(block mean) in the block cell and 0 elsewhere; probability matches the head', async () => {
     const head = linearHead();
-    const model: ExplainModel = { backbone, head, tensor: 'pooled' };
+    const model = await DeepCovidModel.fromParts(backbone, head, { releaseBackbone: false });
     const t = tensorOf(image(CENTRE, 230));
     const m = blockMean(t, CENTRE);
-    const [res] = await camMaps(model, t, 1);
+    const [res] = await model.camMaps(t, 1);
     assert.equal(res.lowres.width, 7);
     for (let i = 0; i < 49; i++) {
       const expected = i === CENTRE.row * 7 + CENTRE.col ? K * Math.max(0, m) : 0;
@@ -207,10 +206,10 @@ describe('CAM on the tiny model', () => {
 
   test('conv head (SqueezeNet form): map is ReLU(z1) − ReLU(z0), its mean is the logit difference', async () => {
     const head = convHead();
-    const model: ExplainModel = { backbone, head, tensor: 'map' };
+    const model = await DeepCovidModel.fromParts(backbone, head, { releaseBackbone: false });
     const t = tensorOf(image(CENTRE, 230));
     const m = blockMean(t, CENTRE);
-    const [res] = await camMaps(model, t, 1);
+    const [res] = await model.camMaps(t, 1);
     const cell = CENTRE.row * 7 + CENTRE.col;
     assert.ok(Math.abs(res.lowres.data[cell] - K * m) < 1e-3 * K * m);
     assert.ok(Math.abs(res.logitDiff - (K * m) / 49) < 1e-3);
@@ -230,17 +229,10 @@ async function makeDataset(root: string, block: Block): Promise<void> {
   await writeFile(join(root, 'test', 'non', 'broken.png'), 'not a png');
 }
 
-/** A minimal run folder for a model file and head. */
+/** A run folder for a model file and head. */
 async function makeRun(runDir: string, modelPath: string, name: string, head: Head): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
   await mkdir(runDir, { recursive: true });
-  const record = {
-    format: 'deep-covid-run', version: 1, id: name, createdAt: new Date(0).toISOString(),
-    config: { positiveClass: 'covid', backbone: name },
-    backbone: { name, file: modelPath, sha256: sha256Hex(await readFile(modelPath)), weights: 'unknown', note: '', manifest: {} },
-    threshold: { value: 0.5, chosenOn: 'validation', targetSensitivity: 0.98, fallback: false },
-  };
-  await writeFile(join(runDir, 'run.json'), JSON.stringify(record));
+  await writeFile(join(runDir, 'run.json'), JSON.stringify(await runRecordFor(modelPath, name, head.kind)));
   await writeFile(join(runDir, 'head.json'), JSON.stringify(headToJSON(head)));
 }
 
@@ -252,7 +244,7 @@ describe('shortcut check end to end on the tiny model', () => {
     await makeDataset(cornerData, CORNER);
     await makeRun(join(dir, 'run-centre'), centrePath, 'tiny-centre', linearHead());
     await makeRun(join(dir, 'run-corner'), cornerPath, 'tiny-corner', linearHead());
-    const opts = { cache: null, quiet: true, runtime: { threads: 1 } };
+    const opts = { cache: null, runtime: { threads: 1 } };
     const lungs = await shortcutCheck({ ...opts, run: join(dir, 'run-centre'), data: centreData });
     const corner = await shortcutCheck({ ...opts, run: join(dir, 'run-corner'), data: cornerData });
     for (const r of [lungs, corner]) {
@@ -280,7 +272,7 @@ describe('shortcut check end to end on the tiny model', () => {
     const data = join(dir, 'data-centre');
     const out = join(dir, 'explain-out');
     const files = [join(data, 'test', 'covid', 'img-230.png'), join(data, 'test', 'non', 'broken.png'), join(data, 'test', 'non', 'img-20.png')];
-    const summary = await explainFiles({ run: join(dir, 'run-centre'), files, method: 'cam', out, quiet: true, captions: false, original: true, runtime: { threads: 1 } });
+    const summary = await explainFiles({ run: join(dir, 'run-centre'), files, method: 'cam', out, captions: false, original: true, runtime: { threads: 1 } });
     assert.equal(summary.files.length, 3);
     assert.ok('error' in summary.files[1]);
     const ok = summary.files[0];

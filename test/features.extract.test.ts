@@ -79,7 +79,7 @@ describe('extractFeatures with a FeatureCache', { skip: skipNoShared }, () => {
 
   test('first run computes, second run is all from cache with identical features; bad files are reported', async () => {
     const cache = new FeatureCache(cacheDir);
-    const first = await extractFeatures(backbone, requests, { tensor: 'map', cache, batchSize: 4, quiet: true });
+    const first = await extractFeatures(backbone, requests, { tensor: 'map', cache, batchSize: 4 });
     assert.deepEqual(first.shape, [512, 13, 13]);
     assert.equal(first.stats.total, 7);
     assert.equal(first.stats.computed, 6);
@@ -93,14 +93,14 @@ describe('extractFeatures with a FeatureCache', { skip: skipNoShared }, () => {
     // the failed row stays zero
     assert.ok(first.features!.subarray(3 * first.dim, 4 * first.dim).every((v) => v === 0));
 
-    const second = await extractFeatures(backbone, requests, { tensor: 'map', cache, batchSize: 4, quiet: true });
+    const second = await extractFeatures(backbone, requests, { tensor: 'map', cache, batchSize: 4 });
     assert.equal(second.stats.fromCache, 6);
     assert.equal(second.stats.computed, 0);
     assert.equal(second.stats.failed, 1);
     assert.deepEqual(second.features, first.features);
 
     // without a cache (and at another batch size) the same numbers come out
-    const plain = await extractFeatures(backbone, requests, { tensor: 'map', cache: null, batchSize: 20, quiet: true });
+    const plain = await extractFeatures(backbone, requests, { tensor: 'map', cache: null, batchSize: 20 });
     assert.ok(plain.features!.every((v, i) => Math.abs(v - first.features![i]) <= 1e-5));
 
     const files = await walk(cacheDir);
@@ -110,16 +110,16 @@ describe('extractFeatures with a FeatureCache', { skip: skipNoShared }, () => {
 
   test('a corrupted cache entry is a miss and is recomputed', async () => {
     const cache = new FeatureCache(cacheDir);
-    const ref = await extractFeatures(backbone, good(), { tensor: 'map', cache, batchSize: 4, quiet: true });
+    const ref = await extractFeatures(backbone, good(), { tensor: 'map', cache, batchSize: 4 });
     assert.equal(ref.stats.fromCache, 6);
     const npys = (await walk(cacheDir)).filter((f) => f.endsWith('.npy')).sort();
     await writeFile(npys[2], 'garbage, not a .npy file');
     await writeFile(npys[4], npys[4].slice(0, 0)); // and an empty one
-    const again = await extractFeatures(backbone, good(), { tensor: 'map', cache, batchSize: 4, quiet: true });
+    const again = await extractFeatures(backbone, good(), { tensor: 'map', cache, batchSize: 4 });
     assert.equal(again.stats.computed, 2);
     assert.equal(again.stats.fromCache, 4);
     assert.deepEqual(again.features, ref.features);
-    const third = await extractFeatures(backbone, good(), { tensor: 'map', cache, batchSize: 4, quiet: true });
+    const third = await extractFeatures(backbone, good(), { tensor: 'map', cache, batchSize: 4 });
     assert.equal(third.stats.fromCache, 6, 'the rewritten entries are valid again');
     assert.deepEqual((await walk(cacheDir)).filter((f) => f.endsWith('.tmp')), []);
   });
@@ -130,7 +130,7 @@ describe('extractFeatures with a FeatureCache', { skip: skipNoShared }, () => {
     const originals = good().slice(0, 3);
     const variants = originals.map((r) => ({ file: r.file, variant: 1 }));
     const aug = flipper('flip-lr v1');
-    const res = await extractFeatures(backbone, [...originals, ...variants], { tensor: 'pooled', cache, augmenter: aug, batchSize: 4, quiet: true });
+    const res = await extractFeatures(backbone, [...originals, ...variants], { tensor: 'pooled', cache, augmenter: aug, batchSize: 4 });
     assert.equal(res.stats.computed, 6);
     assert.equal(res.stats.failed, 0);
     const d = res.dim;
@@ -143,23 +143,23 @@ describe('extractFeatures with a FeatureCache', { skip: skipNoShared }, () => {
     }
     assert.equal((await walk(dir)).filter((f) => f.endsWith('.npy')).length, 6, 'six distinct cache entries');
 
-    const same = await extractFeatures(backbone, variants, { tensor: 'pooled', cache, augmenter: aug, quiet: true });
+    const same = await extractFeatures(backbone, variants, { tensor: 'pooled', cache, augmenter: aug });
     assert.equal(same.stats.fromCache, 3);
     assert.deepEqual(same.features, res.features!.subarray(3 * d));
 
-    const other = await extractFeatures(backbone, variants, { tensor: 'pooled', cache, augmenter: flipper('flip-lr v2'), quiet: true });
+    const other = await extractFeatures(backbone, variants, { tensor: 'pooled', cache, augmenter: flipper('flip-lr v2') });
     assert.equal(other.stats.computed, 3, 'a changed augmenter key misses the cache');
     assert.deepEqual(other.features, same.features, 'same pixels, same features');
 
     // a variant without an augmenter is a reported failure, not a crash
-    const none = await extractFeatures(backbone, [{ file: originals[0].file, variant: 2 }], { tensor: 'pooled', cache: null, quiet: true });
+    const none = await extractFeatures(backbone, [{ file: originals[0].file, variant: 2 }], { tensor: 'pooled', cache: null });
     assert.equal(none.stats.failed, 1);
     assert.match(none.failures[0].message, /no augmenter/);
   });
 
   test('pooled features equal the spatial mean of the map features', async () => {
-    const pooled = await extractFeatures(backbone, good(), { tensor: 'pooled', cache: null, batchSize: 4, quiet: true });
-    const map = await extractFeatures(backbone, good(), { tensor: 'map', cache: null, batchSize: 4, quiet: true });
+    const pooled = await extractFeatures(backbone, good(), { tensor: 'pooled', cache: null, batchSize: 4 });
+    const map = await extractFeatures(backbone, good(), { tensor: 'map', cache: null, batchSize: 4 });
     assert.deepEqual(pooled.shape, [512]);
     for (let k = 0; k < 6; k++) {
       for (let c = 0; c < 512; c++) {
@@ -174,7 +174,7 @@ describe('extractFeatures with a FeatureCache', { skip: skipNoShared }, () => {
 
   test('collect: false only fills the cache', async () => {
     const dir = join(root, 'cache-nocollect');
-    const res = await extractFeatures(backbone, good(), { tensor: 'pooled', cache: new FeatureCache(dir), collect: false, quiet: true });
+    const res = await extractFeatures(backbone, good(), { tensor: 'pooled', cache: new FeatureCache(dir), collect: false });
     assert.equal(res.features, null);
     assert.equal(res.stats.computed, 6);
     assert.equal((await walk(dir)).filter((f) => f.endsWith('.npy')).length, 6);

@@ -65,7 +65,6 @@ function check(spec: HeadSpec, withMask: boolean, seed = 11): void {
 }
 
 test('linear head gradient, no dropout', () => check({ kind: 'linear', inChannels: 5, dropout: 0 }, false));
-test('relu-linear head gradient, no dropout', () => check({ kind: 'relu-linear', inChannels: 7, dropout: 0 }, false));
 test('linear head gradient with a fixed dropout mask (p = 0.3, 40 channels: two mask words)', () =>
   check({ kind: 'linear', inChannels: 40, dropout: 0.3 }, true));
 test('squeezenet-conv gradient, no dropout (C = 5: blocked and tail channels, 3x3)', () =>

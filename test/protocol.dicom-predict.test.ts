@@ -9,7 +9,7 @@ import dcmjs from 'dcmjs';
 import { decodeDicom } from '../src/input/dicom/index.js';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
-import { predictFiles } from '../src/protocol/predict.js';
+import { predictFiles } from '../src/tasks/predict.js';
 import { makeTinyDataset } from './helpers/tiny-dataset.js';
 import { SHARED, skipNoShared } from './helpers/shared.js';
 
@@ -49,7 +49,7 @@ after(async () => {
 test('the same chest X-ray stored as MONOCHROME2 and inverted as MONOCHROME1 gets the same P(COVID)', { skip: skipNoShared }, async () => {
   const cache = new FeatureCache(join(work, 'cache'));
   const run = join(work, 'run');
-  await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 4, augmentFactor: 1 }, cache, quiet: true });
+  await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 4, augmentFactor: 1 }, cache });
   const rsnaPath = join(DICOM_DIR, 'rsna-monochrome2-jpeg-baseline.dcm');
   const rsna = await decodeDicom(await readFile(rsnaPath), rsnaPath, { maxPixels: 1e8 });
   const { rows, columns } = rsna.header;
@@ -60,7 +60,7 @@ test('the same chest X-ray stored as MONOCHROME2 and inverted as MONOCHROME1 get
   await writeFile(m2, writeDicom(stored, rows, columns, 'MONOCHROME2'));
   await writeFile(m1, writeDicom(inverted, rows, columns, 'MONOCHROME1'));
   const fake = join(DICOM_DIR, 'fake-monochrome1.dcm');
-  const res = await predictFiles({ run, files: [rsnaPath, m2, m1, fake], cache, quiet: true });
+  const res = await predictFiles({ run, files: [rsnaPath, m2, m1, fake], cache });
   const p = res.map((r) => ('probability' in r ? r.probability : NaN));
   assert.ok(p.every((v) => Number.isFinite(v)), JSON.stringify(res));
   assert.equal(p[1], p[0], 'the JPEG original and its uncompressed copy');

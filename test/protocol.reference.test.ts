@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
+import { shortcutCheck } from '../src/tasks/shortcut-check.js';
+import { writeRunReport } from '../src/report/index.js';
 import { parseCsv } from '../src/util/csv.js';
 import { pearson } from '../src/dataset/fingerprint.js';
 import { DEV_SET, REFERENCE_DIR, skipNoShared } from './helpers/shared.js';
@@ -31,7 +33,7 @@ for (const backbone of ['squeezenet1_1', 'mobilenet_v2']) {
   test(`${backbone}: dev-set AUC within 0.02 of the PyTorch reference, per-image probabilities agree`, { skip: skipNoShared, timeout: 600_000 }, async () => {
     const metrics = JSON.parse(await readFile(join(REFERENCE_DIR, 'protocol', 'metrics.json'), 'utf8'));
     const refAuc: number = metrics[backbone].test.auc;
-    const res = await trainRun({ data: DEV_SET, out: join(work, backbone), config: { backbone }, cache: new FeatureCache(join(work, 'cache')), quiet: true });
+    const res = await trainRun({ data: DEV_SET, out: join(work, backbone), config: { backbone }, cache: new FeatureCache(join(work, 'cache')) });
     const auc = res.metrics!.auc!.value;
     const ref = parseCsv(await readFile(join(REFERENCE_DIR, 'protocol', `${backbone}.test-predictions.csv`), 'utf8'));
     const ours = new Map(parseCsv(await readFile(join(work, backbone, 'predictions.csv'), 'utf8')).map((r) => [r.file, Number(r.probability)]));
@@ -44,5 +46,25 @@ for (const backbone of ['squeezenet1_1', 'mobilenet_v2']) {
     assert.ok(Math.abs(auc - refAuc) <= 0.02, `AUC ${auc} vs reference ${refAuc}`);
     assert.ok(spearman >= 0.8, `Spearman ${spearman}`);
     assert.ok(r >= 0.8, `Pearson ${r}`);
+    if (backbone === 'squeezenet1_1') await shortcutFlagsDevRun(join(work, backbone), join(work, 'cache'));
   });
+}
+
+/**
+ * The dev set is confounded by source: the real-weight SqueezeNet run still separates the classes
+ * with the lungs hidden, and the shortcut check must say so, store it in the run folder, and the
+ * run's report must show it as a table.
+ */
+async function shortcutFlagsDevRun(run: string, cacheDir: string): Promise<void> {
+  const report = await shortcutCheck({ run, data: DEV_SET, cache: new FeatureCache(cacheDir), save: true });
+  console.log(`shortcut check: full ${report.auc.full.auc.toFixed(3)}, lungs hidden ${report.auc.lungsHidden.auc.toFixed(3)} (${report.auc.lungsHidden.lower?.toFixed(3)}–${report.auc.lungsHidden.upper?.toFixed(3)})`);
+  assert.ok(report.auc.lungsHidden.lower! > 0.55, 'the lungs-hidden AUC of the dev run lies clearly above chance');
+  assert.equal(report.flag.flagged, true);
+  assert.match(report.flag.reasons[0], /better than chance/);
+  const saved = JSON.parse(await readFile(join(run, 'shortcut-check.json'), 'utf8'));
+  assert.equal(saved.flag.flagged, true);
+  const { out } = await writeRunReport(run);
+  const html = await readFile(join(out, 'report.html'), 'utf8');
+  assert.match(html, /<table>[\s\S]*?lungs? hidden[\s\S]*?<\/table>/i, 'the report shows the shortcut check as a table');
+  assert.match(html, /better than chance/);
 }

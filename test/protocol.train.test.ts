@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
-import { evaluateRun } from '../src/protocol/evaluate-run.js';
-import { predictFiles } from '../src/protocol/predict.js';
-import { readRunDir } from '../src/protocol/run-dir.js';
+import { evaluateRun } from '../src/tasks/evaluate-run.js';
+import { predictFiles } from '../src/tasks/predict.js';
+import { readRunDir } from '../src/protocol/run-folder.js';
 import { RunError } from '../src/errors.js';
 import { parseCsv } from '../src/util/csv.js';
 import { main } from '../src/cli/main.js';
@@ -31,9 +31,9 @@ after(async () => {
 
 test('train writes a complete run: counts, augmentation, validation by patient, metrics', { skip: skipNoShared }, async () => {
   const out = join(work, 'run-a');
-  const res = await trainRun({ data, out, config, cache, quiet: true });
+  const res = await trainRun({ data, out, config, cache });
   const files = (await readdir(out)).sort();
-  assert.deepEqual(files, ['head.json', 'history.csv', 'metrics.json', 'predictions.csv', 'run.json', 'summary.md', 'val-predictions.csv']);
+  assert.deepEqual(files, ['data-files.csv', 'head.json', 'history.csv', 'metrics.json', 'predictions.csv', 'run.json', 'summary.md', 'val-predictions.csv']);
   const r = res.record;
   assert.equal(r.data.validationBy, 'patient');
   assert.equal(r.data.counts.train.n + r.data.counts.val.n, 40);
@@ -61,12 +61,12 @@ test('train writes a complete run: counts, augmentation, validation by patient, 
 test('same seed and data give identical weights and metrics; a run is never overwritten without force', { skip: skipNoShared }, async () => {
   const a = join(work, 'det-a');
   const b = join(work, 'det-b');
-  await trainRun({ data, out: a, config, cache, quiet: true });
-  await trainRun({ data, out: b, config, cache, quiet: true });
+  await trainRun({ data, out: a, config, cache });
+  await trainRun({ data, out: b, config, cache });
   assert.equal(await readFile(join(a, 'head.json'), 'utf8'), await readFile(join(b, 'head.json'), 'utf8'));
   assert.equal(await readFile(join(a, 'metrics.json'), 'utf8'), await readFile(join(b, 'metrics.json'), 'utf8'));
-  await assert.rejects(trainRun({ data, out: a, config, cache, quiet: true }), RunError);
-  const other = await trainRun({ data, out: a, config: { ...config, seed: 4 }, cache, quiet: true, force: true });
+  await assert.rejects(trainRun({ data, out: a, config, cache }), RunError);
+  const other = await trainRun({ data, out: a, config: { ...config, seed: 4 }, cache, force: true });
   assert.notEqual(await readFile(join(a, 'head.json'), 'utf8'), await readFile(join(b, 'head.json'), 'utf8'), 'a new seed replaced the run');
   assert.equal(other.record.config.seed, 4);
   // no partial folders left behind
@@ -75,14 +75,23 @@ test('same seed and data give identical weights and metrics; a run is never over
 
 test('evaluate and predict reuse the run: same probabilities as at training; bad files reported, the rest predicted', { skip: skipNoShared }, async () => {
   const out = join(work, 'run-a');
-  const ev = await evaluateRun({ run: out, data, split: 'test', cache, quiet: true });
+  const ev = await evaluateRun({ run: out, data, split: 'test', cache });
   const run = await readRunDir(out);
   assert.equal(ev.metrics.auc!.value, run.metrics!.auc!.value);
+  // the test split is new to the run: no warning
+  assert.deepEqual([ev.overlap.known, ev.overlap.train, ev.overlap.val, ev.overlap.warning], [true, 0, 0, null]);
+  // the training split is not: the numbers are inflated, and evaluate says so with the counts
+  const onTrain = await evaluateRun({ run: out, data, split: 'train', cache, out: join(work, 'eval-train') });
+  const counts = run.record.data.counts;
+  assert.equal(onTrain.overlap.train + onTrain.overlap.val, counts.train.n + counts.val.n);
+  assert.ok(onTrain.overlap.val > 0 && onTrain.overlap.train > 0);
+  assert.match(onTrain.overlap.warning!, /were used to train .* inflated/);
+  assert.match(await readFile(join(work, 'eval-train', 'summary.md'), 'utf8'), /\*\*Warning:\*\* \d+ of the \d+ evaluated images were used/);
   const preds = parseCsv(await readFile(join(out, 'predictions.csv'), 'utf8'));
   const bad = join(work, 'not-an-image.png');
   await writeFile(bad, 'hello, not a PNG\n');
   const files = [join(data, preds[0].file), bad, join(data, preds[9].file)];
-  const res = await predictFiles({ run: out, files, cache, quiet: true });
+  const res = await predictFiles({ run: out, files, cache });
   assert.equal(res.length, 3);
   assert.ok('probability' in res[0] && 'probability' in res[2]);
   assert.ok('error' in res[1] && res[1].error.includes(bad) && /not an image/.test(res[1].error));
@@ -131,9 +140,9 @@ test('a dataset with materialised augmentations (dataset augment) is not augment
   const { augmentDataset } = await import('../src/dataset/augment.js');
   const ds2 = await makeTinyDataset({ train: [6, 10], test: [2, 2], perPatient: 1, manifest: true, seed: 9 });
   try {
-    await augmentDataset(ds2, { className: 'covid', factor: 3, split: 'train', seed: 0, quiet: true });
+    await augmentDataset(ds2, { className: 'covid', factor: 3, split: 'train', seed: 0 });
     const notes: string[] = [];
-    const res = await trainRun({ data: ds2, out: join(work, 'mat'), config: { ...config, epochs: 2, augmentFactor: 5 }, cache, quiet: true, log: (m) => notes.push(m) });
+    const res = await trainRun({ data: ds2, out: join(work, 'mat'), config: { ...config, epochs: 2, augmentFactor: 5 }, cache, log: (m) => notes.push(m) });
     assert.equal(res.record.config.augmentFactor, 1);
     assert.ok(notes.some((n) => /materialised augmented copies/.test(n)));
     const c = res.record.data.counts;

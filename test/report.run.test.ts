@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { evaluatePredictions, type EvaluationReport } from '../src/evaluate/index.js';
 import { createHead, headToJSON } from '../src/head/index.js';
 import { PAPER_PROTOCOL } from '../src/protocol/config.js';
-import type { RunRecord } from '../src/protocol/run-dir.js';
+import type { RunRecord } from '../src/protocol/run-folder.js';
 import { historyCsv, predictionsCsv } from '../src/protocol/run-files.js';
 import { main } from '../src/cli/main.js';
 import { Rng } from '../src/util/rng.js';
@@ -232,15 +232,25 @@ test('model card flags the source shortcut and the weak within-source AUC', asyn
 test('shortcut check and explanation panels are included when present', async () => {
   const dir = join(root, 'runs', 'with-extras');
   await makeRun(dir, join(root, 'data'), 7);
-  await writeFile(join(dir, 'shortcut-check.json'), JSON.stringify({ verdict: 'source predictable from image borders', sourceAuc: 0.97 }));
+  const auc = (a: number, lower: number, upper: number) => ({ auc: a, lower, upper });
+  const check = {
+    run: dir, data: 'data', split: 'test', n: 40, positives: 20,
+    region: { name: 'ellipses', description: 'two ellipses', note: 'the lung region is geometric', areaShare: 0.3 },
+    auc: { full: auc(0.93, 0.9, 0.96), lungsHidden: auc(0.71, 0.65, 0.77), lungsOnly: auc(0.8, 0.74, 0.86) },
+    camOutside: { all: 0.4, covid: 0.5, images: 40, areaShareOutside: 0.7 },
+    flag: { flagged: true, reasons: ['with the lungs hidden the model still separates COVID from non-COVID better than chance'], rule: 'the rule' },
+    failures: [],
+  };
+  await writeFile(join(dir, 'shortcut-check.json'), JSON.stringify(check));
   await mkdir(join(dir, 'explanations'), { recursive: true });
   const png = await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 200, g: 0, b: 0 } } }).png().toBuffer();
   await writeFile(join(dir, 'explanations', 'gradcam-1.png'), png);
   const { out } = await writeRunReport(dir);
   assert.equal(out, join(dir, 'report'));
   const md = await readFile(join(out, 'report.md'), 'utf8');
-  assert.match(md, /\*\*Verdict:\*\* source predictable from image borders/);
-  assert.match(md, /- sourceAuc: 0\.9700/);
+  assert.match(md, /\| lung region hidden \| 0\.710 \(0\.650–0\.770\) \|/);
+  assert.match(md, /\*\*Flagged: possible shortcut learning\.\*\* with the lungs hidden/);
+  assert.doesNotMatch(md, /```json/);
   assert.match(md, /figures\/explanation-gradcam-1\.png/);
   const html = await readFile(join(out, 'report.html'), 'utf8');
   assert.ok(html.includes(`data:image/png;base64,${png.toString('base64')}`));

@@ -12,8 +12,8 @@ import { FeatureCache } from '../src/features/cache.js';
 import { loadGreyImage } from '../src/input/load-image.js';
 import { IMAGENET_224 } from '../src/preprocess/config.js';
 import { resizeAndCrop } from '../src/preprocess/to-tensor.js';
-import { predictFiles } from '../src/protocol/predict.js';
-import { readRunDir, type LoadedRun } from '../src/protocol/run-dir.js';
+import { predictFiles } from '../src/tasks/predict.js';
+import { readRunDir, type LoadedRun } from '../src/protocol/run-folder.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { wilsonInterval } from '../src/evaluate/index.js';
 import {
@@ -40,7 +40,7 @@ before(async () => {
   const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
   runDir = join(work, 'run');
   cache = new FeatureCache(join(work, 'cache'));
-  await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache, quiet: true });
+  await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache });
   await rm(data, { recursive: true, force: true });
   run = await readRunDir(runDir);
   model = await loadModelService(runDir);
@@ -78,7 +78,7 @@ function assertError(res: { statusCode: number; json: () => unknown }, status: n
 }
 
 test('a dev-set PNG (multipart) and a DICOM (raw body) give the same P(COVID) as the predict command, with the run\'s threshold and test figures', { skip }, async () => {
-  const [viaCli] = await predictFiles({ run: runDir, files: [DEV_PNG, DICOM], cache, quiet: true }).then((p) => [p]);
+  const [viaCli] = await predictFiles({ run: runDir, files: [DEV_PNG, DICOM], cache }).then((p) => [p]);
   assert.ok('probability' in viaCli[0] && 'probability' in viaCli[1]);
   const png = await post(app, await readFile(DEV_PNG), 'figure1.png');
   assert.equal(png.statusCode, 200, png.body);

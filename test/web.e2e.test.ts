@@ -47,7 +47,7 @@ before(async () => {
   if (!runDir) {
     const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
     runDir = join(work, 'run');
-    await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(work, 'cache')), quiet: true });
+    await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(work, 'cache')) });
     await rm(data, { recursive: true, force: true });
   }
   model = await loadModelService(runDir);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../errors.js';
-import { completeManifest, type ModelManifest } from './manifest.js';
+import { resolveManifest, type ModelManifest } from './manifest.js';
 import { decodeModel, exposeOutputs, findFeatureTensors } from './graph.js';
 import { locateModel, type LocateOptions, type LocatedModel } from './locate.js';
 import type { WeightsProvenance } from './registry.js';
@@ -64,14 +64,7 @@ export class Backbone {
     const model = decodeModel(located.bytes, located.path);
     const found = findFeatureTensors(model);
     const sidecar = await readSidecar(located.path);
-    const spec = located.spec;
-    const manifest = completeManifest({
-      architecture: located.name,
-      input: found.input,
-      features: { pooled: spec?.tensors.pooled ?? found.pooled, map: spec?.tensors.map ?? found.map },
-      head: spec?.head ?? (found.pooled ? { kind: 'linear', dropout: 0 } : { kind: 'squeezenet-conv', dropout: 0.5 }),
-      ...sidecar,
-    });
+    const manifest = resolveManifest({ architecture: located.name, spec: located.spec, graph: found, sidecar });
     const outputs = [manifest.features.pooled, manifest.features.map].filter((t): t is string => t !== null);
     const bytes = exposeOutputs(model, outputs);
     const warn = opts.warn ?? ((m: string) => console.warn(m));

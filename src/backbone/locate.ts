@@ -2,9 +2,10 @@ import { access, readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { ModelNotFoundError, UsageError } from '../errors.js';
-import { cacheRoot, DEV_SHARED } from '../util/paths.js';
+import { env } from '../util/env.js';
+import { DEV_SHARED } from '../util/paths.js';
 import { sha256Hex } from '../util/hash.js';
-import { backboneSpec, BACKBONES, provenanceOf, type BackboneSpec, type KnownFile } from './registry.js';
+import { backboneSpec, BACKBONES, provenanceOf, type BackboneSpec, type KnownWeights } from './registry.js';
 import { downloadVerified, type DownloadProgress } from './download.js';
 
 /** Where to look for model files. */
@@ -15,11 +16,13 @@ export interface LocateOptions {
   modelsDir?: string;
   /** Cache folder for downloads (default: <cache root>/models). */
   cacheDir?: string;
-  /** Also search the development folder ../shared/models beside the checkout (default true). */
+  /** Also search the development folder ../shared/models beside the checkout (default: `env.devModels`). */
   devFallback?: boolean;
   /** Allow downloading when the registry has a URL (default true). */
   download?: boolean;
   onDownloadProgress?: DownloadProgress;
+  /** A registry entry to use instead of the built-in one of that name (custom registries, tests). */
+  spec?: BackboneSpec;
 }
 
 /** A model file found on disk, read and unpacked. */
@@ -32,7 +35,7 @@ export interface LocatedModel {
   /** The ONNX bytes (gunzipped when the file was .gz). */
   bytes: Uint8Array;
   spec?: BackboneSpec;
-  provenance?: KnownFile;
+  provenance?: KnownWeights;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -63,16 +66,16 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
     const base = p.replace(/^.*[\\/]/, '').replace(/\.onnx(\.gz)?$/, '');
     return readModel(backboneSpec(name) ? name : base, p, backboneSpec(name) ?? backboneSpec(base));
   }
-  const spec = backboneSpec(name);
+  const spec = opts.spec ?? backboneSpec(name);
   if (!spec) {
-    throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give an ONNX file with --model`);
+    throw new UsageError(`unknown backbone "${name}": choose one of ${Object.keys(BACKBONES).join(', ')}, or give the path of an ONNX file`);
   }
   const dirs: string[] = [];
-  const modelsDir = opts.modelsDir ?? process.env.DEEP_COVID_MODELS;
+  const modelsDir = opts.modelsDir ?? env.modelsDir;
   if (modelsDir) dirs.push(resolve(modelsDir));
-  const cacheDir = opts.cacheDir ?? join(cacheRoot(), 'models');
+  const cacheDir = opts.cacheDir ?? join(env.cacheDir, 'models');
   dirs.push(cacheDir);
-  if (opts.devFallback !== false) dirs.push(join(DEV_SHARED, 'models'));
+  if (opts.devFallback ?? env.devModels) dirs.push(join(DEV_SHARED, 'models'));
   const tried: string[] = [];
   for (const dir of dirs) {
     for (const file of spec.files) {
@@ -89,6 +92,6 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
   throw new ModelNotFoundError(
     `no ONNX file for backbone "${name}". Looked in:\n  ${tried.join('\n  ')}\n` +
       (spec.download ? '' : 'The registry has no verified download for it. ') +
-      `To get it: ${spec.howToGet}; or pass a file with --model PATH.`,
+      `To get it: ${spec.howToGet}; or give the path of an ONNX file.`,
   );
 }

@@ -1,8 +1,22 @@
 import type { PreprocessConfig } from '../preprocess/config.js';
 import { IMAGENET_224 } from '../preprocess/config.js';
+import type { BackboneSpec } from './registry.js';
 
-/** Which trainable last layer replaces the backbone's classifier (as torchvision defines it). */
+/**
+ * Which trainable last layer replaces the backbone's classifier (as torchvision defines it).
+ * - `linear`: Dropout(p) → Linear(C, 2) on the pooled vector (ResNet, MobileNetV2; DenseNet-121's
+ *   pooled vector is taken after its ReLU, so its head is linear too).
+ * - `squeezenet-conv`: Dropout(0.5) → Conv2d(C, 2, 1x1) → ReLU → global average pool, on the C x H x W map.
+ */
 export type HeadKind = 'linear' | 'squeezenet-conv';
+
+/** The backbone tensor a head reads: the pooled vector, or the last feature map. */
+export type FeatureTensor = 'pooled' | 'map';
+
+/** The feature tensor a head kind reads. */
+export function tensorForHead(kind: HeadKind): FeatureTensor {
+  return kind === 'squeezenet-conv' ? 'map' : 'pooled';
+}
 
 /**
  * What deep-covid needs to know about an ONNX backbone, stored as JSON beside the .onnx file
@@ -27,6 +41,33 @@ export interface ModelManifest {
     /** Dropout torchvision puts before the replaced layer during training. */
     dropout: number;
   };
+}
+
+/** What the graph search found in an ONNX file. */
+export interface GraphFacts {
+  input: string;
+  pooled: string | null;
+  map: string | null;
+}
+
+/**
+ * The one place a model's contract is resolved (timm's `resolve_data_config`): registry entry,
+ * then what the graph shows, then the sidecar manifest beside the file, then the caller's
+ * overrides, each layer replacing what the one before said.
+ */
+export function resolveManifest(layers: {
+  architecture: string;
+  spec?: BackboneSpec;
+  graph: GraphFacts;
+  sidecar?: Partial<ModelManifest>;
+  overrides?: Partial<ModelManifest>;
+}): ModelManifest {
+  const { spec, graph } = layers;
+  const fromRegistry: Partial<ModelManifest> = spec
+    ? { preprocess: spec.preprocess, head: { ...spec.head }, features: { pooled: spec.features.pooled ?? graph.pooled, map: spec.features.map ?? graph.map } }
+    : { head: graph.pooled ? { kind: 'linear', dropout: 0 } : { kind: 'squeezenet-conv', dropout: 0.5 } };
+  const merged: Partial<ModelManifest> = { input: graph.input, features: { pooled: graph.pooled, map: graph.map }, ...fromRegistry, ...(layers.sidecar ?? {}), ...(layers.overrides ?? {}) };
+  return completeManifest({ ...merged, architecture: merged.architecture ?? layers.architecture });
 }
 
 /** Fills defaults into a partial manifest read from JSON. */

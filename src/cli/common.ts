@@ -3,7 +3,9 @@ import { UsageError } from '../errors.js';
 import { Backbone, type BackboneOptions } from '../backbone/backbone.js';
 import { FeatureCache } from '../features/cache.js';
 import { join } from 'node:path';
-import { cacheRoot } from '../util/paths.js';
+import { env } from '../util/env.js';
+import type { ProgressListener } from '../util/progress.js';
+import { progressBars } from './progress-bars.js';
 
 /** Options every model-running command shares. */
 export interface RuntimeOptions {
@@ -73,5 +75,10 @@ export function loadBackbone(name: string, o: RuntimeOptions, modelPath?: string
 
 /** The feature cache the CLI options point at. */
 export function featureCache(o: RuntimeOptions): FeatureCache {
-  return new FeatureCache(join(o.cache ?? cacheRoot(), 'features'));
+  return new FeatureCache(join(o.cache ?? env.cacheDir, 'features'));
+}
+
+/** The progress listener of a command: bars on stderr, or none with --quiet. */
+export function progressOf(o: { quiet?: boolean }): ProgressListener | undefined {
+  return o.quiet ? undefined : progressBars();
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { DeepCovidError, UsageError } from '../errors.js';
+import { env } from '../util/env.js';
 import { registerFeatures } from './commands/features.js';
 import { registerDataset } from './commands/dataset.js';
 import { registerProtocol } from './commands/protocol.js';
@@ -19,6 +20,8 @@ const defaultIO: CliIO = { out: (s) => process.stdout.write(`${s}\n`), err: (s) 
 
 /** Builds the deep-covid command tree. */
 export function buildProgram(io: CliIO = defaultIO): Command {
+  // the command is the development tool: it finds the backbones in ../shared/models beside a checkout
+  env.devModels = true;
   const program = new Command('deep-covid')
     .description('COVID-19 detection in chest X-rays by deep transfer learning (Deep-COVID, Minaee et al. 2020).\nResearch software, not a diagnostic device.')
     .version('0.1.0')

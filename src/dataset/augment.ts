@@ -6,7 +6,7 @@ import { DatasetError, UsageError } from '../errors.js';
 import { loadGreyImage, readSource } from '../input/load-image.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { sha256Hex } from '../util/hash.js';
-import { createProgress } from '../util/progress.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
 import { MANIFEST_COLUMNS, readManifestRows, writeManifest, type ManifestRow } from './manifest.js';
 import { forEachLimit } from './pool.js';
 import { readDataset } from './read.js';
@@ -21,7 +21,8 @@ export interface AugmentDatasetOptions {
   split?: string;
   seed?: number;
   params?: Partial<AugmentParams>;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
 }
 
 /** What `dataset augment` did. */
@@ -71,7 +72,7 @@ export async function augmentDataset(dir: string, opts: AugmentDatasetOptions = 
   }
   const augmenter = createAugmenter(opts.params, opts.seed ?? 0);
   const result: AugmentDatasetResult = { originals: originals.length, written: 0, existing: 0, manifestRowsAdded: 0, manifestCreated: !existingManifest };
-  const progress = createProgress({ label: 'dataset augment', total: originals.length, quiet: opts.quiet });
+  const progress = createProgress({ label: 'dataset augment', total: originals.length, onProgress: opts.onProgress });
   const added: ManifestRow[][] = originals.map(() => []);
   await forEachLimit(originals, 2, async (it, n) => {
     const src = byFile.get(it.rel);

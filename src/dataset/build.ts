@@ -7,7 +7,7 @@ import type { GreyImage } from '../input/grey-image.js';
 import { loadGreyImage, readSource, type LoadLimits } from '../input/load-image.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { sha256Hex } from '../util/hash.js';
-import { createProgress } from '../util/progress.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
 import { DEFAULT_DEDUPE, type DedupeOptions } from './dedupe.js';
 import { FingerprintTable } from './fingerprint-table.js';
 import { fingerprintDecoded } from './fingerprint.js';
@@ -34,7 +34,8 @@ export interface BuildConfig {
 export interface BuildOptions {
   /** Replace an existing built dataset in the output folder. */
   force?: boolean;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
   /** Images decoded at once (default 4). */
   concurrency?: number;
   limits?: Partial<LoadLimits>;
@@ -133,7 +134,7 @@ export async function buildDataset(cfg: BuildConfig, configDir: string, outDir: 
   const n = records.length;
   const table = new FingerprintTable(n);
   const unreadable: { file: string; message: string }[] = [];
-  const progress = createProgress({ label: 'dataset build', total: n, quiet: opts.quiet });
+  const progress = createProgress({ label: 'dataset build', total: n, onProgress: opts.onProgress });
   await forEachLimit(records, opts.concurrency ?? 4, async (rec, i) => {
     try {
       const { bytes } = await readSource(rec.path);

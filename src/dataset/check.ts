@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { LoadLimits } from '../input/load-image.js';
 import { loadGreyImage } from '../input/load-image.js';
-import { createProgress } from '../util/progress.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
 import type { DedupeOptions } from './dedupe.js';
 import { FingerprintTable } from './fingerprint-table.js';
 import { fingerprintFile } from './fingerprint.js';
@@ -56,7 +56,8 @@ export interface Stats {
 
 /** Options of a check. */
 export interface CheckOptions {
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
   concurrency?: number;
   dedupe?: Partial<DedupeOptions>;
   limits?: Partial<LoadLimits>;
@@ -100,7 +101,7 @@ export async function checkDataset(dir: string, opts: CheckOptions = {}): Promis
   const bitDepths: Record<string, number> = {};
   const formats: Record<string, number> = {};
   const unreadable: { file: string; message: string }[] = [];
-  const progress = createProgress({ label: 'dataset check', total: n, quiet: opts.quiet });
+  const progress = createProgress({ label: 'dataset check', total: n, onProgress: opts.onProgress });
   await forEachLimit(items, opts.concurrency ?? 4, async (it, i) => {
     try {
       const { fp } = await fingerprintFile(it.file, opts.limits);

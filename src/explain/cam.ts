@@ -12,8 +12,7 @@
  */
 import { ModelError } from '../errors.js';
 import type { Head } from '../head/index.js';
-import { resizeBilinear, type Heatmap } from './heatmap.js';
-import type { ExplainModel } from './model.js';
+import type { Heatmap } from './heatmap.js';
 
 /** A CAM at feature-map resolution and upsampled to the crop. */
 export interface CamResult {
@@ -69,20 +68,4 @@ export function camFromFeatureMap(head: Head, map: Float32Array, shape: [number,
     s += acc[p];
   }
   return { cam: { width: w, height: h, data: out }, logitDiff: s / hw + head.bias[1] - head.bias[0] };
-}
-
-/**
- * CAMs of `n` preprocessed images in one backbone pass, upsampled (bilinear) to the crop.
- */
-export async function camMaps(model: ExplainModel, input: Float32Array, n: number): Promise<CamResult[]> {
-  const [ch, cw] = model.backbone.manifest.preprocess.crop;
-  if (!model.backbone.manifest.features.map) throw new ModelError(`CAM: backbone ${model.backbone.name} exposes no feature map`);
-  const out = await model.backbone.run(input, n, { map: true });
-  const shape = (await model.backbone.featureShapes()).map!;
-  const results: CamResult[] = [];
-  for (let i = 0; i < n; i++) {
-    const { cam, logitDiff } = camFromFeatureMap(model.head, out.map!, shape, i);
-    results.push({ lowres: cam, map: resizeBilinear(cam, cw, ch), probability: 1 / (1 + Math.exp(-logitDiff)), logitDiff });
-  }
-  return results;
 }

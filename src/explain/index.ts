@@ -1,13 +1,16 @@
-/** Explanations of a trained run: occlusion sensitivity, class activation maps, overlays and the shortcut check. */
-export { camFromFeatureMap, camMaps, type CamResult } from './cam.js';
+/** Explanation methods on a scoring model: occlusion sensitivity, class activation maps, overlays, the lung region and the shortcut rule. */
+export { camFromFeatureMap, type CamResult } from './cam.js';
 export { applyColormap, VIRIDIS } from './colormap.js';
-export { explainFiles, type ExplainedFile, type ExplainFilesOptions, type ExplainMethod, type ExplainSummary } from './explain-files.js';
+export {
+  ClassActivationMap, COLOUR_MAP_TEXT, EXPLAINER_DEFAULTS, MAP_MEANING, OcclusionSensitivity,
+  type ExplainMethod, type OcclusionSettings,
+} from './explainers.js';
 export { argmax, cropGeometry, displayScale, heatmapToOriginal, resizeBilinear, type CropGeometry, type DisplayScale, type Heatmap } from './heatmap.js';
 export { inRegion, LUNG_REGION, maskImage, regionMask, type Ellipse, type LungRegion, type MaskMode } from './lung-region.js';
-export { scoreTensors, type ExplainModel } from './model.js';
+export type { CamModel, ScoringModel } from './model.js';
 export { occlusionMap, patchStarts, type OcclusionOptions, type OcclusionResult, type Rect } from './occlusion.js';
 export { blendOverGrey, colourise, encodePng, fontsAvailable, greyToRgb, PANEL_LAYOUT, panelSize, renderPanel, type PanelRow, type RgbImage } from './render.js';
 export {
-  formatShortcutReport, LungMaskAugmenter, massOutside, SHORTCUT_RULE, shortcutCheck, shortcutFlag,
-  type AucEntry, type ShortcutFlag, type ShortcutOptions, type ShortcutReport,
+  aucEntry, formatShortcutReport, LungMaskAugmenter, massOutside, SHORTCUT_RULE, shortcutFlag,
+  type AucEntry, type ShortcutFlag, type ShortcutReport,
 } from './shortcut.js';

@@ -1,21 +1,21 @@
-/** A trained run's model as the explanation methods use it: frozen backbone + head. */
-import type { Backbone } from '../backbone/backbone.js';
-import { predictProba, type Head } from '../head/index.js';
+/**
+ * What the explanation methods need from a trained model, and nothing more: its preprocessing
+ * contract and P(COVID) of preprocessed tensors, plus, for class activation maps, CAMs of them.
+ * `DeepCovidModel` (src/model) provides both through the same backbone session and head as its
+ * predictions, so explanations explain the deployed model.
+ */
+import type { PreprocessConfig } from '../preprocess/config.js';
+import type { CamResult } from './cam.js';
 
-/** Backbone, head, and which backbone tensor the head reads. */
-export interface ExplainModel {
-  backbone: Backbone;
-  head: Head;
-  /** 'pooled' for linear heads, 'map' for SqueezeNet's conv head. */
-  tensor: 'pooled' | 'map';
+/** A model that scores preprocessed images. */
+export interface ScoringModel {
+  readonly preprocess: PreprocessConfig;
+  /** P(COVID) of `n` preprocessed images (NCHW, concatenated in `input`). */
+  score(input: Float32Array, n: number): Promise<Float64Array>;
 }
 
-/**
- * P(COVID) of `n` preprocessed images (NCHW, concatenated in `input`) through the same backbone
- * session and head code as prediction, so explanations explain the deployed model.
- */
-export async function scoreTensors(model: ExplainModel, input: Float32Array, n: number): Promise<Float64Array> {
-  const out = await model.backbone.run(input, n, model.tensor === 'pooled' ? { pooled: true } : { map: true });
-  const feats = (model.tensor === 'pooled' ? out.pooled : out.map)!;
-  return predictProba(model.head, feats);
+/** A model that can also give class activation maps of preprocessed images. */
+export interface CamModel extends ScoringModel {
+  /** CAMs of `n` preprocessed images from one backbone pass, upsampled to the crop. */
+  camMaps(input: Float32Array, n: number): Promise<CamResult[]>;
 }

@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { Heatmap } from './heatmap.js';
-import { scoreTensors, type ExplainModel } from './model.js';
+import type { ScoringModel } from './model.js';
 
 /** A rectangle in crop pixel coordinates. */
 export interface Rect {
@@ -33,6 +33,8 @@ export interface OcclusionOptions {
   roi?: Rect;
   /** Called after each batch with (patches done, patches total). */
   onProgress?: (done: number, total: number) => void;
+  /** Stops the work between batches. */
+  signal?: AbortSignal;
 }
 
 /** An occlusion map and how it was made. */
@@ -63,16 +65,16 @@ export function patchStarts(size: number, patch: number, stride: number, lo = 0,
  * Computes the occlusion sensitivity map of one preprocessed image (3 x H x W, the backbone's
  * crop). The backbone runs `positions + 1` images; use `roi` to limit the work.
  */
-export async function occlusionMap(model: ExplainModel, tensor: Float32Array, opts: OcclusionOptions = {}): Promise<OcclusionResult> {
-  const [h, w] = model.backbone.manifest.preprocess.crop;
+export async function occlusionMap(model: ScoringModel, tensor: Float32Array, opts: OcclusionOptions = {}): Promise<OcclusionResult> {
+  const [h, w] = model.preprocess.crop;
   const plane = h * w;
   if (tensor.length !== 3 * plane) throw new UsageError(`occlusion: the image tensor holds ${tensor.length} values, the backbone needs 3 x ${h} x ${w}`);
   const patch = opts.patch ?? 32;
   const stride = opts.stride ?? 16;
   const batchSize = opts.batchSize ?? 32;
-  if (!Number.isInteger(patch) || patch < 1) throw new UsageError(`--patch must be a positive whole number of pixels, got ${patch}`);
-  if (!Number.isInteger(stride) || stride < 1) throw new UsageError(`--stride must be a positive whole number of pixels, got ${stride}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive whole number, got ${batchSize}`);
+  if (!Number.isInteger(patch) || patch < 1) throw new UsageError(`occlusion patch must be a positive whole number of pixels, got ${patch}`);
+  if (!Number.isInteger(stride) || stride < 1) throw new UsageError(`occlusion stride must be a positive whole number of pixels, got ${stride}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`occlusion batchSize must be a positive whole number, got ${batchSize}`);
   const roi = opts.roi ?? { x: 0, y: 0, width: w, height: h };
   const xs = patchStarts(w, patch, stride, roi.x, roi.x + roi.width);
   const ys = patchStarts(h, patch, stride, roi.y, roi.y + roi.height);
@@ -87,6 +89,7 @@ export async function occlusionMap(model: ExplainModel, tensor: Float32Array, op
   const buffer = new Float32Array(Math.min(batchSize, jobs) * 3 * plane);
   const scores = new Float64Array(jobs);
   for (let start = 0; start < jobs; start += batchSize) {
+    opts.signal?.throwIfAborted();
     const m = Math.min(batchSize, jobs - start);
     for (let k = 0; k < m; k++) {
       const off = k * 3 * plane;
@@ -100,7 +103,7 @@ export async function occlusionMap(model: ExplainModel, tensor: Float32Array, op
         for (let y = y0; y < y0 + ph; y++) buffer.fill(v, off + c * plane + y * w + x0, off + c * plane + y * w + x0 + pw);
       }
     }
-    scores.set(await scoreTensors(model, buffer, m), start);
+    scores.set(await model.score(buffer, m), start);
     opts.onProgress?.(Math.min(total, start + m - 1), total);
   }
 
@@ -133,7 +136,7 @@ export async function occlusionMap(model: ExplainModel, tensor: Float32Array, op
 }
 
 /** Per-channel fill value in the normalised tensor space. */
-function fillValues(model: ExplainModel, tensor: Float32Array, plane: number, fill: 'mean' | number): [number, number, number] {
+function fillValues(model: ScoringModel, tensor: Float32Array, plane: number, fill: 'mean' | number): [number, number, number] {
   if (fill === 'mean') {
     const out: [number, number, number] = [0, 0, 0];
     for (let c = 0; c < 3; c++) {
@@ -143,7 +146,7 @@ function fillValues(model: ExplainModel, tensor: Float32Array, plane: number, fi
     }
     return out;
   }
-  if (!Number.isFinite(fill) || fill < 0 || fill > 255) throw new UsageError(`--fill must be "mean" or a grey level 0..255, got ${fill}`);
-  const { mean, std } = model.backbone.manifest.preprocess;
+  if (!Number.isFinite(fill) || fill < 0 || fill > 255) throw new UsageError(`occlusion fill must be "mean" or a grey level 0..255, got ${fill}`);
+  const { mean, std } = model.preprocess;
   return [0, 1, 2].map((c) => (fill / 255 - mean[c]) / std[c]) as [number, number, number];
 }

@@ -2,45 +2,42 @@
  * Shortcut check (DeGrave et al. 2021, Nat. Mach. Intell.; Maguolo & Nanni 2021): does the model
  * still separate the classes when it cannot see the lungs? A COVID detector that keeps a high AUC
  * with the lung fields hidden is reading something else (text labels, markers, borders, source
- * differences). Masked images go through the ordinary feature extraction with an Augmenter whose
- * key names the mask, so their features are cached like any other.
+ * differences). Masked images go through the model's ordinary feature extraction with an
+ * Augmenter whose key names the mask, so their features are cached like any other.
  */
-import type { BackboneOptions } from '../backbone/backbone.js';
-import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
-import { DatasetError } from '../errors.js';
 import { delongAuc, rocAuc } from '../evaluate/index.js';
-import type { FeatureCache } from '../features/cache.js';
-import { extractFeatures, type Augmenter, type ExtractResult } from '../features/extract.js';
-import { predictProba } from '../head/index.js';
+import type { Augmenter } from '../features/extract.js';
 import type { GreyImage } from '../input/grey-image.js';
-import type { LoadLimits } from '../input/load-image.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
-import { readRunDir } from '../protocol/run-dir.js';
-import { loadRunBackbone } from '../protocol/run-model.js';
-import { camFromFeatureMap } from './cam.js';
-import { resizeBilinear } from './heatmap.js';
-import { LUNG_REGION, maskImage, regionMask, type LungRegion, type MaskMode } from './lung-region.js';
+import { LUNG_REGION, maskImage, type LungRegion, type MaskMode } from './lung-region.js';
 
 /** The flag rule, stated once. */
 export const SHORTCUT_RULE = Object.freeze({
-  /** Flag when the AUC with the lungs hidden is at least this… */
+  /** Flag when the lower end of the lungs-hidden AUC's 95% interval is above 0.5 by at least this… */
+  hiddenAboveChanceBy: 0.05,
+  /** …or the lungs-hidden AUC is at least this… */
   hiddenAucAtLeast: 0.8,
-  /** …or when hiding the lungs lowers the AUC by less than this. */
+  /** …or hiding the lungs lowers the AUC by less than this. */
   minDrop: 0.05,
-  text: 'flagged when AUC with the lung region hidden >= 0.80, or when it is less than 0.05 below the AUC on the full images',
+  text: 'flagged when the model still separates the classes with the lung region hidden: the lower end of that AUC\'s 95% interval lies at least 0.05 above chance (0.5), or that AUC is >= 0.80, or it is less than 0.05 below the AUC on the full images',
 });
 
-/** The verdict of the flag rule. */
+/** The verdict of the flag rule, with the reasons in words. */
 export interface ShortcutFlag {
   flagged: boolean;
   reasons: string[];
 }
 
 /** Applies SHORTCUT_RULE to the full-image AUC and the AUC with the lungs hidden. */
-export function shortcutFlag(aucFull: number, aucHidden: number): ShortcutFlag {
+export function shortcutFlag(full: AucEntry, hidden: AucEntry): ShortcutFlag {
   const reasons: string[] = [];
-  if (aucHidden >= SHORTCUT_RULE.hiddenAucAtLeast) reasons.push(`AUC with the lungs hidden is ${aucHidden.toFixed(3)} (>= ${SHORTCUT_RULE.hiddenAucAtLeast})`);
-  const drop = aucFull - aucHidden;
+  const ci = hidden.lower !== null ? ` (95% CI ${hidden.lower.toFixed(3)}–${hidden.upper!.toFixed(3)})` : '';
+  if (hidden.lower !== null && hidden.lower >= 0.5 + SHORTCUT_RULE.hiddenAboveChanceBy) {
+    reasons.push(`with the lungs hidden the model still separates COVID from non-COVID better than chance: AUC ${hidden.auc.toFixed(3)}${ci}, whose whole interval lies above 0.5; it is reading something outside the lungs (markers, borders, the source hospital)`);
+  } else if (hidden.auc >= SHORTCUT_RULE.hiddenAucAtLeast) {
+    reasons.push(`AUC with the lungs hidden is ${hidden.auc.toFixed(3)}${ci} (>= ${SHORTCUT_RULE.hiddenAucAtLeast})`);
+  }
+  const drop = full.auc - hidden.auc;
   if (drop < SHORTCUT_RULE.minDrop) reasons.push(`hiding the lungs lowers the AUC by only ${drop.toFixed(3)} (< ${SHORTCUT_RULE.minDrop})`);
   return { flagged: reasons.length > 0, reasons };
 }
@@ -84,23 +81,8 @@ export interface ShortcutReport {
   failures: { file: string; message: string }[];
 }
 
-/** Options of `shortcutCheck`. */
-export interface ShortcutOptions {
-  run: string;
-  data: string;
-  manifest?: string | false;
-  split?: string;
-  runtime?: BackboneOptions;
-  modelPath?: string;
-  cache: FeatureCache | null;
-  limits?: Partial<LoadLimits>;
-  /** Grey level of the mask (default: each image's mean grey). */
-  fill?: number;
-  batchSize?: number;
-  quiet?: boolean;
-}
-
-function aucEntry(probs: Float64Array, labels: Uint8Array): AucEntry {
+/** AUC with its DeLong interval when both classes have two or more images. */
+export function aucEntry(probs: Float64Array, labels: Uint8Array): AucEntry {
   const auc = rocAuc(probs, labels);
   let pos = 0;
   for (const l of labels) pos += l;
@@ -124,91 +106,6 @@ export function massOutside(cam: Float32Array, mask: Uint8Array): number {
   }
   const total = inside + outside;
   return total > 0 ? outside / total : NaN;
-}
-
-function rows(res: ExtractResult, idx: number[]): Float32Array {
-  const dim = res.dim;
-  const out = new Float32Array(idx.length * dim);
-  idx.forEach((src, dst) => out.set(res.features!.subarray(src * dim, (src + 1) * dim), dst * dim));
-  return out;
-}
-
-/**
- * Runs the shortcut check of a trained run on one split of a dataset: AUC on the full images,
- * with the lung region hidden, and with only the lung region kept, plus where the CAM mass lies.
- */
-export async function shortcutCheck(opts: ShortcutOptions): Promise<ShortcutReport> {
-  const split = opts.split ?? 'test';
-  const run = await readRunDir(opts.run);
-  const ds = await readDataset(opts.data, { positiveClass: run.record.config.positiveClass, manifest: opts.manifest });
-  const items: DatasetItem[] = split === 'all' ? ds.items : splitOf(ds, split);
-  if (items.length === 0) throw new DatasetError(`${ds.root} has no images in split "${split}": pass --split with an existing split, or "all"`);
-  const { backbone, tensor } = await loadRunBackbone(run, opts.runtime, opts.modelPath);
-  const cfg = backbone.manifest.preprocess;
-  const common = { cache: opts.cache, limits: opts.limits, quiet: opts.quiet, batchSize: opts.batchSize };
-  let full: ExtractResult, hidden: ExtractResult, only: ExtractResult, maps: ExtractResult;
-  let mapShape: [number, number, number];
-  try {
-    const plain = items.map((it) => ({ file: it.file }));
-    const masked = items.map((it) => ({ file: it.file, variant: 1 }));
-    full = await extractFeatures(backbone, plain, { ...common, tensor, label: `${backbone.name} ${split} full images` });
-    hidden = await extractFeatures(backbone, masked, { ...common, tensor, augmenter: new LungMaskAugmenter('hide-lungs', cfg, opts.fill), label: `${backbone.name} ${split} lungs hidden` });
-    only = await extractFeatures(backbone, masked, { ...common, tensor, augmenter: new LungMaskAugmenter('lungs-only', cfg, opts.fill), label: `${backbone.name} ${split} lungs only` });
-    maps = tensor === 'map' ? full : await extractFeatures(backbone, plain, { ...common, tensor: 'map', label: `${backbone.name} ${split} feature maps` });
-    mapShape = (await backbone.featureShapes()).map!;
-  } finally {
-    await backbone.release();
-  }
-  const idx: number[] = [];
-  for (let i = 0; i < items.length; i++) if (full.ok[i] && hidden.ok[i] && only.ok[i] && maps.ok[i]) idx.push(i);
-  const failures = new Map<string, string>();
-  for (const r of [full, hidden, only, maps]) for (const f of r.failures) if (!failures.has(f.file)) failures.set(f.file, f.message);
-  const labels = Uint8Array.from(idx, (i) => items[i].label);
-  const positives = labels.reduce((s, v) => s + v, 0);
-  if (positives === 0 || positives === labels.length) {
-    throw new DatasetError(`split "${split}" of ${ds.root} has ${positives === 0 ? 'no COVID' : 'only COVID'} images that could be read: an AUC needs both classes`);
-  }
-  const head = run.head;
-  const pFull = predictProba(head, rows(full, idx));
-  const pHidden = predictProba(head, rows(hidden, idx));
-  const pOnly = predictProba(head, rows(only, idx));
-
-  const crop = cfg.crop;
-  const mask = regionMask(crop);
-  let inside = 0;
-  for (const m of mask) inside += m;
-  const mapRows = rows(maps, idx);
-  let sumAll = 0, nAll = 0, sumCovid = 0, nCovid = 0;
-  for (let k = 0; k < idx.length; k++) {
-    const { cam } = camFromFeatureMap(head, mapRows, mapShape, k);
-    const share = massOutside(resizeBilinear(cam, crop[1], crop[0]).data, mask);
-    if (Number.isNaN(share)) continue;
-    sumAll += share;
-    nAll++;
-    if (labels[k] === 1) {
-      sumCovid += share;
-      nCovid++;
-    }
-  }
-  const aucFull = aucEntry(pFull, labels);
-  const aucHidden = aucEntry(pHidden, labels);
-  return {
-    run: run.dir,
-    data: ds.root,
-    split,
-    n: idx.length,
-    positives,
-    region: {
-      name: LUNG_REGION.name,
-      description: LUNG_REGION.description,
-      note: 'the lung region is geometric (fixed ellipses in the crop), not a segmentation of each image',
-      areaShare: inside / mask.length,
-    },
-    auc: { full: aucFull, lungsHidden: aucHidden, lungsOnly: aucEntry(pOnly, labels) },
-    camOutside: { all: nAll ? sumAll / nAll : NaN, covid: nCovid ? sumCovid / nCovid : NaN, images: nAll, areaShareOutside: 1 - inside / mask.length },
-    flag: { ...shortcutFlag(aucFull.auc, aucHidden.auc), rule: SHORTCUT_RULE.text },
-    failures: [...failures].map(([file, message]) => ({ file, message })),
-  };
 }
 
 /** The report as a plain-text table for the terminal. */

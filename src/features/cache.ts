@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { sha256Hex } from '../util/hash.js';
 import { encodeNpyF32, parseNpy } from '../util/npy.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { cacheRoot } from '../util/paths.js';
+import { env } from '../util/env.js';
 
 /** Everything that determines a feature vector, besides the image itself. */
 export interface FeatureKeyParts {
@@ -26,7 +26,7 @@ export class FeatureCache {
   readonly dir: string;
 
   constructor(dir?: string) {
-    this.dir = dir ?? join(cacheRoot(), 'features');
+    this.dir = dir ?? join(env.cacheDir, 'features');
   }
 
   /** The cache key of one image under the given parts. */

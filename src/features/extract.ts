@@ -1,16 +1,19 @@
-import { InputError } from '../errors.js';
+import { InputError, type InputProblem } from '../errors.js';
 import type { Backbone } from '../backbone/backbone.js';
 import type { GreyImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
 import { preprocessKey } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop, resizeAndCropProbed } from '../preprocess/to-tensor.js';
 import { sha256Hex } from '../util/hash.js';
-import { createProgress } from '../util/progress.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
 import type { FeatureCache } from './cache.js';
 
 /** One image to turn into features; variant > 0 asks for an augmented copy. */
 export interface FeatureRequest {
+  /** A path, or the display name of `bytes`. */
   file: string;
+  /** The file's content, when it is already in memory (uploads, PACS); `file` is then only a name. */
+  bytes?: Uint8Array;
   variant?: number;
 }
 
@@ -32,9 +35,12 @@ export interface ExtractOptions {
   /** Keep the features in memory and return them (default true; false only fills the cache). */
   collect?: boolean;
   limits?: Partial<LoadLimits>;
-  /** Progress label; quiet silences it. */
+  /** Stops the work between batches (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
+  /** Progress label. */
   label?: string;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
 }
 
 /** A failed request: which file and why. */
@@ -42,6 +48,8 @@ export interface ExtractFailure {
   file: string;
   variant: number;
   message: string;
+  /** The input problem, when the file (not the system) was at fault. */
+  problem?: InputProblem;
 }
 
 /** Features for every request, in request order. */
@@ -90,7 +98,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const imageLen = backbone.imageLength;
   const keyParts = { modelSha256: backbone.modelSha256, preprocess: preprocessKey(cfg), tensor: opts.tensor, augment: '' };
   const buffers = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
-  const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, quiet: opts.quiet });
+  const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, onProgress: opts.onProgress });
   let fromCache = 0;
   let computed = 0;
 
@@ -107,7 +115,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       const req = requests[i];
       const variant = req.variant ?? 0;
       try {
-        const { bytes } = await readSource(req.file);
+        const { bytes } = await readSource(req.bytes ? { bytes: req.bytes, name: req.file } : req.file);
         const sha = sha256Hex(bytes);
         hashes[i] = sha;
         const augment = variant > 0 ? `${opts.augmenter?.key ?? 'none'}#${variant}` : '';
@@ -161,13 +169,17 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
 
   function fail(i: number, err: unknown) {
     const req = requests[i];
-    failures.push({ file: req.file, variant: req.variant ?? 0, message: err instanceof Error ? err.message : String(err) });
+    failures.push({ file: req.file, variant: req.variant ?? 0, message: err instanceof Error ? err.message : String(err), ...(err instanceof InputError ? { problem: err.problem } : {}) });
     progress.tick();
   }
 
   let next = n > 0 ? prepareChunk(0, buffers[0]) : null;
   for (let start = 0, b = 0; start < n; start += batchSize, b ^= 1) {
     const prepared = await next!;
+    if (opts.signal?.aborted) {
+      progress.done();
+      opts.signal.throwIfAborted();
+    }
     next = start + batchSize < n ? prepareChunk(start + batchSize, buffers[b ^ 1]) : null;
     const misses = prepared.filter((p) => !p.cached) as (Prepared & { slot: number })[];
     for (const p of prepared) {
@@ -175,7 +187,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       features?.set(p.cached, p.index * dim);
       ok[p.index] = 1;
       fromCache++;
-      progress.tick();
+      progress.tick(1, 1);
     }
     if (misses.length > 0) {
       // misses occupy slots 0..m-1 in order; a file that failed to decode leaves its slot unused

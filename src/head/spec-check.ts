@@ -3,7 +3,7 @@ import type { HeadSpec } from './types.js';
 
 /** Throws a UsageError naming the setting when a head spec is not usable. */
 export function checkHeadSpec(spec: HeadSpec): void {
-  const kinds = ['linear', 'relu-linear', 'squeezenet-conv'];
+  const kinds = ['linear', 'squeezenet-conv'];
   if (!kinds.includes(spec.kind)) {
     throw new UsageError(`head kind "${String(spec.kind)}" is unknown; use one of ${kinds.join(', ')}`);
   }

@@ -4,13 +4,9 @@
  * checked exactly; features arrive as float32.
  */
 
-/**
- * Which torchvision last layer is reproduced.
- * - `linear`: Dropout(p) -> Linear(C, 2) on the pooled vector (ResNet18/50 p = 0, MobileNetV2 p = 0.2).
- * - `relu-linear`: DenseNet-121; the pooled vector is taken after the ReLU, so the math is `linear`.
- * - `squeezenet-conv`: Dropout(0.5) -> Conv2d(C, 2, 1x1) -> ReLU -> global average pool, on a C x H x W map.
- */
-export type HeadKind = 'linear' | 'relu-linear' | 'squeezenet-conv';
+import type { HeadKind } from '../backbone/manifest.js';
+
+export type { HeadKind };
 
 /** Number of output classes (index 0 = non-COVID, index 1 = COVID). */
 export const HEAD_CLASSES = 2;
@@ -45,14 +41,6 @@ export interface SerializedHead {
   bias: number[];
 }
 
-/** Head presets for the backbones of the Deep-COVID paper (torchvision classifiers). */
-export const HEAD_PRESETS: Readonly<Record<string, HeadSpec>> = {
-  resnet18: { kind: 'linear', inChannels: 512, dropout: 0 },
-  resnet50: { kind: 'linear', inChannels: 2048, dropout: 0 },
-  mobilenetv2: { kind: 'linear', inChannels: 1280, dropout: 0.2 },
-  densenet121: { kind: 'relu-linear', inChannels: 1024, dropout: 0 },
-  squeezenet11: { kind: 'squeezenet-conv', inChannels: 512, spatial: [13, 13], dropout: 0.5 },
-};
 
 /** Number of spatial positions per channel of a head's input (1 for pooled vectors). */
 export function headPositions(spec: HeadSpec): number {

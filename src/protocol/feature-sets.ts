@@ -1,3 +1,4 @@
+import type { ProgressListener } from '../util/progress.js';
 import type { Backbone } from '../backbone/backbone.js';
 import type { DatasetItem } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
@@ -20,14 +21,16 @@ export interface FeatureSet {
 /** How to build a feature set. */
 export interface FeatureSetOptions {
   tensor: 'pooled' | 'map';
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   /** COVID items get variants 1..factor-1 too (the paper's oversampling); 1 = originals only. */
   augmentFactor?: number;
   augmenter?: Augmenter;
   batchSize?: number;
   limits?: Partial<LoadLimits>;
   label: string;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
 }
 
 /**
@@ -52,7 +55,7 @@ export async function buildFeatureSet(backbone: Backbone, items: DatasetItem[], 
     augmenter: opts.augmenter,
     limits: opts.limits,
     label: opts.label,
-    quiet: opts.quiet,
+    onProgress: opts.onProgress,
   });
   const dim = res.dim;
   const all = res.features!;

@@ -1,3 +1,4 @@
+import type { ProgressListener } from '../util/progress.js';
 import { join, resolve } from 'node:path';
 import { ModelNotFoundError } from '../errors.js';
 import type { BackboneOptions } from '../backbone/backbone.js';
@@ -6,7 +7,7 @@ import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import type { ProtocolConfig } from './config.js';
-import { assertRunDirFree } from './run-dir.js';
+import { prepareRunOutput, REPRODUCE_MARKER } from './run-folder.js';
 import { aucCi, pctCi, thresholdTable, weightsNote } from './run-files.js';
 import { trainRun, type TrainRunResult } from './train-run.js';
 
@@ -19,9 +20,11 @@ export interface ReproduceOptions {
   backbones?: string[];
   config?: Partial<ProtocolConfig>;
   runtime?: BackboneOptions;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   limits?: Partial<LoadLimits>;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
   log?: (msg: string) => void;
 }
 
@@ -37,7 +40,7 @@ export type ReproduceEntry = { backbone: string; run: TrainRunResult } | { backb
 export async function reproduce(opts: ReproduceOptions): Promise<{ out: string; entries: ReproduceEntry[] }> {
   const log = opts.log ?? (() => {});
   const out = resolve(opts.out);
-  await assertRunDirFree(out, !!opts.force);
+  await prepareRunOutput(out, { replace: !!opts.force, kind: 'reproduce' });
   const entries: ReproduceEntry[] = [];
   for (const name of opts.backbones ?? [...PAPER_BACKBONES]) {
     log(`== ${name}`);
@@ -45,7 +48,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<{ out: string; 
       const run = await trainRun({
         data: opts.data, manifest: opts.manifest, out: join(out, name), force: opts.force,
         config: { ...opts.config, backbone: name }, runtime: opts.runtime, cache: opts.cache,
-        limits: opts.limits, quiet: opts.quiet, log,
+        limits: opts.limits, onProgress: opts.onProgress, log,
       });
       entries.push({ backbone: name, run });
       const m = run.metrics;
@@ -57,7 +60,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<{ out: string; 
     }
   }
   await writeFileAtomic(join(out, 'comparison.md'), comparisonMarkdown(opts.data, entries));
-  await writeFileAtomic(join(out, 'comparison.json'), JSON.stringify(comparisonJson(entries), null, 1) + '\n');
+  await writeFileAtomic(join(out, REPRODUCE_MARKER), JSON.stringify(comparisonJson(entries), null, 1) + '\n');
   return { out, entries };
 }
 

@@ -2,7 +2,7 @@ import type { DatasetItem } from '../dataset/read.js';
 import type { EpochRecord } from '../head/index.js';
 import type { EvaluationReport, ThresholdMetrics } from '../evaluate/index.js';
 import { formatCsv } from '../util/csv.js';
-import type { RunRecord } from './run-dir.js';
+import type { RunRecord } from './run-folder.js';
 
 /** Per-image predictions: file, label, probability, prediction at the threshold, patient, source, view. */
 export function predictionsCsv(items: DatasetItem[], probs: Float64Array, threshold: number): string {

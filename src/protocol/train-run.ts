@@ -5,13 +5,14 @@ import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { createAugmenter } from '../augment/index.js';
-import { headToJSON, predictProba, trainHead, type HeadSpec } from '../head/index.js';
+import { headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
 import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
 import { sha256Hex } from '../util/hash.js';
-import { createProgress } from '../util/progress.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
 import { PAPER_PROTOCOL, type ProtocolConfig } from './config.js';
 import { buildFeatureSet, type FeatureSet } from './feature-sets.js';
-import { assertRunDirFree, writeRunDir, type RunRecord } from './run-dir.js';
+import { prepareRunOutput, RUN_FILES, RUN_FORMAT, RUN_VERSION, writeRunDir, type DataFileRow, type RunFiles, type RunRecord } from './run-folder.js';
+import { formatCsv } from '../util/csv.js';
 import { historyCsv, predictionsCsv, runSummaryMarkdown } from './run-files.js';
 import { validationSplit } from './validation-split.js';
 
@@ -25,9 +26,11 @@ export interface TrainRunOptions {
   /** An ONNX file to use instead of the registry lookup. */
   modelPath?: string;
   runtime?: BackboneOptions;
-  cache: FeatureCache | null;
+  /** Feature cache; none by default. */
+  cache?: FeatureCache | null;
   limits?: Partial<LoadLimits>;
-  quiet?: boolean;
+  /** Receives progress events (the library never prints). */
+  onProgress?: ProgressListener;
   log?: (msg: string) => void;
 }
 
@@ -38,19 +41,22 @@ export interface TrainRunResult {
   metrics: EvaluationReport | null;
 }
 
-/** Head shape from the backbone's features and the head kind its manifest names. */
-export async function headSpecFor(backbone: Backbone): Promise<{ spec: HeadSpec; tensor: 'pooled' | 'map' }> {
-  const shapes = await backbone.featureShapes();
-  const { kind, dropout } = backbone.manifest.head;
-  if (kind === 'squeezenet-conv') {
-    const [c, h, w] = shapes.map!;
-    return { spec: { kind, inChannels: c, spatial: [h, w], dropout }, tensor: 'map' };
-  }
-  return { spec: { kind: 'linear', inChannels: shapes.pooledDim, dropout }, tensor: 'pooled' };
-}
-
 function counts(items: { label: number }[]): { n: number; covid: number } {
   return { n: items.length, covid: items.reduce((s, i) => s + (i.label === 1 ? 1 : 0), 0) };
+}
+
+/** data-files.csv: each image of each part once (augmented copies share their original's row). */
+function dataFilesCsv(parts: [DataFileRow['part'], FeatureSet][]): string {
+  const rows: DataFileRow[] = [];
+  for (const [part, set] of parts) {
+    const seen = new Set<string>();
+    set.items.forEach((it, i) => {
+      if (seen.has(it.rel)) return;
+      seen.add(it.rel);
+      rows.push({ part, file: it.rel, sha256: set.sha256[i] });
+    });
+  }
+  return formatCsv(rows as unknown as Record<string, unknown>[], ['part', 'file', 'sha256']);
 }
 
 function dataHash(sets: FeatureSet[]): string {
@@ -70,7 +76,8 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const cfg: ProtocolConfig = { ...PAPER_PROTOCOL, ...opts.config };
   const timings: Record<string, number> = {};
   const clock = (name: string, t0: number) => (timings[name] = Math.round(performance.now() - t0) / 1000);
-  await assertRunDirFree(opts.out, !!opts.force);
+  // an impossible or protected output is found now, not after all the training
+  await prepareRunOutput(opts.out, { replace: !!opts.force });
 
   const ds = await readDataset(opts.data, { positiveClass: cfg.positiveClass, manifest: opts.manifest });
   const trainAll = splitOf(ds, cfg.trainSplit);
@@ -92,7 +99,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   if (backbone.weights === 'synthetic') log(`warning: ${backbone.located.path} has synthetic weights (structure only): its results mean nothing`);
   const { spec, tensor } = await headSpecFor(backbone);
   const augmenter = cfg.augmentFactor > 1 ? createAugmenter({}, cfg.seed) : undefined;
-  const common = { tensor, cache: opts.cache, batchSize: 20, limits: opts.limits, quiet: opts.quiet };
+  const common = { tensor, cache: opts.cache, batchSize: 20, limits: opts.limits, onProgress: opts.onProgress };
   try {
     t0 = performance.now();
     const train = await buildFeatureSet(backbone, split.train, { ...common, augmentFactor: cfg.augmentFactor, augmenter, label: `${cfg.backbone} train features` });
@@ -103,13 +110,13 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     t0 = performance.now();
     const test = testItems.length ? await buildFeatureSet(backbone, testItems, { ...common, label: `${cfg.backbone} test features` }) : null;
     clock('extractTest', t0);
-    if (val.items.length === 0) throw new DatasetError(`validation part of ${ds.root} is empty: the training split is too small for --val-fraction ${cfg.valFraction}`);
+    if (val.items.length === 0) throw new DatasetError(`validation part of ${ds.root} is empty: the training split is too small for a validation fraction of ${cfg.valFraction}`);
 
     const nPos = train.labels.reduce((s, v) => s + v, 0);
     const classWeights: [number, number] | undefined = cfg.classWeighting
       ? [train.labels.length / (2 * (train.labels.length - nPos)), train.labels.length / (2 * nPos)]
       : undefined;
-    const bar = createProgress({ label: `${cfg.backbone} head training`, total: cfg.epochs, unit: 'epochs', quiet: opts.quiet });
+    const bar = createProgress({ label: `${cfg.backbone} head training`, total: cfg.epochs, unit: 'epochs', onProgress: opts.onProgress });
     t0 = performance.now();
     const trained = trainHead(spec, { features: train.features, labels: train.labels }, { features: val.features, labels: val.labels }, {
       seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, classWeights, onEpoch: () => bar.tick(),
@@ -145,8 +152,8 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     clock('evaluate', t0);
 
     const record: RunRecord = {
-      format: 'deep-covid-run',
-      version: 1,
+      format: RUN_FORMAT,
+      version: RUN_VERSION,
       id: basename(opts.out),
       createdAt: new Date().toISOString(),
       config: cfg,
@@ -177,16 +184,17 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       threshold: { value: threshold, chosenOn: 'validation', targetSensitivity: cfg.targetSensitivity, fallback: chosen === null },
       timings,
     };
-    const files: Record<string, string> = {
-      'run.json': JSON.stringify(record, null, 2) + '\n',
-      'head.json': JSON.stringify(headToJSON(trained.head)) + '\n',
-      'history.csv': historyCsv(trained.history),
-      'val-predictions.csv': predictionsCsv(val.items, valProbs, threshold),
-      'summary.md': runSummaryMarkdown(record, metrics),
+    const files: RunFiles = {
+      [RUN_FILES.record]: JSON.stringify(record, null, 2) + '\n',
+      [RUN_FILES.head]: JSON.stringify(headToJSON(trained.head)) + '\n',
+      [RUN_FILES.history]: historyCsv(trained.history),
+      [RUN_FILES.valPredictions]: predictionsCsv(val.items, valProbs, threshold),
+      [RUN_FILES.summary]: runSummaryMarkdown(record, metrics),
+      [RUN_FILES.dataFiles]: dataFilesCsv([['train', train], ['val', val], ...(test ? [['test', test] as ['test', FeatureSet]] : [])]),
     };
     if (metrics && testProbs && test) {
-      files['metrics.json'] = JSON.stringify(metrics, null, 1) + '\n';
-      files['predictions.csv'] = predictionsCsv(test.items, testProbs, threshold);
+      files[RUN_FILES.metrics] = JSON.stringify(metrics, null, 1) + '\n';
+      files[RUN_FILES.predictions] = predictionsCsv(test.items, testProbs, threshold);
     }
     await writeRunDir(opts.out, files, !!opts.force);
     return { dir: opts.out, record, metrics };

@@ -5,7 +5,8 @@
  */
 import type { EvaluationReport } from '../evaluate/index.js';
 import { aucCi, pctCi, weightsNote } from '../protocol/run-files.js';
-import type { RunRecord } from '../protocol/run-dir.js';
+import { shortcutCheckMarkdown } from './shortcut-section.js';
+import type { RunRecord } from '../protocol/run-folder.js';
 import type { ReportRun } from './run-data.js';
 import { groupAucCi } from './tables.js';
 
@@ -101,34 +102,6 @@ function hazardLines(h: Hazards, m: EvaluationReport): string[] {
   }
   if (!out.length && m.bySource) out.push(`- No single-class source and no source or view with an AUC more than ${AUC_GAP} below the overall AUC was found in the test set.`);
   out.push(`- Small groups: intervals of per-source and per-view results are wide; a group AUC is reported as a hazard when the group has at least ${MIN_PER_CLASS} images of each class and its AUC is more than ${AUC_GAP} below the overall AUC.`);
-  return out;
-}
-
-function scalarEntries(o: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(o)) {
-    if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out.push(`- ${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v)}`);
-  }
-  return out;
-}
-
-/** The shortcut check written by another tool (`shortcut-check.json`), shown as found. */
-export function shortcutCheckMarkdown(check: unknown): string[] {
-  if (check === null || check === undefined) {
-    return ['No shortcut check was found in the run folder (`shortcut-check.json`). Until one is run, treat the source hazards above as unresolved.'];
-  }
-  const out: string[] = ['From `shortcut-check.json` in the run folder:', ''];
-  if (typeof check === 'object' && !Array.isArray(check)) {
-    const o = check as Record<string, unknown>;
-    for (const key of ['verdict', 'conclusion', 'summary', 'message']) {
-      if (typeof o[key] === 'string') out.push(`**${key[0].toUpperCase()}${key.slice(1)}:** ${o[key] as string}`, '');
-    }
-    const scalars = scalarEntries(o);
-    if (scalars.length) out.push(...scalars, '');
-  }
-  let json = JSON.stringify(check, null, 1);
-  if (json.length > 6000) json = `${json.slice(0, 6000)}\n… (truncated; see shortcut-check.json)`;
-  out.push('```json', json, '```');
   return out;
 }
 

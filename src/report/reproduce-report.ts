@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { RunError } from '../errors.js';
 import { comparisonMarkdown, type ReproduceEntry } from '../protocol/reproduce.js';
 import { aucCi, pctCi } from '../protocol/run-files.js';
+import { RUN_FILES } from '../protocol/run-folder.js';
 import { confusionCells, probabilityHistogram, rocPoints } from './chart-data.js';
 import { confusionSpec, histogramSpec, rocSpec, type RocMarker } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
@@ -40,7 +41,7 @@ export async function loadReproduceFolder(dir: string): Promise<ReproduceModel[]
     });
     names = [];
     for (const e of entries.filter((x) => x.isDirectory()).map((x) => x.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-      if (await stat(join(abs, e, 'run.json')).then(() => true, () => false)) names.push({ backbone: e });
+      if (await stat(join(abs, e, RUN_FILES.record)).then(() => true, () => false)) names.push({ backbone: e });
     }
   }
   if (!names.some((n) => n.skipped === undefined)) throw new RunError(`${abs} holds no trained runs (no <backbone>/run.json and no comparison.json): pass the output folder of deep-covid reproduce`);

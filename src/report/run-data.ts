@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunError } from '../errors.js';
-import { readRunDir, type RunRecord } from '../protocol/run-dir.js';
+import { readRunDir, RUN_FILES, type RunRecord } from '../protocol/run-folder.js';
 import type { EvaluationReport } from '../evaluate/index.js';
 import { parseCsv } from '../util/csv.js';
 
@@ -97,15 +97,15 @@ async function listPngs(dir: string, prefix = ''): Promise<string[]> {
 /** Loads a run folder with everything the report uses; optional files may be absent. */
 export async function loadReportRun(dir: string): Promise<ReportRun> {
   const run = await readRunDir(dir);
-  const predText = await optionalText(join(run.dir, 'predictions.csv'));
-  const histText = await optionalText(join(run.dir, 'history.csv'));
-  const scText = await optionalText(join(run.dir, 'shortcut-check.json'));
+  const predText = await optionalText(join(run.dir, RUN_FILES.predictions));
+  const histText = await optionalText(join(run.dir, RUN_FILES.history));
+  const scText = await optionalText(join(run.dir, RUN_FILES.shortcutCheck));
   let shortcutCheck: unknown = null;
   if (scText !== null) {
     try {
       shortcutCheck = JSON.parse(scText);
     } catch (err) {
-      throw new RunError(`${join(run.dir, 'shortcut-check.json')} is not valid JSON: re-run the shortcut check or delete the file`, { cause: err });
+      throw new RunError(`${join(run.dir, RUN_FILES.shortcutCheck)} is not valid JSON: re-run the shortcut check or delete the file`, { cause: err });
     }
   }
   const expDir = join(run.dir, 'explanations');
@@ -115,8 +115,8 @@ export async function loadReportRun(dir: string): Promise<ReportRun> {
     dir: run.dir,
     record: run.record,
     metrics: run.metrics,
-    predictions: predText ? parsePredictions(predText, join(run.dir, 'predictions.csv')) : [],
-    history: histText ? parseHistory(histText, join(run.dir, 'history.csv')) : [],
+    predictions: predText ? parsePredictions(predText, join(run.dir, RUN_FILES.predictions)) : [],
+    history: histText ? parseHistory(histText, join(run.dir, RUN_FILES.history)) : [],
     shortcutCheck,
     explanations,
   };

@@ -1,6 +1,6 @@
 /** The run's model card as JSON for GET /api/model: what was trained on what, and how it did. */
 import { basename } from 'node:path';
-import type { LoadedRun } from '../protocol/run-dir.js';
+import type { LoadedRun } from '../protocol/run-folder.js';
 import type { ApiModelCard } from './api-types.js';
 import { apiOperatingPoint, modelRefOf } from './model-service.js';
 

@@ -4,29 +4,22 @@
  * occlusion map on request. Nothing is written to disk.
  */
 import sharp from 'sharp';
-import type { Backbone, BackboneOptions } from '../backbone/backbone.js';
-import { predictProba } from '../head/index.js';
-import { DEFAULT_MAX_PIXELS, loadGreyImage } from '../input/load-image.js';
-import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
-import { readRunDir, type LoadedRun } from '../protocol/run-dir.js';
-import { loadRunBackbone } from '../protocol/run-model.js';
+import type { BackboneOptions } from '../backbone/backbone.js';
+import { DEFAULT_MAX_PIXELS } from '../input/load-image.js';
+import { DeepCovidModel } from '../model/index.js';
+import type { LoadedRun } from '../protocol/run-folder.js';
 import { weightsNote } from '../protocol/run-files.js';
-import { camFromFeatureMap, colourise, blendOverGrey, displayScale, encodePng, occlusionMap, resizeBilinear, VIRIDIS, type Heatmap } from '../explain/index.js';
+import { colourise, blendOverGrey, displayScale, encodePng, EXPLAINER_DEFAULTS, MAP_MEANING, VIRIDIS, type Heatmap } from '../explain/index.js';
 import type { ApiHeatmap, ApiModelRef, ApiOperatingPoint, ApiPrediction, ApiProportion } from './api-types.js';
 import type { Proportion, ThresholdMetrics } from '../evaluate/index.js';
 
 /** Opacity of the pre-blended overlay PNG (the page lets the user choose its own). */
-export const OVERLAY_ALPHA = 0.45;
+export const OVERLAY_ALPHA = EXPLAINER_DEFAULTS.overlayAlpha;
 
 export const NOT_DIAGNOSTIC = 'Research software, not a diagnostic device: do not use this result for any clinical decision.';
 
-const MEANING = {
-  cam: 'Class activation map: how much each region pushed the model towards COVID (bright = strongest push; dark = no push or evidence against COVID). It shows where the model looked, not where disease is.',
-  occlusion: 'Occlusion sensitivity: how much P(COVID) drops when the 32 x 32-pixel patch containing each region is filled with the image’s mean grey (bright = the largest drop). It shows what the model relied on, not where disease is.',
-} as const;
-
-/** Occlusion settings of the server (the CLI's `explain` uses a finer stride of 16). */
-export const OCCLUSION = Object.freeze({ patch: 32, stride: 32, batchSize: 25 });
+/** Occlusion settings of the server (the CLI's `explain` uses a finer stride). */
+export const OCCLUSION = EXPLAINER_DEFAULTS.occlusionInteractive;
 
 const COLOUR_MAP = 'viridis, faded by strength: transparent = nothing, violet = low, yellow = high';
 
@@ -80,76 +73,56 @@ export function modelRefOf(run: LoadedRun): ApiModelRef {
   };
 }
 
-/** Loads a run's head and backbone once and returns a Predictor over them. */
+/** Loads a run's model once and returns a Predictor over it. */
 export async function loadModelService(runDir: string, opts: ModelServiceOptions = {}): Promise<Predictor> {
-  const run = await readRunDir(runDir);
-  const { backbone, tensor } = await loadRunBackbone(run, opts.runtime, opts.modelPath);
-  // learn the feature shapes now, so the first upload does not pay for it
-  await backbone.featureShapes();
-  return new ModelService(run, backbone, tensor);
+  return new ModelService(await DeepCovidModel.load(runDir, opts));
 }
 
 class ModelService implements Predictor {
   readonly modelRef: ApiModelRef;
   readonly operatingPoint: ApiOperatingPoint | null;
+  readonly run: LoadedRun;
 
-  constructor(readonly run: LoadedRun, private readonly backbone: Backbone, private readonly tensor: 'pooled' | 'map') {
-    this.modelRef = modelRefOf(run);
-    this.operatingPoint = run.metrics ? apiOperatingPoint(run.metrics.operatingPoint) : null;
+  constructor(private readonly model: DeepCovidModel) {
+    this.run = model.run!;
+    this.modelRef = modelRefOf(this.run);
+    this.operatingPoint = this.run.metrics ? apiOperatingPoint(this.run.metrics.operatingPoint) : null;
   }
 
   async predict(req: PredictRequest) {
     const t0 = performance.now();
-    const cfg = this.backbone.manifest.preprocess;
-    const [ch, cw] = cfg.crop;
-    const img = await loadGreyImage({ bytes: req.bytes, name: req.name }, { maxPixels: req.maxPixels ?? DEFAULT_MAX_PIXELS });
+    const [ch, cw] = this.model.crop;
+    const a = await this.model.analyse({ bytes: req.bytes, name: req.name }, {
+      cam: true, occlusion: req.occlusion ?? false, limits: { maxPixels: req.maxPixels ?? DEFAULT_MAX_PIXELS },
+    });
     const t1 = performance.now();
-    const grey = await resizeAndCrop(img, cfg);
-    const input = new Float32Array(this.backbone.imageLength);
-    greyToTensor(grey, cfg, input);
-    const t2 = performance.now();
-    const hasMap = this.backbone.manifest.features.map !== null;
-    // one pass gives the head's input and the CAM's feature map
-    const out = await this.backbone.run(input, 1, { pooled: this.tensor === 'pooled', map: hasMap });
-    const probability = predictProba(this.run.head, (this.tensor === 'pooled' ? out.pooled : out.map)!)[0];
-    const t3 = performance.now();
-    let camMap: Heatmap | null = null;
-    if (hasMap) {
-      const shape = (await this.backbone.featureShapes()).map!;
-      camMap = resizeBilinear(camFromFeatureMap(this.run.head, out.map!, shape).cam, cw, ch);
-    }
-    const t4 = performance.now();
-    let occMap: Heatmap | null = null;
-    // non-overlapping 32-pixel patches: 49 backbone passes keep an interactive request to seconds
-    if (req.occlusion) occMap = (await occlusionMap({ backbone: this.backbone, head: this.run.head, tensor: this.tensor }, input, OCCLUSION)).map;
-    const t5 = performance.now();
     const [cropPng, cam, occlusion] = await Promise.all([
-      sharp(grey, { raw: { width: cw, height: ch, channels: 1 } }).toColourspace('b-w').png().toBuffer(),
-      camMap ? heatmapPictures('cam', camMap, grey) : null,
-      occMap ? heatmapPictures('occlusion', occMap, grey) : null,
+      sharp(a.crop, { raw: { width: cw, height: ch, channels: 1 } }).toColourspace('b-w').png().toBuffer(),
+      a.cam ? heatmapPictures('cam', a.cam.map, a.crop) : null,
+      a.occlusion ? heatmapPictures('occlusion', a.occlusion, a.crop) : null,
     ]);
-    const t6 = performance.now();
-    const threshold = this.run.record.threshold.value;
+    const t2 = performance.now();
+    const img = a.image;
     return {
       file: req.name,
-      probability,
-      label: probability >= threshold ? ('covid' as const) : ('non' as const),
-      threshold,
+      probability: a.probability,
+      label: a.label,
+      threshold: a.threshold,
       operatingPoint: this.operatingPoint,
       model: this.modelRef,
       image: { format: img.format, width: img.width, height: img.height, bitDepth: img.bitDepth },
       crop: { width: cw, height: ch, png: cropPng.toString('base64') },
       heatmaps: { cam, occlusion },
       timings: {
-        decodeMs: ms(t1 - t0), preprocessMs: ms(t2 - t1), inferenceMs: ms(t3 - t2), camMs: ms(t4 - t3),
-        occlusionMs: req.occlusion ? ms(t5 - t4) : null, encodeMs: ms(t6 - t5), totalMs: ms(t6 - t0),
+        decodeMs: a.timings.decodeMs, preprocessMs: a.timings.preprocessMs, inferenceMs: a.timings.inferenceMs, camMs: a.timings.camMs ?? 0,
+        occlusionMs: a.timings.occlusionMs, encodeMs: ms(t2 - t1), totalMs: ms(t2 - t0),
       },
       notice: NOT_DIAGNOSTIC,
     };
   }
 
   async close(): Promise<void> {
-    await this.backbone.release();
+    await this.model.release();
   }
 }
 
@@ -163,7 +136,7 @@ async function heatmapPictures(method: 'cam' | 'occlusion', map: Heatmap, grey: 
   const heat = colourise(scaled, map.width, map.height, VIRIDIS);
   const overlay = blendOverGrey(grey, heat, OVERLAY_ALPHA);
   const [h, o] = await Promise.all([encodeLayer(heat.data, scaled, map.width, map.height), encodePng(overlay)]);
-  return { method, meaning: MEANING[method], colourMap: COLOUR_MAP, heatmapPng: h.toString('base64'), overlayPng: o.toString('base64'), overlayAlpha: OVERLAY_ALPHA };
+  return { method, meaning: MAP_MEANING[method].plain, colourMap: COLOUR_MAP, heatmapPng: h.toString('base64'), overlayPng: o.toString('base64'), overlayAlpha: OVERLAY_ALPHA };
 }
 
 /**

@@ -1,8 +1,30 @@
-import cliProgress from 'cli-progress';
+/**
+ * Progress of long work as events. The library never prints: it calls the `onProgress` listener
+ * its caller passed (the CLI draws bars from these events; a server or a test may ignore them).
+ */
 
-/** A progress reporter for long work: a bar with rate and ETA on a TTY, plain lines otherwise. */
+/** One progress event of a long operation. */
+export interface ProgressEvent {
+  /** What is being done, e.g. "squeezenet1_1 train features". */
+  label: string;
+  /** Unit of `done`/`total`, e.g. "img", "epochs", "patch". */
+  unit: string;
+  /** Units finished so far, and the whole. */
+  done: number;
+  total: number;
+  /** 'start' once, 'update' as work finishes, 'end' once (also when the work failed or stopped). */
+  phase: 'start' | 'update' | 'end';
+  /** Units served from a cache rather than computed (when the operation has a cache). */
+  fromCache?: number;
+}
+
+/** Receives progress events. */
+export type ProgressListener = (event: ProgressEvent) => void;
+
+/** A progress reporter for one operation. */
 export interface Progress {
-  tick(n?: number): void;
+  /** `n` more units done; `cached` of them came from a cache. */
+  tick(n?: number, cached?: number): void;
   done(): void;
 }
 
@@ -11,55 +33,31 @@ export interface ProgressOptions {
   label: string;
   total: number;
   unit?: string;
-  /** Where to write (default process.stderr). Silent when `quiet`. */
-  stream?: NodeJS.WriteStream;
-  quiet?: boolean;
+  onProgress?: ProgressListener;
 }
 
-/** Creates a progress reporter. On non-TTY streams it prints a line about every 10% or 10 s. */
+const SILENT: Progress = { tick() {}, done() {} };
+
+/** Creates a reporter that turns ticks into events for `onProgress` (silent without one). */
 export function createProgress(opts: ProgressOptions): Progress {
-  const stream = opts.stream ?? process.stderr;
+  const listener = opts.onProgress;
+  if (!listener || opts.total === 0) return SILENT;
   const unit = opts.unit ?? 'img';
-  if (opts.quiet || opts.total === 0) return { tick() {}, done() {} };
-  const start = Date.now();
-  if (stream.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      { format: `${opts.label} [{bar}] {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`, stream, hideCursor: true, etaBuffer: 50 },
-      cliProgress.Presets.shades_classic,
-    );
-    bar.start(opts.total, 0, { rate: '0.0' });
-    let value = 0;
-    return {
-      tick(n = 1) {
-        value += n;
-        bar.update(value, { rate: (value / Math.max(1e-3, (Date.now() - start) / 1000)).toFixed(1) });
-      },
-      done() {
-        bar.stop();
-      },
-    };
-  }
-  let value = 0;
-  let lastPct = -1;
-  let lastTime = start;
-  const line = () => {
-    const secs = (Date.now() - start) / 1000;
-    const rate = value / Math.max(1e-3, secs);
-    const eta = rate > 0 ? (opts.total - value) / rate : 0;
-    stream.write(`${opts.label}: ${value}/${opts.total} ${unit} (${rate.toFixed(1)} ${unit}/s, ETA ${eta.toFixed(0)} s)\n`);
-  };
+  let done = 0;
+  let fromCache = 0;
+  let ended = false;
+  const emit = (phase: ProgressEvent['phase']) => listener({ label: opts.label, unit, done, total: opts.total, phase, fromCache });
+  emit('start');
   return {
-    tick(n = 1) {
-      value += n;
-      const pct = Math.floor((value / opts.total) * 10);
-      if (pct > lastPct || Date.now() - lastTime > 10_000) {
-        lastPct = pct;
-        lastTime = Date.now();
-        line();
-      }
+    tick(n = 1, cached = 0) {
+      done += n;
+      fromCache += cached;
+      emit('update');
     },
     done() {
-      if (value < opts.total) line();
+      if (ended) return;
+      ended = true;
+      emit('end');
     },
   };
 }

@@ -4,7 +4,7 @@ import { augmentDataset } from '../../dataset/augment.js';
 import { buildDataset, loadBuildConfig } from '../../dataset/build.js';
 import { checkDataset, formatCheckReport, formatTable } from '../../dataset/check.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { positiveInt, wholeNumber } from '../common.js';
+import { positiveInt, wholeNumber , progressOf } from '../common.js';
 
 /** `deep-covid dataset build|augment|check`: make a dataset in the paper's layout, oversample it, and check it for leakage. */
 export function registerDataset(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
@@ -37,7 +37,7 @@ export function registerDataset(program: Command, io: { out: (s: string) => void
     ].join('\n'))
     .action(async (o: { config: string; out: string; force?: boolean; concurrency: string; quiet?: boolean }) => {
       const cfg = await loadBuildConfig(o.config);
-      const r = await buildDataset(cfg, dirname(resolve(o.config)), o.out, { force: o.force, quiet: o.quiet, concurrency: positiveInt(o.concurrency, '--concurrency') });
+      const r = await buildDataset(cfg, dirname(resolve(o.config)), o.out, { force: o.force, onProgress: progressOf(o), concurrency: positiveInt(o.concurrency, '--concurrency') });
       io.out(`built ${r.out}: ${r.written} images from ${r.selected} selected in ${r.seconds.toFixed(1)} s (${r.imagesPerSecond.toFixed(1)} images/s)`);
       io.out(formatTable([['split', 'covid', 'non', 'target covid', 'target non'], ...Object.entries(r.counts).map(([s, c]) => [s, c.covid, c.non, r.targets[s].covid, r.targets[s].non])]));
       io.out(`duplicates: ${r.duplicatePairs.length} pair(s); ${r.removedDuplicates.length} copies removed; ${r.conflictingLabels.length} group(s) with conflicting labels dropped; ${r.unassigned} image(s) beyond the split counts left out`);
@@ -57,7 +57,7 @@ export function registerDataset(program: Command, io: { out: (s: string) => void
     .option('-q, --quiet', 'no progress output')
     .addHelpText('after', '\nExamples:\n  deep-covid dataset augment --data data/covid5k --class covid --factor 5\n  deep-covid dataset augment --data data/covid5k --split train --seed 1')
     .action(async (o: { data: string; class: string; factor: string; split: string; seed: string; quiet?: boolean }) => {
-      const r = await augmentDataset(o.data, { className: o.class, factor: positiveInt(o.factor, '--factor'), split: o.split, seed: wholeNumber(o.seed, '--seed', 0), quiet: o.quiet });
+      const r = await augmentDataset(o.data, { className: o.class, factor: positiveInt(o.factor, '--factor'), split: o.split, seed: wholeNumber(o.seed, '--seed', 0), onProgress: progressOf(o) });
       io.out(`${r.originals} ${o.class} original(s): ${r.written} augmented file(s) written, ${r.existing} already present; ${r.manifestRowsAdded} manifest row(s) added${r.manifestCreated ? ' (manifest.csv created)' : ''}`);
     });
 
@@ -70,7 +70,7 @@ export function registerDataset(program: Command, io: { out: (s: string) => void
     .option('-q, --quiet', 'no progress output')
     .addHelpText('after', '\nExamples:\n  deep-covid dataset check ../shared/data/covidx5k-dev\n  deep-covid dataset check data/covid5k --json check.json')
     .action(async (dir: string, o: { json?: string; concurrency: string; quiet?: boolean }) => {
-      const r = await checkDataset(dir, { quiet: o.quiet, concurrency: positiveInt(o.concurrency, '--concurrency') });
+      const r = await checkDataset(dir, { onProgress: progressOf(o), concurrency: positiveInt(o.concurrency, '--concurrency') });
       for (const line of formatCheckReport(r)) io.out(line);
       if (o.json) await writeFileAtomic(o.json, `${JSON.stringify(r, null, 2)}\n`);
       if (r.leakage) process.exitCode = 1;

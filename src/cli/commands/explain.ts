@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { explainFiles, type ExplainMethod } from '../../explain/explain-files.js';
+import { explainFiles, type ExplainMethod } from '../../tasks/explain-files.js';
 import type { Rect } from '../../explain/occlusion.js';
-import { formatShortcutReport, shortcutCheck } from '../../explain/shortcut.js';
+import { formatShortcutReport } from '../../explain/shortcut.js';
+import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ExplainCliOptions extends RuntimeOptions {
   run: string;
@@ -72,7 +73,7 @@ Examples:
       patch: positiveInt(o.patch, '--patch'), stride: positiveInt(o.stride, '--stride'), fill: fillOption(o.fill),
       batchSize: positiveInt(o.batchSize, '--batch-size'), roi: roiOption(o.roi), alpha, scale: o.scale,
       original: !!o.original, captions: o.captions, runtime: backboneOptions(o), modelPath: o.model,
-      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, quiet: o.quiet,
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o),
     });
     for (const f of summary.files) {
       if ('error' in f) io.err(`${f.file}: ${f.error}`);
@@ -90,7 +91,8 @@ Examples:
     .option('--manifest <csv>', 'manifest CSV (default: <data>/manifest.csv when present)')
     .option('--split <name>', 'split to check, or "all"', 'test')
     .option('--fill <v>', 'mask fill: "mean" (each image\'s mean grey) or a grey level 0..255', 'mean')
-    .option('--json <file>', 'also write the report as JSON')
+    .option('--json <file>', 'also write the report as JSON to this file')
+    .option('--no-save', 'do not store the report in the run folder (shortcut-check.json, shown by its report)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(check).addHelpText('after', `
 Compares the AUC on the full images, with a geometric lung region (two fixed ellipses in the
@@ -98,12 +100,12 @@ Compares the AUC on the full images, with a geometric lung region (two fixed ell
 CAM heatmap outside the region. Exit code 0 either way; the verdict is in the output.
 Examples:
   deep-covid shortcut-check --run runs/squeezenet --data ../shared/data/covidx5k-dev --json shortcut.json`);
-  check.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; fill: string; json?: string; model?: string }) => {
+  check.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; fill: string; json?: string; model?: string; save: boolean }) => {
     const fill = fillOption(o.fill);
     const report = await shortcutCheck({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, fill: fill === 'mean' ? undefined : fill,
       runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o),
-      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, quiet: o.quiet,
+      limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o), save: o.save,
     });
     io.out(formatShortcutReport(report));
     if (o.json) {

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { readDataset, splitOf } from '../../dataset/read.js';
 import { extractFeatures } from '../../features/extract.js';
-import { addRuntimeOptions, featureCache, loadBackbone, positiveInt, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, featureCache, loadBackbone, positiveInt, type RuntimeOptions , progressOf } from '../common.js';
 
 interface FeaturesOptions extends RuntimeOptions {
   data: string;
@@ -38,7 +38,7 @@ export function registerFeatures(program: Command, io: { out: (s: string) => voi
         batchSize,
         cache: featureCache(o),
         collect: false,
-        quiet: o.quiet,
+        onProgress: progressOf(o),
         limits: { maxPixels },
       });
     } finally {

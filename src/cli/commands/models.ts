@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { BACKBONES, backboneSpec } from '../../backbone/registry.js';
 import { locateModel } from '../../backbone/locate.js';
 import { downloadVerified } from '../../backbone/download.js';
-import { cacheRoot } from '../../util/paths.js';
+import { env } from '../../util/env.js';
 import { type RuntimeOptions } from '../common.js';
 
 /** `deep-covid models list|fetch`: where each backbone's file is, and verified downloads into the cache. */
@@ -38,7 +38,7 @@ export function registerModels(program: Command, io: { out: (s: string) => void;
       const sha = o.sha256 ?? (o.url ? undefined : spec.download?.sha256);
       if (!url) throw new UsageError(`the registry has no download for ${name}: give --url and --sha256, or ${spec.howToGet}`);
       if (!sha || !/^[0-9a-f]{64}$/i.test(sha)) throw new UsageError('--sha256 must be the 64-hex-digit checksum of the file');
-      const dest = resolve(o.cache ? join(o.cache, 'models') : join(cacheRoot(), 'models'), spec.files[0]);
+      const dest = resolve(o.cache ? join(o.cache, 'models') : join(env.cacheDir, 'models'), spec.files[0]);
       let last = 0;
       await downloadVerified(url, sha, dest, (got, total) => {
         if (Date.now() - last > 1000) {

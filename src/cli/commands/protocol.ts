@@ -5,13 +5,14 @@ import { UsageError } from '../../errors.js';
 import { PAPER_BACKBONES } from '../../backbone/registry.js';
 import { PAPER_PROTOCOL, type ProtocolConfig } from '../../protocol/config.js';
 import { trainRun } from '../../protocol/train-run.js';
-import { evaluateRun } from '../../protocol/evaluate-run.js';
-import { predictFiles } from '../../protocol/predict.js';
+import { evaluateRun } from '../../tasks/evaluate-run.js';
+import { predictFiles } from '../../tasks/predict.js';
 import { reproduce } from '../../protocol/reproduce.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
+import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { DEV_SHARED } from '../../util/paths.js';
-import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
+import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ProtocolCliOptions extends RuntimeOptions {
   data?: string;
@@ -30,6 +31,8 @@ interface ProtocolCliOptions extends RuntimeOptions {
   prevalence?: string;
   /** false with --no-report */
   report?: boolean;
+  /** false with --no-shortcut-check */
+  shortcutCheck?: boolean;
 }
 
 /** The development set beside the checkout, the default data of `reproduce`. */
@@ -50,7 +53,8 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--target-sensitivity <x>', 'sensitivity the validation-chosen operating threshold must reach', String(d.targetSensitivity))
     .option('--thresholds <list>', 'extra thresholds for the tables, comma-separated (0.1..0.5 always included)')
     .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)')
-    .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)');
+    .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)')
+    .option('--no-shortcut-check', 'skip the shortcut check on the test split (is the model looking at the lungs? stored in the run folder and its report)');
 }
 
 function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'> {
@@ -90,10 +94,11 @@ Examples:
   train.action(async (o: ProtocolCliOptions & { backbone: string; model?: string }) => {
     const res = await trainRun({
       data: o.data!, manifest: o.manifest, out: o.out!, force: o.force, config: { ...protocolConfig(o), backbone: o.backbone },
-      modelPath: o.model, runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), quiet: o.quiet, log,
+      modelPath: o.model, runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), log,
     });
     const m = res.metrics;
     io.out(`run written to ${res.dir}`);
+    if (m && o.shortcutCheck !== false) await shortcutAfterRun(res.dir, o.data!, o, log);
     if (o.report !== false) await reportAfterRun(res.dir, 'run', log);
     if (m) io.out(`test AUC ${aucCi(m)}; at threshold ${res.record.threshold.value.toFixed(4)}: sensitivity ${pctCi(m.operatingPoint.sensitivity)}, specificity ${pctCi(m.operatingPoint.specificity)}`);
   });
@@ -114,10 +119,11 @@ Examples:
     const res = await evaluateRun({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, out: o.out,
       prevalence: o.prevalence === undefined ? undefined : numberIn(o.prevalence, '--prevalence', 0, 1),
-      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet,
+      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: progressOf(o),
     });
     const op = res.metrics.operatingPoint;
     io.out(`evaluation written to ${res.out}`);
+    if (res.overlap.warning) log(`warning: ${res.overlap.warning}`);
     io.out(`${res.metrics.n} images: AUC ${aucCi(res.metrics)}; sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}${res.failures ? `; ${res.failures} unreadable file(s) skipped` : ''}`);
   });
 
@@ -126,12 +132,12 @@ Examples:
     .argument('<files...>', 'image files')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(predict).addHelpText('after', `
-Output: one JSON object per line: {"file", "probability", "label", "threshold"} or {"file", "error"}.
+Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
 Exit code 1 only when no file could be predicted.
 Examples:
   deep-covid predict --run runs/squeezenet xray1.png xray2.dcm`);
   predict.action(async (files: string[], o: RuntimeOptions & { run: string; model?: string }) => {
-    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), quiet: o.quiet ?? true });
+    const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined });
     for (const p of preds) io.out(JSON.stringify(p));
     const bad = preds.filter((p) => 'error' in p);
     if (bad.length) log(`${bad.length} of ${preds.length} file(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
@@ -154,12 +160,29 @@ Examples:
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const out = o.out ?? join('runs', `reproduce-${stamp}`);
     const backbones = o.backbones.split(',').map((s) => s.trim()).filter(Boolean);
-    const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), quiet: o.quiet, log });
+    const res = await reproduce({ data, manifest: o.manifest, out, force: o.force, backbones, config: protocolConfig(o), runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), log });
     io.out(`reproduction written to ${res.out} (comparison.md, comparison.json, one run folder per backbone)`);
+    if (o.shortcutCheck !== false) for (const e of res.entries) if ('run' in e && e.run.metrics) await shortcutAfterRun(e.run.dir, data, o, log);
     if (o.report !== false && res.entries.some((e) => 'run' in e)) await reportAfterRun(res.out, 'reproduce', log);
     for (const e of res.entries) {
       if ('skipped' in e) io.out(`  ${e.backbone}: skipped`);
       else io.out(`  ${e.backbone} (${e.run.record.backbone.weights} weights): AUC ${aucCi(e.run.metrics)}`);
     }
   });
+}
+
+/**
+ * The shortcut check of a run that has just been trained, on its own test split, stored in the run
+ * folder for its report. A failing check must not make the finished run look failed: it is logged.
+ */
+async function shortcutAfterRun(dir: string, data: string, o: ProtocolCliOptions, log: (msg: string) => void): Promise<void> {
+  try {
+    const r = await shortcutCheck({
+      run: dir, data, manifest: o.manifest, split: 'test',
+      runtime: backboneOptions(o), cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), save: true,
+    });
+    log(`shortcut check: AUC ${r.auc.full.auc.toFixed(3)} on full images, ${r.auc.lungsHidden.auc.toFixed(3)} with the lungs hidden${r.flag.flagged ? ' — FLAGGED: ' + r.flag.reasons.join('; ') : ''}`);
+  } catch (err) {
+    log(`warning: the shortcut check of ${dir} could not run (${err instanceof Error ? err.message : String(err)}); run it with: deep-covid shortcut-check --run ${dir} --data ${data}`);
+  }
 }

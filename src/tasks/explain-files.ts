@@ -4,27 +4,22 @@
  * reported and the others are still explained.
  */
 import { basename, extname, join, resolve } from 'node:path';
-import type { BackboneOptions } from '../backbone/backbone.js';
 import { InputError } from '../errors.js';
-import { loadGreyImage, type LoadLimits } from '../input/load-image.js';
-import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
-import { readRunDir } from '../protocol/run-dir.js';
-import { loadRunBackbone } from '../protocol/run-model.js';
+import type { LoadLimits } from '../input/load-image.js';
+import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { encodeNpyF32 } from '../util/npy.js';
-import { createProgress } from '../util/progress.js';
-import { camMaps } from './cam.js';
-import { VIRIDIS } from './colormap.js';
-import { cropGeometry, displayScale, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from './heatmap.js';
-import type { ExplainModel } from './model.js';
-import { occlusionMap, patchStarts, type Rect } from './occlusion.js';
-import { blendOverGrey, colourise, encodePng, renderPanel, type PanelRow } from './render.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
+import { VIRIDIS } from '../explain/colormap.js';
+import { ClassActivationMap, COLOUR_MAP_TEXT, EXPLAINER_DEFAULTS, MAP_MEANING, OcclusionSensitivity, type ExplainMethod } from '../explain/explainers.js';
+import { cropGeometry, displayScale, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from '../explain/heatmap.js';
+import { patchStarts, type Rect } from '../explain/occlusion.js';
+import { blendOverGrey, colourise, encodePng, renderPanel, type PanelRow } from '../explain/render.js';
 
-/** Explanation methods. */
-export type ExplainMethod = 'occlusion' | 'cam';
+export type { ExplainMethod };
 
 /** Options of `explainFiles`. */
-export interface ExplainFilesOptions {
+export interface ExplainFilesOptions extends ModelLoadOptions {
   run: string;
   files: string[];
   method: ExplainMethod;
@@ -40,10 +35,9 @@ export interface ExplainFilesOptions {
   /** Also write the overlay on the original image's size and framing. */
   original?: boolean;
   captions?: boolean;
-  runtime?: BackboneOptions;
-  modelPath?: string;
   limits?: Partial<LoadLimits>;
-  quiet?: boolean;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
 }
 
 /** What was written for one file, or why it failed. */
@@ -71,11 +65,6 @@ export interface ExplainSummary {
   files: ExplainedFile[];
 }
 
-const MEANING: Record<ExplainMethod, string> = {
-  occlusion: 'P(COVID)(original) − P(COVID)(patch occluded), averaged over the patches covering each pixel; positive = the region supports COVID',
-  cam: 'class activation map: per-location contribution to the COVID − non-COVID logit difference (linear heads: Σ_c (w1c − w0c)·map_c; SqueezeNet: ReLU(conv1) − ReLU(conv0)), bilinearly upsampled',
-};
-
 function stems(files: string[]): string[] {
   const seen = new Map<string, number>();
   return files.map((f) => {
@@ -88,48 +77,48 @@ function stems(files: string[]): string[] {
 
 /** Explains every file with a trained run and writes the outputs into `out`. */
 export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSummary> {
-  const run = await readRunDir(opts.run);
-  const { backbone, tensor } = await loadRunBackbone(run, opts.runtime, opts.modelPath);
-  const model: ExplainModel = { backbone, head: run.head, tensor };
-  const cfg = backbone.manifest.preprocess;
+  const model = await DeepCovidModel.load(opts.run, opts);
+  const cfg = model.preprocess;
   const [ch, cw] = cfg.crop;
   const out = resolve(opts.out);
-  const threshold = run.record.threshold.value;
+  const threshold = model.threshold;
+  const d = EXPLAINER_DEFAULTS.occlusion;
+  const occlusion = new OcclusionSensitivity({ patch: opts.patch ?? d.patch, stride: opts.stride ?? d.stride, fill: opts.fill ?? d.fill, batchSize: opts.batchSize ?? d.batchSize });
+  const camExplainer = new ClassActivationMap();
   const names = stems(opts.files);
   const results: ExplainedFile[] = [];
   const rows: PanelRow[] = [];
   const perFile = opts.method === 'occlusion'
-    ? patchStarts(cw, opts.patch ?? 32, opts.stride ?? 16).length * patchStarts(ch, opts.patch ?? 32, opts.stride ?? 16).length
+    ? patchStarts(cw, occlusion.settings.patch, occlusion.settings.stride).length * patchStarts(ch, occlusion.settings.patch, occlusion.settings.stride).length
     : 1;
-  const progress = createProgress({ label: `explain (${opts.method})`, total: opts.files.length * perFile, unit: opts.method === 'occlusion' ? 'patch' : 'img', quiet: opts.quiet });
-  const tensorBuf = new Float32Array(backbone.imageLength);
+  const progress = createProgress({ label: `explain (${opts.method})`, total: opts.files.length * perFile, unit: opts.method === 'occlusion' ? 'patch' : 'img', onProgress: opts.onProgress });
   try {
     for (let i = 0; i < opts.files.length; i++) {
       const file = opts.files[i];
-      let img, grey: Uint8Array;
+      let prepared;
       try {
-        img = await loadGreyImage(file, opts.limits);
-        grey = await resizeAndCrop(img, cfg);
+        opts.signal?.throwIfAborted();
+        prepared = await model.prepare(file, opts.limits);
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         results.push({ file, error: err.message });
         progress.tick(perFile);
         continue;
       }
-      greyToTensor(grey, cfg, tensorBuf);
+      const { image: img, crop: grey, tensor: tensorBuf } = prepared;
       let map: Heatmap;
       let probability: number;
       if (opts.method === 'occlusion') {
         let done = 0;
-        const res = await occlusionMap(model, tensorBuf, {
-          patch: opts.patch, stride: opts.stride, fill: opts.fill, batchSize: opts.batchSize, roi: opts.roi,
-          onProgress: (d) => { progress.tick(d - done); done = d; },
+        const res = await occlusion.compute(model, tensorBuf, {
+          roi: opts.roi, signal: opts.signal,
+          onProgress: (k) => { progress.tick(k - done); done = k; },
         });
         progress.tick(perFile - done);
         map = res.map;
         probability = res.probability;
       } else {
-        const [res] = await camMaps(model, tensorBuf, 1);
+        const res = await camExplainer.compute(model, tensorBuf);
         progress.tick();
         map = res.map;
         probability = res.probability;
@@ -157,7 +146,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
         const geo = cropGeometry(img.width, img.height, cfg);
         const onOriginal = heatmapToOriginal({ width: cw, height: ch, data: scaled }, img.width, img.height, geo);
         paths.overlayOriginal = join(out, `${stem}.${opts.method}.overlay-original.png`);
-        await writeFileAtomic(paths.overlayOriginal, await encodePng(overlayOnOriginal(img.data, onOriginal, opts.alpha ?? 0.45)));
+        await writeFileAtomic(paths.overlayOriginal, await encodePng(overlayOnOriginal(img.data, onOriginal, opts.alpha ?? EXPLAINER_DEFAULTS.overlayAlpha)));
       }
       rows.push(row);
       const peak = argmax(map);
@@ -165,7 +154,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
     }
   } finally {
     progress.done();
-    await backbone.release();
+    await model.release();
   }
   let panel: string | null = null;
   let captions = false;
@@ -176,13 +165,13 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
     await writeFileAtomic(panel, rendered.png);
   }
   const summary: ExplainSummary = {
-    run: run.dir,
+    run: model.run!.dir,
     method: opts.method,
     settings: opts.method === 'occlusion'
-      ? { patch: opts.patch ?? 32, stride: opts.stride ?? 16, fill: opts.fill ?? 'mean', batchSize: opts.batchSize ?? 32, roi: opts.roi ?? null, scale: opts.scale ?? 'positive' }
-      : { upsampling: 'bilinear', scale: opts.scale ?? 'positive' },
-    meaning: MEANING[opts.method],
-    colourMap: 'viridis (dark violet = low / none, yellow = high); negative values shown as low under the "positive" scale',
+      ? { ...occlusion.settings, roi: opts.roi ?? null, scale: opts.scale ?? 'positive' }
+      : { ...camExplainer.settings, scale: opts.scale ?? 'positive' },
+    meaning: MAP_MEANING[opts.method].formula,
+    colourMap: `${COLOUR_MAP_TEXT}; negative values shown as low under the "positive" scale`,
     panel,
     captions,
     files: results,

@@ -1,0 +1,31 @@
+/** `predict`: P(COVID) of image files with a trained run. */
+import type { FeatureCache } from '../features/cache.js';
+import type { LoadLimits } from '../input/load-image.js';
+import { DeepCovidModel, type ImageInput, type ModelLoadOptions, type Prediction } from '../model/index.js';
+import type { ProgressListener } from '../util/progress.js';
+
+export type { Prediction };
+
+/** Options of `predictFiles`. */
+export interface PredictOptions extends ModelLoadOptions {
+  run: string;
+  files: readonly ImageInput[];
+  cache?: FeatureCache | null;
+  limits?: Partial<LoadLimits>;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+}
+
+/**
+ * Loads a run, predicts every input at its operating threshold, and releases the model. Bad files
+ * get a failure entry; the others are still predicted. To predict many times, keep a
+ * `DeepCovidModel` instead.
+ */
+export async function predictFiles(opts: PredictOptions): Promise<Prediction[]> {
+  const model = await DeepCovidModel.load(opts.run, opts);
+  try {
+    return await model.predict(opts.files, { cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal });
+  } finally {
+    await model.release();
+  }
+}
