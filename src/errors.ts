@@ -4,7 +4,7 @@
  */
 
 /** Stable machine-readable codes of deep-covid's errors. */
-export type ErrorCode = 'E_INPUT' | 'E_MODEL_NOT_FOUND' | 'E_MODEL' | 'E_DATASET' | 'E_USAGE' | 'E_RUN';
+export type ErrorCode = 'E_INPUT' | 'E_MODEL_NOT_FOUND' | 'E_MODEL' | 'E_DATASET' | 'E_USAGE' | 'E_RUN' | 'E_PACS';
 
 /** Base class of every error deep-covid raises on purpose. */
 export class DeepCovidError extends Error {

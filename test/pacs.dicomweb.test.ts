@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { main } from '../src/cli/main.js';
-import { predictFiles } from '../src/protocol/predict.js';
+import { predictFiles } from '../src/tasks/predict.js';
 import { CODES, readSourceHeader } from '../src/pacs/index.js';
 import {
   CHEST_DICOM, DCMTK, DICOM_DIR, HIP_DICOM, readSr, relabelled, runTool, skipNoDcmtk, skipNoOrthanc, startOrthanc, trainPacsRun, type Orthanc,
@@ -87,7 +87,7 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
       files[k] = join(work, `${k}.dcm`);
       await writeFile(files[k], b);
     }
-    const preds = await predictFiles({ run: runDir, files: Object.values(files), quiet: true });
+    const preds = await predictFiles({ run: runDir, files: Object.values(files) });
     const bySop = new Map<string, { study: string; p: number }>();
     Object.values(chest).forEach((b, i) => {
       const h = readSourceHeader(b, 'x');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dimse from 'dcmjs-dimse';
-import { predictFiles } from '../src/protocol/predict.js';
+import { predictFiles } from '../src/tasks/predict.js';
 import { CODES, listenDimse, loadPacsModel, readSourceHeader, type PacsEvent } from '../src/pacs/index.js';
 import {
   CHEST_DICOM, DICOM_DIR, freePort, readSr, relabelled, runTool, skipNoDcmtk, skipNoOrthanc, startOrthanc, trainPacsRun,
@@ -72,7 +72,7 @@ test('storescu pushes into pacs listen; the results it forwards by C-STORE arriv
     assert.equal(scs[0].tags.StudyInstanceUID, src.studyInstanceUid);
     const sr = readSr(await orthanc.file(srs[0].id));
     assert.deepEqual([...new Set(sr.images())], [src.sopInstanceUid]);
-    const [viaPredict] = await predictFiles({ run: runDir, files: [chestFile], quiet: true });
+    const [viaPredict] = await predictFiles({ run: runDir, files: [chestFile] });
     assert.ok('probability' in viaPredict);
     assert.ok(Math.abs(sr.num(CODES.probability.CodeValue)! - viaPredict.probability) < 1e-6);
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import dcmjs from 'dcmjs';
-import { predictFiles } from '../src/protocol/predict.js';
+import { predictFiles } from '../src/tasks/predict.js';
 import {
   analyseInstance, buildSecondaryCapture, buildStructuredReport, chestFilmCheck, CODES, loadPacsModel, readSourceHeader, RESEARCH_NOTICE,
   type PacsModel, type PacsPrediction,
@@ -54,7 +54,7 @@ test('a chest film gives a structured report that dsrdump reads without errors, 
   assert.match(dump.stdout, /Comprehensive SR Document/);
   assert.match(dump.stdout, /Probability of COVID-19/);
 
-  const [viaPredict] = await predictFiles({ run: runDir, files: [CHEST_DICOM], quiet: true });
+  const [viaPredict] = await predictFiles({ run: runDir, files: [CHEST_DICOM] });
   assert.ok('probability' in viaPredict);
   const r = readSr(sr.bytes);
   const p = r.num(CODES.probability.CodeValue)!;

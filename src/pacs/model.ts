@@ -1,13 +1,17 @@
 /**
- * The one place the PACS layer touches the model. Today it predicts through the server's
- * `loadModelService` (one backbone pass gives P(COVID) and the CAM overlay); when the run's
- * model object and the input gate land, only this file changes.
+ * The one place the PACS layer touches the model: a run's `DeepCovidModel`, whose `analyse` gives
+ * P(COVID) and the CAM from one backbone pass, turned into what the DICOM results need. When the
+ * input gate lands, its verdict is set here (and a refused image gets no score).
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { loadModelService, type ModelServiceOptions, type Predictor } from '../server/model-service.js';
+import { blendOverGrey, colourise, displayScale, encodePng, EXPLAINER_DEFAULTS, MAP_MEANING, VIRIDIS } from '../explain/index.js';
+import type { Proportion } from '../evaluate/index.js';
+import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
+import { RUN_FILES } from '../protocol/run-folder.js';
+import { weightsNote } from '../protocol/run-files.js';
 import { sha256Hex } from '../util/hash.js';
 import { PROJECT_ROOT } from '../util/paths.js';
 import type { GateVerdict, PacsModelInfo, PacsPrediction } from './types.js';
@@ -16,7 +20,7 @@ import type { GateVerdict, PacsModelInfo, PacsPrediction } from './types.js';
 export interface PacsModel {
   readonly info: PacsModelInfo;
   /** Predicts one image; never throws for a bad image (that is a refusal with a reason). */
-  predict(input: { bytes: Uint8Array; name: string }, opts?: { maxPixels?: number }): Promise<PacsPrediction>;
+  predict(input: { bytes: Uint8Array; name: string }, opts?: { maxPixels?: number; signal?: AbortSignal }): Promise<PacsPrediction>;
   close(): Promise<void>;
 }
 
@@ -32,52 +36,57 @@ export function deepCovidVersion(): string {
 }
 
 /** Loads a trained run for PACS use. */
-export async function loadPacsModel(runDir: string, opts: ModelServiceOptions = {}): Promise<PacsModel> {
-  const headSha256 = sha256Hex(await readFile(join(runDir, 'head.json')));
-  const service = await loadModelService(runDir, opts);
-  return new ServiceModel(service, headSha256);
+export async function loadPacsModel(runDir: string, opts: ModelLoadOptions = {}): Promise<PacsModel> {
+  const headSha256 = sha256Hex(await readFile(join(runDir, RUN_FILES.head)));
+  return new RunModel(await DeepCovidModel.load(runDir, opts), headSha256);
 }
 
-class ServiceModel implements PacsModel {
+const pct = (p: Proportion) =>
+  p.estimate === null ? 'n/a' : `${(100 * p.estimate).toFixed(1)}%${p.wilson ? ` (95% CI ${(100 * p.wilson[0]).toFixed(1)}-${(100 * p.wilson[1]).toFixed(1)}%)` : ''}`;
+
+class RunModel implements PacsModel {
   readonly info: PacsModelInfo;
 
-  constructor(private readonly service: Predictor, headSha256: string) {
-    const rec = service.run.record;
-    const op = service.operatingPoint;
-    const pct = (p: { estimate: number | null; ci95: [number, number] | null }) =>
-      p.estimate === null ? 'n/a' : `${(100 * p.estimate).toFixed(1)}%${p.ci95 ? ` (95% CI ${(100 * p.ci95[0]).toFixed(1)}-${(100 * p.ci95[1]).toFixed(1)}%)` : ''}`;
-    const chosen = rec.threshold.fallback
+  constructor(private readonly model: DeepCovidModel, headSha256: string) {
+    const run = model.run!;
+    const rec = run.record;
+    const i = model.info;
+    const op = run.metrics?.operatingPoint;
+    const chosen = i.thresholdFallback
       ? 'the fallback 0.5 (the validation images had no COVID case)'
-      : `chosen on the run's validation images as the highest threshold reaching ${(100 * rec.threshold.targetSensitivity).toFixed(0)}% sensitivity`;
+      : `chosen on the run's validation images as the highest threshold reaching ${(100 * i.targetSensitivity).toFixed(0)}% sensitivity`;
     const tested = op ? ` On the run's own test images it had sensitivity ${pct(op.sensitivity)} and specificity ${pct(op.specificity)}.` : '';
+    const note = weightsNote(rec).replace(/\*\*/g, '');
     this.info = {
-      name: `deep-covid ${rec.backbone.name}`,
-      version: `${deepCovidVersion()}, run ${rec.id}`,
-      runId: rec.id,
-      backbone: rec.backbone.name,
-      backboneSha256: rec.backbone.sha256,
+      name: `deep-covid ${i.backbone}`,
+      version: `${deepCovidVersion()}, run ${i.runId}`,
+      runId: i.runId,
+      backbone: i.backbone,
+      backboneSha256: i.weightsSha256,
       headSha256,
-      weights: service.modelRef.weights,
-      warning: service.modelRef.warning,
-      threshold: rec.threshold.value,
-      thresholdMeaning: `An image is called COVID-19 positive when P(COVID) >= ${rec.threshold.value.toFixed(4)}; this threshold was ${chosen}.${tested}`,
+      weights: i.weights === 'imagenet' || i.weights === 'synthetic' ? i.weights : 'unknown',
+      warning: i.weights === 'synthetic' ? `SYNTHETIC WEIGHTS: ${note}` : note || null,
+      threshold: i.threshold,
+      thresholdMeaning: `An image is called COVID-19 positive when P(COVID) >= ${i.threshold.toFixed(4)}; this threshold was ${chosen}.${tested}`,
     };
   }
 
-  async predict(input: { bytes: Uint8Array; name: string }, opts: { maxPixels?: number } = {}): Promise<PacsPrediction> {
+  async predict(input: { bytes: Uint8Array; name: string }, opts: { maxPixels?: number; signal?: AbortSignal } = {}): Promise<PacsPrediction> {
     const t0 = performance.now();
     try {
-      const p = await this.service.predict({ bytes: input.bytes, name: input.name, maxPixels: opts.maxPixels });
-      const cam = p.heatmaps.cam;
+      const a = await this.model.analyse(input, { cam: true, limits: opts.maxPixels ? { maxPixels: opts.maxPixels } : undefined, signal: opts.signal });
+      let overlayPng: Uint8Array | null = null;
+      if (a.cam) {
+        const map = a.cam.map;
+        const heat = colourise(displayScale(map, 'positive'), map.width, map.height, VIRIDIS);
+        overlayPng = await encodePng(blendOverGrey(a.crop, heat, EXPLAINER_DEFAULTS.overlayAlpha));
+      }
       return {
         gate: GATE_NOT_ASSESSED,
         score: {
-          probability: p.probability,
-          label: p.label,
-          threshold: p.threshold,
-          overlayPng: cam ? Buffer.from(cam.overlayPng, 'base64') : null,
-          overlayMethod: cam ? 'class activation map (CAM)' : 'none',
-          overlayMeaning: cam?.meaning ?? '',
+          probability: a.probability, label: a.label, threshold: a.threshold, overlayPng,
+          overlayMethod: overlayPng ? 'class activation map (CAM)' : 'none',
+          overlayMeaning: overlayPng ? MAP_MEANING.cam.plain : '',
         },
         ms: performance.now() - t0,
       };
@@ -90,6 +99,6 @@ class ServiceModel implements PacsModel {
   }
 
   close(): Promise<void> {
-    return this.service.close();
+    return this.model.release();
   }
 }

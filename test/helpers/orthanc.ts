@@ -195,7 +195,7 @@ export async function trainPacsRun(dir: string): Promise<void> {
   const { FeatureCache } = await import('../../src/features/cache.js');
   const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true, seed: 5 });
   try {
-    await trainRun({ data, out: dir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(dir, '..', 'cache')), quiet: true });
+    await trainRun({ data, out: dir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(dir, '..', 'cache')) });
   } finally {
     await rm(data, { recursive: true, force: true });
   }
