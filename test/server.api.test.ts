@@ -180,7 +180,7 @@ test('error classes: unsupported DICOM 415, pixels over the limit 413, bytes ove
   try {
     // the dev PNG is ~1000 x 1000 pixels: over 10,000 pixels, refused before decoding
     const big = await readFile(DEV_PNG);
-    assertError(await small.inject({ method: 'POST', url: '/api/predict', headers: { 'content-type': 'application/octet-stream' }, payload: big }), 413, 'upload-too-large', /limit of 0\.02 MB/);
+    assertError(await small.inject({ method: 'POST', url: '/api/predict', headers: { 'content-type': 'application/octet-stream' }, payload: big }), 413, 'upload-too-large', /limit of 20 KiB/);
     assertError(await post(small, big, 'big.png'), 413, 'upload-too-large');
     const tiny = await sharp(Buffer.alloc(200 * 200, 128), { raw: { width: 200, height: 200, channels: 1 } }).png().toBuffer();
     assertError(await post(small, tiny, 'tiny.png'), 413, 'too-many-pixels', /tiny\.png: .*pixel limit/);

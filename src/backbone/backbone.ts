@@ -1,3 +1,5 @@
+// ort-env first: it must switch onnxruntime's telemetry off before the native library starts
+import { assertTelemetryOff } from './ort-env.js';
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../errors.js';
@@ -12,7 +14,7 @@ export interface BackboneOptions extends LocateOptions {
   threads?: number;
   /** 'cuda' tries the CUDA provider and falls back to CPU with a warning. */
   device?: 'cpu' | 'cuda';
-  /** Where warnings go (default: console.warn). */
+  /** Where warnings go (the library never prints: without this, warnings are dropped). */
   warn?: (msg: string) => void;
 }
 
@@ -60,6 +62,7 @@ export class Backbone {
    * and the graph's structure.
    */
   static async load(name: string, opts: BackboneOptions = {}): Promise<Backbone> {
+    assertTelemetryOff();
     const located = await locateModel(name, opts);
     const model = decodeModel(located.bytes, located.path);
     const found = findFeatureTensors(model);
@@ -67,7 +70,8 @@ export class Backbone {
     const manifest = resolveManifest({ architecture: located.name, spec: located.spec, graph: found, sidecar });
     const outputs = [manifest.features.pooled, manifest.features.map].filter((t): t is string => t !== null);
     const bytes = exposeOutputs(model, outputs);
-    const warn = opts.warn ?? ((m: string) => console.warn(m));
+    const warn = opts.warn ?? (() => {});
+    for (const w of located.warnings ?? []) warn(w);
     const threads = opts.threads;
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',

@@ -14,13 +14,14 @@ export type DownloadProgress = (received: number, total: number | null) => void;
  * `dest` (by rename) once the checksum matched, so an interrupted or tampered download never
  * leaves a file that looks valid.
  */
-export async function downloadVerified(url: string, sha256: string, dest: string, onProgress?: DownloadProgress): Promise<void> {
+export async function downloadVerified(url: string, sha256: string, dest: string, onProgress?: DownloadProgress, signal?: AbortSignal): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const tmp = `${dest}.${randomBytes(4).toString('hex')}.part`;
   let res: Response;
   try {
-    res = await fetch(url);
+    res = await fetch(url, { signal });
   } catch (err) {
+    if (signal?.aborted) throw err;
     throw new ModelError(`download of ${url} failed: ${(err as Error).message} (no network? put the file in $DEEP_COVID_MODELS instead)`, { cause: err });
   }
   if (!res.ok || !res.body) throw new ModelError(`download of ${url} failed: HTTP ${res.status} ${res.statusText}`);

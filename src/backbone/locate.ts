@@ -21,6 +21,7 @@ export interface LocateOptions {
   /** Allow downloading when the registry has a URL (default true). */
   download?: boolean;
   onDownloadProgress?: DownloadProgress;
+  signal?: AbortSignal;
   /** A registry entry to use instead of the built-in one of that name (custom registries, tests). */
   spec?: BackboneSpec;
 }
@@ -36,6 +37,8 @@ export interface LocatedModel {
   bytes: Uint8Array;
   spec?: BackboneSpec;
   provenance?: KnownWeights;
+  /** Things the caller should tell the user (e.g. the real weights could not be fetched, so another file is used). */
+  warnings?: string[];
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -56,6 +59,7 @@ async function readModel(name: string, path: string, spec?: BackboneSpec): Promi
 
 /**
  * Finds a backbone's ONNX file: an explicit path, then $DEEP_COVID_MODELS, then the user cache,
+ * then the registry's recipe (fetch + convert into the cache, for real weights that only exist in another form),
  * then the dev folder ../shared/models beside the checkout, then a verified download. A miss throws an error that
  * lists every place searched and how to get the file.
  */
@@ -75,23 +79,46 @@ export async function locateModel(name: string, opts: LocateOptions = {}): Promi
   if (modelsDir) dirs.push(resolve(modelsDir));
   const cacheDir = opts.cacheDir ?? join(env.cacheDir, 'models');
   dirs.push(cacheDir);
-  if (opts.devFallback ?? env.devModels) dirs.push(join(DEV_SHARED, 'models'));
   const tried: string[] = [];
-  for (const dir of dirs) {
+  const search = async (dir: string) => {
     for (const file of spec.files) {
       const p = join(dir, file);
       tried.push(p);
-      if (await exists(p)) return readModel(name, p, spec);
+      if (await exists(p)) return p;
+    }
+    return null;
+  };
+  for (const dir of dirs) {
+    const p = await search(dir);
+    if (p) return readModel(name, p, spec);
+  }
+  // a recipe makes the real weights; the dev folder may only hold structure-only files
+  let recipeFailure: string | null = null;
+  if (spec.recipe && opts.download !== false) {
+    const dest = join(cacheDir, spec.files[0]);
+    try {
+      await spec.recipe.make(dest, { signal: opts.signal, onDownloadProgress: opts.onDownloadProgress });
+      return await readModel(name, dest, spec);
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      recipeFailure = `${spec.recipe.describe} failed: ${(err as Error).message}`;
+    }
+  }
+  if (opts.devFallback ?? env.devModels) {
+    const p = await search(join(DEV_SHARED, 'models'));
+    if (p) {
+      const m = await readModel(name, p, spec);
+      return recipeFailure ? { ...m, warnings: [`${recipeFailure}; using ${p} (${m.provenance?.weights ?? 'unknown'} weights) instead`] } : m;
     }
   }
   if (spec.download && opts.download !== false) {
     const dest = join(cacheDir, spec.files[0]);
-    await downloadVerified(spec.download.url, spec.download.sha256, dest, opts.onDownloadProgress);
+    await downloadVerified(spec.download.url, spec.download.sha256, dest, opts.onDownloadProgress, opts.signal);
     return readModel(name, dest, spec);
   }
   throw new ModelNotFoundError(
     `no ONNX file for backbone "${name}". Looked in:\n  ${tried.join('\n  ')}\n` +
-      (spec.download ? '' : 'The registry has no verified download for it. ') +
+      (recipeFailure ? `${recipeFailure}. ` : spec.download || spec.recipe ? '' : 'The registry has no verified download for it. ') +
       `To get it: ${spec.howToGet}; or give the path of an ONNX file.`,
   );
 }

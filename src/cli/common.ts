@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { DEFAULT_MAX_PIXELS } from '../input/load-image.js';
 import { Backbone, type BackboneOptions } from '../backbone/backbone.js';
 import { FeatureCache } from '../features/cache.js';
 import { join } from 'node:path';
@@ -18,13 +19,13 @@ export interface RuntimeOptions {
 }
 
 /** Adds --models, --cache, --threads, --device, --max-pixels and --quiet to a command. */
-export function addRuntimeOptions(cmd: Command): Command {
+export function addRuntimeOptions(cmd: Command, defaults: { maxPixels?: number } = {}): Command {
   return cmd
     .option('--models <dir>', 'folder with ONNX backbones (default: $DEEP_COVID_MODELS, then the cache, then ../shared/models)')
     .option('--cache <dir>', 'cache folder for features and downloads (default: $DEEP_COVID_CACHE or ~/.cache/deep-covid)')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)')
     .addOption(new Option('--device <device>', 'execution provider; cuda falls back to cpu with a warning').choices(['cpu', 'cuda']).default('cpu'))
-    .option('--max-pixels <n>', 'largest image (width x height) accepted, checked before decoding', '100000000')
+    .option('--max-pixels <n>', 'largest image (width x height) accepted, checked before decoding', String(defaults.maxPixels ?? DEFAULT_MAX_PIXELS))
     .option('-q, --quiet', 'no progress output');
 }
 
@@ -65,6 +66,7 @@ export function backboneOptions(o: RuntimeOptions, modelPath?: string): Backbone
     cacheDir: o.cache ? join(o.cache, 'models') : undefined,
     threads: o.threads ? positiveInt(o.threads, '--threads') : undefined,
     device: o.device,
+    warn: (m) => process.stderr.write(`warning: ${m}\n`),
   };
 }
 

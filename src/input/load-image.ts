@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { GreyImage, ImageFormat, LoadedImage } from './grey-image.js';
 import { sniffFormat } from './sniff.js';
+import { truncationOf } from './truncation.js';
 
 /** Limits that protect every input path. */
 export interface LoadLimits {
@@ -12,6 +13,14 @@ export interface LoadLimits {
 
 /** Default pixel limit: 100 megapixels (a 10,000 x 10,000 radiograph; real ones are ≤ 4,300 px a side). */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/**
+ * Default pixel limit of a server: 25 megapixels (5,000 x 5,000), above any real radiograph
+ * (≤ 4,300 px a side, 18.5 megapixels) but a quarter of the general limit, because a server
+ * decodes what strangers send: a progressive colour JPEG holds about 9 bytes per pixel of
+ * coefficients while it decodes, so 25 megapixels bound one upload to roughly 230 MiB.
+ */
+export const DEFAULT_SERVER_MAX_PIXELS = 25_000_000;
 
 /** An image to load: a path, or bytes with a display name for error messages. */
 export type ImageSource = string | { bytes: Uint8Array; name: string };
@@ -68,14 +77,15 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   const opts = { limitInputPixels: maxPixels, failOn: 'warning' as const };
   let meta: sharp.Metadata;
   try {
-    meta = await sharp(bytes, opts).metadata();
+    // the header alone, without sharp's own limit, so that the refusal below can give the size
+    meta = await sharp(bytes, { ...opts, limitInputPixels: false }).metadata();
   } catch (err) {
-    throw mapSharpError(name, err);
+    throw mapSharpError(name, err, bytes);
   }
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
   if (w * h > maxPixels) {
-    throw new InputError(name, 'too-large', `image is ${w}x${h} = ${w * h} pixels, over the limit of ${maxPixels} (checked before decoding; raise --max-pixels if this is a real radiograph)`);
+    throw new InputError(name, 'too-large', `image is ${w}x${h} = ${w * h} pixels, over the limit of ${maxPixels} (checked before decoding; raise the pixel limit if this is a real radiograph)`);
   }
   const bitDepth = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : 8;
   const display = () => sharp(bytes, opts).rotate().flatten({ background: '#000000' });
@@ -102,7 +112,7 @@ export async function decodeProbed(p: ProbedImage): Promise<LoadedImage> {
     const grey = info.channels === 1 ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : firstChannel(data, info.channels);
     return { width: info.width, height: info.height, data: grey, format, bitDepth: 8 };
   } catch (err) {
-    throw mapSharpError(name, err);
+    throw mapSharpError(name, err, p.bytes);
   }
 }
 
@@ -142,9 +152,16 @@ function firstChannel(data: Uint8Array, channels: number): Uint8Array {
   return out;
 }
 
-/** Turns libvips/sharp messages into InputErrors a user can act on. */
-export function mapSharpError(name: string, err: unknown): InputError {
+/**
+ * Turns a sharp/libvips failure into an InputError a user can act on. With the file's bytes, a
+ * truncated PNG/JPEG/WebP is recognised from its own structure first: libvips' error text is
+ * shared between threads, so in a batch it may name another file's problem.
+ */
+export function mapSharpError(name: string, err: unknown, bytes?: Uint8Array): InputError {
   const msg = err instanceof Error ? err.message : String(err);
+  const format = bytes ? sniffFormat(bytes) : null;
+  const cut = bytes && format ? truncationOf(bytes, format) : null;
+  if (cut) return new InputError(name, 'truncated', `truncated image data: ${cut}`, { cause: err });
   if (/pixel limit/i.test(msg)) return new InputError(name, 'too-large', `image exceeds the pixel limit (checked before decoding): ${msg}`, { cause: err });
   if (/premature end|truncat|end of stream|not enough data|read error|unexpected end|short read|IDAT stream error/i.test(msg)) {
     return new InputError(name, 'truncated', `truncated or incomplete image data (${firstLine(msg)})`, { cause: err });

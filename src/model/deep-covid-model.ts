@@ -16,6 +16,7 @@ import { extractFeatures, type Augmenter, type ExtractResult, type FeatureReques
 import { headSpecFor, predictProba, type Head } from '../head/index.js';
 import type { LoadedImage } from '../input/grey-image.js';
 import { loadGreyImage, readSource, type ImageSource, type LoadLimits } from '../input/load-image.js';
+import { loadGreyImageOffThread } from '../input/decode-pool.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { readRunDir, type LoadedRun } from '../protocol/run-folder.js';
@@ -23,7 +24,7 @@ import { camFromFeatureMap, type CamResult } from '../explain/cam.js';
 import { ClassActivationMap, EXPLAINER_DEFAULTS, OcclusionSensitivity, type OcclusionSettings } from '../explain/explainers.js';
 import { resizeBilinear, type Heatmap } from '../explain/heatmap.js';
 import type { CamModel } from '../explain/model.js';
-import type { OcclusionOptions } from '../explain/occlusion.js';
+import type { OcclusionOptions, OcclusionResult } from '../explain/occlusion.js';
 import { sha256Hex } from '../util/hash.js';
 import type { ProgressListener } from '../util/progress.js';
 
@@ -112,6 +113,8 @@ export interface AnalyseOptions {
   occlusion?: boolean | Partial<OcclusionSettings>;
   limits?: Partial<LoadLimits>;
   signal?: AbortSignal;
+  /** Decode on a worker thread (loadGreyImageOffThread), so the caller's event loop stays free: what a server wants. */
+  decodeOffThread?: boolean;
   onOcclusionProgress?: OcclusionOptions['onProgress'];
   roi?: OcclusionOptions['roi'];
 }
@@ -132,8 +135,48 @@ export interface ModelInfo {
   tensor: FeatureTensor;
 }
 
+/** Per-call options of an occlusion map. */
+export type OcclusionCall = Pick<OcclusionOptions, 'roi' | 'onProgress' | 'signal'> & { limits?: Partial<LoadLimits> };
+
+/** P(COVID) of a list of feature requests (possibly augmented), aligned with the requests. */
+export interface RequestScores {
+  /** NaN where `ok` is 0. */
+  probs: Float64Array;
+  ok: Uint8Array;
+  sha256: string[];
+  failures: ExtractResult['failures'];
+}
+
+/**
+ * What every trained model offers, single-backbone or ensemble: the tasks, the server, screening
+ * and PACS use only this.
+ */
+export interface CovidModel extends CamModel {
+  readonly info: ModelInfo;
+  /** The folder the model was loaded from (a run, or an ensemble of runs). */
+  readonly dir: string;
+  /** The runs behind the model: one, or an ensemble's members (their config, data and records). */
+  readonly runs: readonly LoadedRun[];
+  readonly threshold: number;
+  readonly crop: [number, number];
+  decide(probability: number): Decision;
+  predict(inputs: readonly ImageInput[], opts?: BatchOptions): Promise<Prediction[]>;
+  /** P(COVID) of requests (paths, bytes, augmented variants), through the feature cache. */
+  scoreRequests(requests: readonly FeatureRequest[], opts?: FeatureOptions): Promise<RequestScores>;
+  /** Crop-size CAMs of requests (null where a request failed). */
+  camRequests(requests: readonly FeatureRequest[], opts?: FeatureOptions): Promise<(Heatmap | null)[]>;
+  prepare(input: ImageInput, limits?: Partial<LoadLimits>): Promise<{ image: LoadedImage; crop: Uint8Array; tensor: Float32Array; sha256: string }>;
+  analyse(input: ImageInput, opts?: AnalyseOptions): Promise<ImageAnalysis>;
+  /** The class activation map of one image. */
+  cam(input: ImageInput, limits?: Partial<LoadLimits>): Promise<CamResult>;
+  /** The occlusion map of one image with the `explain` defaults, or the given settings. */
+  occlusion(input: ImageInput, settings?: Partial<OcclusionSettings>, call?: OcclusionCall): Promise<OcclusionResult>;
+  release(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
 /** A trained deep-covid model. Release it when done (or use `await using`). */
-export class DeepCovidModel implements CamModel {
+export class DeepCovidModel implements CovidModel {
   readonly info: ModelInfo;
   private released = false;
   private ownsBackbone = true;
@@ -205,6 +248,14 @@ export class DeepCovidModel implements CamModel {
     const model = new DeepCovidModel(null, backbone, head, tensor, threshold);
     model.ownsBackbone = opts.releaseBackbone !== false;
     return model;
+  }
+
+  get dir(): string {
+    return this.run?.dir ?? '';
+  }
+
+  get runs(): readonly LoadedRun[] {
+    return this.run ? [this.run] : [];
   }
 
   /** The preprocessing contract of the backbone. */
@@ -285,6 +336,19 @@ export class DeepCovidModel implements CamModel {
     return out;
   }
 
+  async scoreRequests(requests: readonly FeatureRequest[], opts: FeatureOptions = {}): Promise<RequestScores> {
+    const res = await this.features(requests, { ...opts, tensor: undefined });
+    return { probs: this.probabilities(res.features!, res.ok), ok: res.ok, sha256: res.sha256, failures: res.failures };
+  }
+
+  async camRequests(requests: readonly FeatureRequest[], opts: FeatureOptions = {}): Promise<(Heatmap | null)[]> {
+    const res = await this.features(requests, { ...opts, tensor: 'map', label: opts.label ?? `${this.backbone.name} feature maps` });
+    const [ch, cw] = this.crop;
+    const out: (Heatmap | null)[] = [];
+    for (let i = 0; i < requests.length; i++) out.push(res.ok[i] ? resizeBilinear(await this.camOfFeatureMaps(res.features!, i), cw, ch) : null);
+    return out;
+  }
+
   /** Floats per image of the head's input. */
   get headInputSize(): number {
     const spatial = this.head.kind === 'squeezenet-conv' && this.head.spatial ? this.head.spatial[0] * this.head.spatial[1] : 1;
@@ -339,7 +403,7 @@ export class DeepCovidModel implements CamModel {
     this.assertOpen();
     const t0 = performance.now();
     const src = await readSource(input);
-    const image = await loadGreyImage(src, opts.limits);
+    const image = opts.decodeOffThread ? await loadGreyImageOffThread(src, opts.limits, { signal: opts.signal }) : await loadGreyImage(src, opts.limits);
     const t1 = performance.now();
     const crop = await resizeAndCrop(image, this.preprocess);
     const tensor = new Float32Array(this.backbone.imageLength);
@@ -383,7 +447,7 @@ export class DeepCovidModel implements CamModel {
   }
 
   /** The occlusion map of one image with the `explain` defaults, or the given settings. */
-  async occlusion(input: ImageInput, settings: Partial<OcclusionSettings> = {}, call: Pick<OcclusionOptions, 'roi' | 'onProgress' | 'signal'> & { limits?: Partial<LoadLimits> } = {}) {
+  async occlusion(input: ImageInput, settings: Partial<OcclusionSettings> = {}, call: OcclusionCall = {}): Promise<OcclusionResult> {
     const { tensor } = await this.prepare(input, call.limits);
     return new OcclusionSensitivity(settings).compute(this, tensor, call);
   }

@@ -48,7 +48,7 @@ export async function resizeAndCropProbed(p: ProbedImage, cfg: PreprocessConfig)
       .toBuffer({ resolveWithObject: true });
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (err) {
-    throw mapSharpError(p.name, err);
+    throw mapSharpError(p.name, err, p.bytes);
   }
 }
 

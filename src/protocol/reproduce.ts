@@ -10,6 +10,7 @@ import type { ProtocolConfig } from './config.js';
 import { prepareRunOutput, REPRODUCE_MARKER } from './run-folder.js';
 import { aucCi, pctCi, thresholdTable, weightsNote } from './run-files.js';
 import { trainRun, type TrainRunResult } from './train-run.js';
+import { buildEnsemble, type EnsembleResult } from './ensemble.js';
 
 /** Options of `reproduce`. */
 export interface ReproduceOptions {
@@ -26,7 +27,12 @@ export interface ReproduceOptions {
   /** Receives progress events (the library never prints). */
   onProgress?: ProgressListener;
   log?: (msg: string) => void;
+  /** Also build the ensemble of the real-weight backbones (default true). */
+  ensemble?: boolean;
 }
+
+/** Folder name of the ensemble inside a reproduce folder. */
+export const ENSEMBLE_DIR = 'ensemble';
 
 /** One backbone's outcome: its run, or why it was skipped. */
 export type ReproduceEntry = { backbone: string; run: TrainRunResult } | { backbone: string; skipped: string };
@@ -37,7 +43,7 @@ export type ReproduceEntry = { backbone: string; run: TrainRunResult } | { backb
  * comparison.md / comparison.json. A backbone whose model file is missing is skipped with the
  * reason, not fatal.
  */
-export async function reproduce(opts: ReproduceOptions): Promise<{ out: string; entries: ReproduceEntry[] }> {
+export async function reproduce(opts: ReproduceOptions): Promise<{ out: string; entries: ReproduceEntry[]; ensemble: EnsembleResult | null }> {
   const log = opts.log ?? (() => {});
   const out = resolve(opts.out);
   await prepareRunOutput(out, { replace: !!opts.force, kind: 'reproduce' });
@@ -59,13 +65,20 @@ export async function reproduce(opts: ReproduceOptions): Promise<{ out: string; 
       log(`${name}: skipped (${err.message.split('\n')[0]})`);
     }
   }
-  await writeFileAtomic(join(out, 'comparison.md'), comparisonMarkdown(opts.data, entries));
-  await writeFileAtomic(join(out, REPRODUCE_MARKER), JSON.stringify(comparisonJson(entries), null, 1) + '\n');
-  return { out, entries };
+  // the ensemble of the backbones with real weights (synthetic ones would only add noise)
+  const real = entries.filter((e): e is { backbone: string; run: TrainRunResult } => 'run' in e && e.run.record.backbone.weights === 'imagenet');
+  let ensemble: EnsembleResult | null = null;
+  if (opts.ensemble !== false && real.length >= 2) {
+    ensemble = await buildEnsemble({ runs: real.map((e) => e.run.dir), out: join(out, ENSEMBLE_DIR), force: opts.force });
+    log(`${ENSEMBLE_DIR} (${real.map((e) => e.backbone).join(' + ')}, ${ensemble.record.combine} averaging chosen on validation): AUC ${aucCi(ensemble.metrics)}`);
+  }
+  await writeFileAtomic(join(out, 'comparison.md'), comparisonMarkdown(opts.data, entries, ensemble));
+  await writeFileAtomic(join(out, REPRODUCE_MARKER), JSON.stringify(comparisonJson(entries, ensemble), null, 1) + '\n');
+  return { out, entries, ensemble };
 }
 
-function comparisonJson(entries: ReproduceEntry[]) {
-  return entries.map((e) => {
+function comparisonJson(entries: ReproduceEntry[], ensemble: EnsembleResult | null) {
+  const rows: unknown[] = entries.map((e) => {
     if ('skipped' in e) return e;
     const r = e.run.record;
     const m = e.run.metrics;
@@ -76,10 +89,19 @@ function comparisonJson(entries: ReproduceEntry[]) {
       bestEpoch: r.training.bestEpoch, timings: r.timings,
     };
   });
+  if (ensemble) {
+    const m = ensemble.metrics;
+    rows.push({
+      backbone: ENSEMBLE_DIR, ensemble: true, members: ensemble.record.members.map((x) => x.backbone), combine: ensemble.record.combine,
+      weights: 'imagenet', run: ensemble.dir, auc: m?.auc ?? null, threshold: ensemble.record.threshold, operatingPoint: m?.operatingPoint ?? null,
+      optimisticThreshold: m?.optimisticThreshold ?? null, atThresholds: m?.atThresholds ?? null,
+    });
+  }
+  return rows;
 }
 
 /** The comparison report: paper Table 6 (per model) and Tables 2–5 (per threshold). */
-export function comparisonMarkdown(data: string, entries: ReproduceEntry[]): string {
+export function comparisonMarkdown(data: string, entries: ReproduceEntry[], ensemble: EnsembleResult | null = null): string {
   const out: string[] = [];
   out.push('# Deep-COVID reproduction', '');
   out.push(`Data: ${resolve(data)}. Research software, not a diagnostic device: these numbers describe this test set only.`, '');
@@ -97,6 +119,13 @@ export function comparisonMarkdown(data: string, entries: ReproduceEntry[]): str
     const op = m?.operatingPoint;
     const o = m?.optimisticThreshold;
     out.push(`| ${e.backbone} | ${r.backbone.weights} | ${aucCi(m)} | ${r.threshold.value.toFixed(3)} | ${op ? pctCi(op.sensitivity) : 'n/a'} | ${op ? pctCi(op.specificity) : 'n/a'} | ${o ? o.threshold.toFixed(3) : 'n/a'} | ${o ? pctCi(o.metrics.sensitivity) : 'n/a'} | ${o ? pctCi(o.metrics.specificity) : 'n/a'} |`);
+  }
+  if (ensemble?.metrics) {
+    const m = ensemble.metrics;
+    const op = m.operatingPoint;
+    const o = m.optimisticThreshold;
+    const who = ensemble.record.members.map((x) => x.backbone).join(' + ');
+    out.push(`| ensemble (${who}; mean ${ensemble.record.combine === 'logit' ? 'log-odds' : 'probability'}, chosen on validation) | imagenet | ${aucCi(m)} | ${ensemble.record.threshold.value.toFixed(3)} | ${pctCi(op.sensitivity)} | ${pctCi(op.specificity)} | ${o ? o.threshold.toFixed(3) : 'n/a'} | ${o ? pctCi(o.metrics.sensitivity) : 'n/a'} | ${o ? pctCi(o.metrics.specificity) : 'n/a'} |`);
   }
   out.push('');
   for (const e of entries) {

@@ -96,7 +96,10 @@ export interface LoadedRun {
 export type RunFiles = Record<string, string | Uint8Array>;
 
 /** What is at a path, as far as replacing it is concerned. */
-export type FolderKind = 'missing' | 'empty' | 'run' | 'reproduce' | 'unfinished' | 'other';
+export type FolderKind = 'missing' | 'empty' | 'run' | 'ensemble' | 'reproduce' | 'unfinished' | 'other';
+
+/** The file that marks an ensemble folder (see ensemble.ts). */
+export const ENSEMBLE_MARKER = 'ensemble.json';
 
 const UNFINISHED = /^\..+\.(partial|old)-[0-9a-f]+$/;
 
@@ -119,6 +122,7 @@ export async function folderKind(dir: string): Promise<FolderKind> {
     }
     if (isObject(rec) && rec.format === RUN_FORMAT) return 'run';
   }
+  if (names.includes(ENSEMBLE_MARKER)) return 'ensemble';
   if (names.includes(REPRODUCE_MARKER)) return 'reproduce';
   return 'other';
 }
@@ -128,7 +132,7 @@ export async function folderKind(dir: string): Promise<FolderKind> {
  * exist, or `replace` must be set and it must be a deep-covid output of that kind (or empty) —
  * never any other folder or file — and its parent must be writable.
  */
-export async function prepareRunOutput(dir: string, opts: { replace: boolean; kind?: 'run' | 'reproduce' }): Promise<void> {
+export async function prepareRunOutput(dir: string, opts: { replace: boolean; kind?: 'run' | 'ensemble' | 'reproduce' }): Promise<void> {
   const target = resolve(dir);
   const want = opts.kind ?? 'run';
   const kind = await folderKind(target);
@@ -151,9 +155,9 @@ export async function prepareRunOutput(dir: string, opts: { replace: boolean; ki
  * Writes a run folder atomically: all files go into a hidden sibling folder that is renamed into
  * place at the end, so a crash leaves either the old run or the complete new one.
  */
-export async function writeRunDir(dir: string, files: RunFiles, replace: boolean): Promise<void> {
+export async function writeRunDir(dir: string, files: RunFiles, replace: boolean, kind: 'run' | 'ensemble' = 'run'): Promise<void> {
   const target = resolve(dir);
-  await prepareRunOutput(target, { replace });
+  await prepareRunOutput(target, { replace, kind });
   const tag = randomBytes(4).toString('hex');
   const tmp = join(dirname(target), `.${basename(target)}.partial-${tag}`);
   await mkdir(tmp);
@@ -235,6 +239,7 @@ export async function readRunDir(dir: string): Promise<LoadedRun> {
   const kind = await folderKind(abs);
   if (kind === 'missing') throw new RunError(`${abs} does not exist: give the folder a training run wrote (train one with deep-covid train)`);
   if (kind === 'unfinished') throw new RunError(`${abs} is an unfinished run folder (a write that did not complete): use the complete run folder beside it, or train again`);
+  if (kind === 'ensemble') throw new RunError(`${abs} is an ensemble of runs, not one run: load it as a model (DeepCovidModel-compatible loadModel), or pick one of its member runs`);
   if (kind === 'reproduce') {
     const runs = await runsInside(abs);
     throw new RunError(`${abs} is a reproduce folder, not one run: pick one of ${runs.length ? runs.join(', ') : '(none found)'}`);

@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { DEFAULT_MAX_PIXELS } from '../input/load-image.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../input/load-image.js';
 import type { ApiPrediction } from './api-types.js';
 import { errorHandler, HttpError } from './http-errors.js';
 import { modelCard, type ServedLimits } from './model-card.js';
@@ -14,16 +14,16 @@ import { BusyError, InferenceQueue } from './queue.js';
 import { addSecurityHeaders } from './security.js';
 import { loadWebAssets, registerWebRoutes } from './static-files.js';
 
-/** Default upload limit: 50 MB (a large uncompressed DICOM radiograph is ~30 MB). */
+/** Default upload limit: 50 MiB (a large uncompressed DICOM radiograph is about 30 MiB). */
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 /** Settings of the server. */
 export interface ServerOptions {
   /** The loaded model (see loadModelService). The server does not close it. */
   model: Predictor;
-  /** Largest upload in bytes (default 50 MB). */
+  /** Largest upload in bytes (default 50 MiB). */
   maxUploadBytes?: number;
-  /** Largest image in pixels, checked before decoding (default 100 megapixels). */
+  /** Largest image in pixels, checked before decoding (default DEFAULT_SERVER_MAX_PIXELS, 25 megapixels). */
   maxPixels?: number;
   /** Inferences at once (default 1: one inference already uses every core). */
   concurrency?: number;
@@ -53,7 +53,7 @@ function flag(value: unknown, name: string): boolean {
 /** Builds the app (not listening yet: call `listen`, or use `inject` in tests). */
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxPixels = opts.maxPixels ?? DEFAULT_SERVER_MAX_PIXELS;
   const queue = new InferenceQueue({ concurrency: opts.concurrency ?? 1, maxQueued: opts.maxQueued ?? 4 });
   const limits: ServedLimits = { maxUploadBytes, maxPixels, concurrency: queue.concurrency, maxQueued: queue.maxQueued };
   const model = opts.model;

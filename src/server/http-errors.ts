@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, type InputProblem } from '../errors.js';
+import { bytesText } from '../util/bytes.js';
 import type { ApiError } from './api-types.js';
 import { BusyError } from './queue.js';
 
@@ -35,11 +36,6 @@ export function inputErrorStatus(problem: InputProblem): { status: number; code:
   return { status: e.status, code: e.code };
 }
 
-/** Megabytes, for messages. */
-export function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(bytes < 1e6 ? 2 : 0)} MB`;
-}
-
 /** Builds the error body and status of any error; logs those that are our fault. */
 export function describeError(err: unknown, ctx: { maxUploadBytes: number }): { status: number; body: ApiError; retryAfter?: number } {
   const body = (code: string, message: string): ApiError => ({ error: { code, message } });
@@ -53,7 +49,7 @@ export function describeError(err: unknown, ctx: { maxUploadBytes: number }): { 
   switch (fe?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
-      return { status: 413, body: body('upload-too-large', `The upload is larger than this server's limit of ${mb(ctx.maxUploadBytes)}. Downscale or compress the image (the model only sees 224 x 224 pixels).`) };
+      return { status: 413, body: body('upload-too-large', `The upload is larger than this server's limit of ${bytesText(ctx.maxUploadBytes)}. Downscale or compress the image (the model only sees 224 x 224 pixels).`) };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, body: body('unsupported-media-type', `Send the image as multipart/form-data (field "file") or as the raw request body. ${FORMATS}`) };
     case 'FST_FILES_LIMIT':

@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import type { BackboneOptions } from '../backbone/backbone.js';
-import { DEFAULT_MAX_PIXELS } from '../input/load-image.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../input/load-image.js';
 import { DeepCovidModel } from '../model/index.js';
 import type { LoadedRun } from '../protocol/run-folder.js';
 import { weightsNote } from '../protocol/run-files.js';
@@ -93,7 +93,7 @@ class ModelService implements Predictor {
     const t0 = performance.now();
     const [ch, cw] = this.model.crop;
     const a = await this.model.analyse({ bytes: req.bytes, name: req.name }, {
-      cam: true, occlusion: req.occlusion ?? false, limits: { maxPixels: req.maxPixels ?? DEFAULT_MAX_PIXELS },
+      cam: true, occlusion: req.occlusion ?? false, limits: { maxPixels: req.maxPixels ?? DEFAULT_SERVER_MAX_PIXELS }, decodeOffThread: true,
     });
     const t1 = performance.now();
     const [cropPng, cam, occlusion] = await Promise.all([

@@ -5,7 +5,7 @@ import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { evaluatePredictions, type EvaluationReport } from '../evaluate/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
+import { loadModel, type ModelLoadOptions } from '../model/index.js';
 import { readDataFiles, type DataFileRow } from '../protocol/run-folder.js';
 import { predictionsCsv, aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { sourceName } from '../protocol/train-run.js';
@@ -33,17 +33,17 @@ export interface EvaluateRunOptions extends ModelLoadOptions {
  * threshold, writing metrics.json, predictions.csv and summary.md.
  */
 export async function evaluateRun(opts: EvaluateRunOptions): Promise<{ out: string; metrics: EvaluationReport; failures: number; overlap: RunOverlap }> {
-  const model = await DeepCovidModel.load(opts.run, opts);
-  const run = model.run!;
+  const model = await loadModel(opts.run, opts);
+  const run = model.runs[0];
   let set;
   try {
     const ds = await readDataset(opts.data, { positiveClass: run.record.config.positiveClass, manifest: opts.manifest });
     const items = opts.split === 'all' ? ds.items : splitOf(ds, opts.split);
-    const res = await model.features(items.map((it) => ({ file: it.file })), {
+    const res = await model.scoreRequests(items.map((it) => ({ file: it.file })), {
       cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal, label: `${model.info.backbone} ${opts.split} features`,
     });
     const keep = items.map((_, i) => i).filter((i) => res.ok[i]);
-    const all = model.probabilities(res.features!, res.ok);
+    const all = res.probs;
     set = {
       root: ds.root,
       items: keep.map((i) => items[i]),
@@ -54,7 +54,7 @@ export async function evaluateRun(opts: EvaluateRunOptions): Promise<{ out: stri
   } finally {
     await model.release();
   }
-  const overlap = await overlapWithRun(run, set.sha256);
+  const overlap = await overlapWithRun(model.runs, set.sha256);
   const labels = Uint8Array.from(set.items, (i) => i.label);
   const probs = set.probs;
   const threshold = model.threshold;
@@ -77,11 +77,11 @@ export async function evaluateRun(opts: EvaluateRunOptions): Promise<{ out: stri
     },
   );
   const name = `${set.root.replace(/[\\/]+$/, '').split(/[\\/]/).pop()}-${opts.split}`;
-  const out = resolve(opts.out ?? join(run.dir, 'evaluations', name));
-  const w = weightsNote(run.record);
+  const out = resolve(opts.out ?? join(model.dir, 'evaluations', name));
+  const w = [...new Set(model.runs.map((r) => weightsNote(r.record)).filter(Boolean))].join(' ');
   const op = metrics.operatingPoint;
   const summary = [
-    `# Evaluation of run ${run.record.id} on ${set.root} (${opts.split})`, '',
+    `# Evaluation of ${model.info.backbone} run ${model.info.runId} on ${set.root} (${opts.split})`, '',
     'Research software, not a diagnostic device.', '', ...(w ? [w, ''] : []),
     ...(overlap.warning ? [`**Warning:** ${overlap.warning}`, ''] : []),
     `- ${metrics.n} images (${metrics.positives} COVID)${set.failures.length ? `; ${set.failures.length} unreadable file(s) skipped` : ''}`,
@@ -105,8 +105,8 @@ export interface RunOverlap {
   warning: string | null;
 }
 
-async function overlapWithRun(run: { dir: string }, hashes: string[]): Promise<RunOverlap> {
-  const rows = await readDataFiles(run);
+async function overlapWithRun(runs: readonly { dir: string }[], hashes: string[]): Promise<RunOverlap> {
+  const rows = (await Promise.all(runs.map((r) => readDataFiles(r)))).flat();
   if (rows.length === 0) return { train: 0, val: 0, test: 0, known: false, warning: null };
   const part = new Map<string, DataFileRow['part']>();
   // an image in several parts counts where it matters most: train, then validation

@@ -6,7 +6,7 @@
 import { basename, extname, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { LoadLimits } from '../input/load-image.js';
-import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
+import { loadModel, type ModelLoadOptions } from '../model/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { encodeNpyF32 } from '../util/npy.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
@@ -77,7 +77,7 @@ function stems(files: string[]): string[] {
 
 /** Explains every file with a trained run and writes the outputs into `out`. */
 export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSummary> {
-  const model = await DeepCovidModel.load(opts.run, opts);
+  const model = await loadModel(opts.run, opts);
   const cfg = model.preprocess;
   const [ch, cw] = cfg.crop;
   const out = resolve(opts.out);
@@ -165,7 +165,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
     await writeFileAtomic(panel, rendered.png);
   }
   const summary: ExplainSummary = {
-    run: model.run!.dir,
+    run: model.dir,
     method: opts.method,
     settings: opts.method === 'occlusion'
       ? { ...occlusion.settings, roi: opts.roi ?? null, scale: opts.scale ?? 'positive' }

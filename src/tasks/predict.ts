@@ -1,7 +1,7 @@
 /** `predict`: P(COVID) of image files with a trained run. */
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
-import { DeepCovidModel, type ImageInput, type ModelLoadOptions, type Prediction } from '../model/index.js';
+import { loadModel, type ImageInput, type ModelLoadOptions, type Prediction } from '../model/index.js';
 import type { ProgressListener } from '../util/progress.js';
 
 export type { Prediction };
@@ -19,10 +19,10 @@ export interface PredictOptions extends ModelLoadOptions {
 /**
  * Loads a run, predicts every input at its operating threshold, and releases the model. Bad files
  * get a failure entry; the others are still predicted. To predict many times, keep a
- * `DeepCovidModel` instead.
+ * model from `loadModel` instead.
  */
 export async function predictFiles(opts: PredictOptions): Promise<Prediction[]> {
-  const model = await DeepCovidModel.load(opts.run, opts);
+  const model = await loadModel(opts.run, opts);
   try {
     return await model.predict(opts.files, { cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal });
   } finally {

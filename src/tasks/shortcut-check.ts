@@ -8,12 +8,10 @@
 import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
 import { DatasetError } from '../errors.js';
 import type { FeatureCache } from '../features/cache.js';
-import type { ExtractResult } from '../features/extract.js';
 import type { LoadLimits } from '../input/load-image.js';
-import { resizeBilinear } from '../explain/heatmap.js';
 import { LUNG_REGION, regionMask } from '../explain/lung-region.js';
 import { aucEntry, LungMaskAugmenter, massOutside, SHORTCUT_RULE, shortcutFlag, type ShortcutReport } from '../explain/shortcut.js';
-import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
+import { loadModel, type CovidModel, type ModelLoadOptions, type RequestScores } from '../model/index.js';
 import type { ProgressListener } from '../util/progress.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { RUN_FILES } from '../protocol/run-folder.js';
@@ -37,32 +35,25 @@ export interface ShortcutOptions extends ModelLoadOptions {
   save?: boolean;
 }
 
-function rows(res: ExtractResult, idx: number[]): Float32Array {
-  const dim = res.dim;
-  const out = new Float32Array(idx.length * dim);
-  idx.forEach((src, dst) => out.set(res.features!.subarray(src * dim, (src + 1) * dim), dst * dim));
-  return out;
-}
-
 /**
  * Runs the shortcut check of a trained run on one split of a dataset: AUC on the full images,
  * with the lung region hidden, and with only the lung region kept, plus where the CAM mass lies.
  */
 export async function shortcutCheck(opts: ShortcutOptions): Promise<ShortcutReport> {
   const split = opts.split ?? 'test';
-  const model = await DeepCovidModel.load(opts.run, opts);
+  const model = await loadModel(opts.run, opts);
   let report: ShortcutReport;
   try {
     report = await check(model, opts, split);
   } finally {
     await model.release();
   }
-  if (opts.save) await writeFileAtomic(join(model.run!.dir, RUN_FILES.shortcutCheck), JSON.stringify(report, null, 1) + '\n');
+  if (opts.save) await writeFileAtomic(join(model.dir, RUN_FILES.shortcutCheck), JSON.stringify(report, null, 1) + '\n');
   return report;
 }
 
-async function check(model: DeepCovidModel, opts: ShortcutOptions, split: string): Promise<ShortcutReport> {
-  const run = model.run!;
+async function check(model: CovidModel, opts: ShortcutOptions, split: string): Promise<ShortcutReport> {
+  const run = model.runs[0];
   const cfg = model.preprocess;
   const common = { cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal, batchSize: opts.batchSize };
   const name = model.info.backbone;
@@ -71,32 +62,31 @@ async function check(model: DeepCovidModel, opts: ShortcutOptions, split: string
   if (items.length === 0) throw new DatasetError(`${ds.root} has no images in split "${split}": choose an existing split, or "all"`);
   const plain = items.map((it) => ({ file: it.file }));
   const masked = items.map((it) => ({ file: it.file, variant: 1 }));
-  const full = await model.features(plain, { ...common, label: `${name} ${split} full images` });
-  const hidden = await model.features(masked, { ...common, augmenter: new LungMaskAugmenter('hide-lungs', cfg, opts.fill), label: `${name} ${split} lungs hidden` });
-  const only = await model.features(masked, { ...common, augmenter: new LungMaskAugmenter('lungs-only', cfg, opts.fill), label: `${name} ${split} lungs only` });
-  const maps = model.tensor === 'map' ? full : await model.features(plain, { ...common, tensor: 'map', label: `${name} ${split} feature maps` });
+  const full = await model.scoreRequests(plain, { ...common, label: `${name} ${split} full images` });
+  const hidden = await model.scoreRequests(masked, { ...common, augmenter: new LungMaskAugmenter('hide-lungs', cfg, opts.fill), label: `${name} ${split} lungs hidden` });
+  const only = await model.scoreRequests(masked, { ...common, augmenter: new LungMaskAugmenter('lungs-only', cfg, opts.fill), label: `${name} ${split} lungs only` });
+  const cams = await model.camRequests(plain, { ...common, label: `${name} ${split} feature maps` });
   const idx: number[] = [];
-  for (let i = 0; i < items.length; i++) if (full.ok[i] && hidden.ok[i] && only.ok[i] && maps.ok[i]) idx.push(i);
+  for (let i = 0; i < items.length; i++) if (full.ok[i] && hidden.ok[i] && only.ok[i] && cams[i]) idx.push(i);
   const failures = new Map<string, string>();
-  for (const r of [full, hidden, only, maps]) for (const f of r.failures) if (!failures.has(f.file)) failures.set(f.file, f.message);
+  for (const r of [full, hidden, only]) for (const f of r.failures) if (!failures.has(f.file)) failures.set(f.file, f.message);
   const labels = Uint8Array.from(idx, (i) => items[i].label);
   const positives = labels.reduce((s, v) => s + v, 0);
   if (positives === 0 || positives === labels.length) {
     throw new DatasetError(`split "${split}" of ${ds.root} has ${positives === 0 ? 'no COVID' : 'only COVID'} images that could be read: an AUC needs both classes`);
   }
-  const pFull = model.probabilities(rows(full, idx));
-  const pHidden = model.probabilities(rows(hidden, idx));
-  const pOnly = model.probabilities(rows(only, idx));
+  const pick = (r: RequestScores) => Float64Array.from(idx, (i) => r.probs[i]);
+  const pFull = pick(full);
+  const pHidden = pick(hidden);
+  const pOnly = pick(only);
 
   const crop = cfg.crop;
   const mask = regionMask(crop);
   let inside = 0;
   for (const m of mask) inside += m;
-  const mapRows = rows(maps, idx);
   let sumAll = 0, nAll = 0, sumCovid = 0, nCovid = 0;
   for (let k = 0; k < idx.length; k++) {
-    const cam = await model.camOfFeatureMaps(mapRows, k);
-    const share = massOutside(resizeBilinear(cam, crop[1], crop[0]).data, mask);
+    const share = massOutside(cams[idx[k]]!.data, mask);
     if (Number.isNaN(share)) continue;
     sumAll += share;
     nAll++;
@@ -108,7 +98,7 @@ async function check(model: DeepCovidModel, opts: ShortcutOptions, split: string
   const aucFull = aucEntry(pFull, labels);
   const aucHidden = aucEntry(pHidden, labels);
   return {
-    run: run.dir,
+    run: model.dir,
     data: ds.root,
     split,
     n: idx.length,

@@ -38,7 +38,5 @@ export function thresholdSentence(threshold: number, card: ApiModelCard | null):
   return `The model flags an image when P(COVID) is at least ${percent(threshold)}.${how}`;
 }
 
-/** "12 MB" style sizes. */
-export function bytesText(n: number): string {
-  return n >= 1e6 ? `${Math.round(n / 1048576)} MB` : `${Math.round(n / 1024)} kB`;
-}
+/** "12 MiB" style sizes (the same units as the server's messages). */
+export { bytesText } from '../util/bytes.js';

@@ -6,6 +6,7 @@ import type { Rect } from '../../explain/occlusion.js';
 import { formatShortcutReport } from '../../explain/shortcut.js';
 import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
+import { addFilesFromOption, resolveFileArguments } from '../file-list.js';
 import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ExplainCliOptions extends RuntimeOptions {
@@ -22,6 +23,7 @@ interface ExplainCliOptions extends RuntimeOptions {
   original?: boolean;
   captions: boolean;
   model?: string;
+  filesFrom?: string;
 }
 
 function fillOption(v: string): 'mean' | number {
@@ -44,7 +46,7 @@ function roiOption(v: string | undefined): Rect | undefined {
 export function registerExplain(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
   const explain = program.command('explain').description('heatmaps of what a trained run looks at (occlusion sensitivity or class activation maps), as PNG pictures')
     .requiredOption('--run <dir>', 'run folder written by train')
-    .argument('<files...>', 'image files (PNG, JPEG, TIFF, WebP, DICOM)')
+    .argument('[files...]', 'image files (PNG, JPEG, TIFF, WebP, DICOM)')
     .requiredOption('--out <dir>', 'folder for the pictures and explain.<method>.json')
     .option('--method <name>', 'occlusion (model-agnostic, slow) or cam (one pass)', 'occlusion')
     .option('--patch <px>', 'occlusion patch side, in crop pixels', '32')
@@ -57,14 +59,15 @@ export function registerExplain(program: Command, io: { out: (s: string) => void
     .option('--original', 'also write the overlay on the original image size')
     .option('--no-captions', 'no text in the panels')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
-  addRuntimeOptions(explain).addHelpText('after', `
+  addRuntimeOptions(addFilesFromOption(explain)).addHelpText('after', `
 Writes per file <name>.<method>.heatmap.png, .overlay.png, .panel.png (original | heatmap | overlay)
 and .npy (raw map, crop size), plus panel.<method>.png with all files and explain.<method>.json
 with the probabilities. Colour map: viridis (dark = low, yellow = high).
 Examples:
   deep-covid explain --run runs/squeezenet --out heatmaps xray1.png xray2.dcm
   deep-covid explain --run runs/squeezenet --method cam --out heatmaps xray1.png`);
-  explain.action(async (files: string[], o: ExplainCliOptions) => {
+  explain.action(async (args: string[], o: ExplainCliOptions) => {
+    const files = await resolveFileArguments(args, o.filesFrom);
     if (o.method !== 'occlusion' && o.method !== 'cam') throw new UsageError(`--method must be occlusion or cam, got "${o.method}"`);
     if (o.scale !== 'positive' && o.scale !== 'minmax') throw new UsageError(`--scale must be positive or minmax, got "${o.scale}"`);
     const alpha = numberIn(o.alpha, '--alpha', 0, 1);

@@ -8,10 +8,12 @@ import { trainRun } from '../../protocol/train-run.js';
 import { evaluateRun } from '../../tasks/evaluate-run.js';
 import { predictFiles } from '../../tasks/predict.js';
 import { reproduce } from '../../protocol/reproduce.js';
+import { buildEnsemble } from '../../protocol/ensemble.js';
 import { aucCi, pctCi } from '../../protocol/run-files.js';
 import { reportAfterRun } from '../../report/after-run.js';
 import { shortcutCheck } from '../../tasks/shortcut-check.js';
 import { DEV_SHARED } from '../../util/paths.js';
+import { addFilesFromOption, resolveFileArguments } from '../file-list.js';
 import { addRuntimeOptions, backboneOptions, featureCache, numberIn, positiveInt, wholeNumber, type RuntimeOptions , progressOf } from '../common.js';
 
 interface ProtocolCliOptions extends RuntimeOptions {
@@ -129,14 +131,16 @@ Examples:
 
   const predict = program.command('predict').description('P(COVID) for image files (PNG, JPEG, TIFF, WebP, DICOM) as JSON lines')
     .requiredOption('--run <dir>', 'run folder written by train')
-    .argument('<files...>', 'image files')
+    .argument('[files...]', 'image files')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
-  addRuntimeOptions(predict).addHelpText('after', `
+  addRuntimeOptions(addFilesFromOption(predict)).addHelpText('after', `
 Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
 Exit code 1 only when no file could be predicted.
 Examples:
-  deep-covid predict --run runs/squeezenet xray1.png xray2.dcm`);
-  predict.action(async (files: string[], o: RuntimeOptions & { run: string; model?: string }) => {
+  deep-covid predict --run runs/squeezenet xray1.png xray2.dcm
+  find archive -name '*.png' | deep-covid predict --run runs/squeezenet --files-from -`);
+  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; filesFrom?: string }) => {
+    const files = await resolveFileArguments(args, o.filesFrom);
     const preds = await predictFiles({ run: o.run, files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined });
     for (const p of preds) io.out(JSON.stringify(p));
     const bad = preds.filter((p) => 'error' in p);
@@ -168,6 +172,22 @@ Examples:
       if ('skipped' in e) io.out(`  ${e.backbone}: skipped`);
       else io.out(`  ${e.backbone} (${e.run.record.backbone.weights} weights): AUC ${aucCi(e.run.metrics)}`);
     }
+    if (res.ensemble) io.out(`  ensemble (${res.ensemble.record.members.map((m) => m.backbone).join(' + ')}): AUC ${aucCi(res.ensemble.metrics)}`);
+  });
+
+  const ens = program.command('ensemble').description('combine trained runs into one model: averaging and threshold chosen on their shared validation split')
+    .requiredOption('--runs <list>', 'comma-separated run folders (trained on the same data with the same seed)')
+    .requiredOption('--out <dir>', 'ensemble folder to write')
+    .option('--force', 'replace an existing ensemble folder')
+    .addHelpText('after', `
+The ensemble folder works wherever a run folder does (predict, evaluate, explain, shortcut-check).
+Examples:
+  deep-covid ensemble --runs runs/squeezenet,runs/mobilenet --out runs/ensemble
+  deep-covid predict --run runs/ensemble xray.png`);
+  ens.action(async (o: { runs: string; out: string; force?: boolean }) => {
+    const runs = o.runs.split(',').map((x) => x.trim()).filter(Boolean);
+    const res = await buildEnsemble({ runs, out: o.out, force: o.force });
+    io.out(`ensemble written to ${res.dir}: mean of ${res.record.combine === 'logit' ? 'log-odds' : 'probabilities'} (validation AUC ${res.record.validationAuc[res.record.combine].toFixed(4)}), threshold ${res.record.threshold.value.toFixed(4)}${res.metrics ? `; test AUC ${aucCi(res.metrics)}` : ''}`);
   });
 }
 

@@ -5,6 +5,8 @@ import { buildServer } from '../../server/app.js';
 import { loadModelService } from '../../server/model-service.js';
 import { PROJECT_ROOT } from '../../util/paths.js';
 import { addRuntimeOptions, backboneOptions, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
+import { mibToBytes } from '../../util/bytes.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../../input/load-image.js';
 
 interface ServeCliOptions extends RuntimeOptions {
   run: string;
@@ -35,8 +37,8 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
   const model = await loadModelService(o.run, { runtime: backboneOptions(o), modelPath: o.model });
   const app = await buildServer({
     model,
-    maxUploadBytes: Math.round(mbLimit * 1024 * 1024),
-    maxPixels: positiveInt(o.maxPixels, '--max-pixels', 100_000_000),
+    maxUploadBytes: mibToBytes(mbLimit),
+    maxPixels: positiveInt(o.maxPixels, '--max-pixels', DEFAULT_SERVER_MAX_PIXELS),
     concurrency: positiveInt(o.concurrency, '--concurrency'),
     maxQueued: wholeNumber(o.queue, '--queue'),
     webRoot: o.web ?? DEFAULT_WEB_ROOT,
@@ -74,13 +76,13 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .requiredOption('--run <dir>', 'run folder written by train')
     .option('--port <n>', 'TCP port (0 = any free port)', '8080')
     .option('--host <addr>', 'address to listen on; the default serves this computer only', '127.0.0.1')
-    .option('--max-upload-mb <n>', 'largest upload in MB', '50')
+    .option('--max-upload-mb <n>', 'largest upload in MiB (1 MiB = 1,048,576 bytes)', '50')
     .option('--concurrency <n>', 'inferences at once', '1')
     .option('--queue <n>', 'uploads that may wait for a free slot; more get "503 busy" with Retry-After', '4')
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
     .option('--log', 'log every request (JSON lines on stdout)');
-  addRuntimeOptions(serve).addHelpText('after', `
+  addRuntimeOptions(serve, { maxPixels: DEFAULT_SERVER_MAX_PIXELS }).addHelpText('after', `
 API: POST /api/predict (multipart field "file" or raw body; ?occlusion=1 adds an occlusion map),
      GET /api/model, GET /api/openapi.json, GET /healthz. Nothing uploaded is stored.
 Examples:

@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { decodeRle } from './rle.js';
 import { decodeJpeg12 } from './jpeg12.js';
+import { readCodestreamSize, type CodestreamKind, type CodestreamSize } from './codestream.js';
 
 const require = createRequire(import.meta.url);
 
@@ -102,40 +103,19 @@ async function decodeWasm(kind: keyof typeof WASM, frame: Uint8Array): Promise<D
   }
 }
 
-/** Start-of-frame facts from a JPEG codestream, read before decoding. */
-export interface JpegFrameHeader {
-  readonly sof: number;
-  readonly precision: number;
-  readonly height: number;
-  readonly width: number;
-  readonly components: number;
-}
-
-/** Scans JPEG markers up to the first SOFn; null when there is none. */
-export function readJpegFrameHeader(b: Uint8Array): JpegFrameHeader | null {
-  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return null;
-  let pos = 2;
-  while (pos + 4 <= b.length) {
-    if (b[pos] !== 0xff) return null;
-    const m = b[pos + 1];
-    if (m === 0xff) {
-      pos++;
-      continue;
-    }
-    const len = (b[pos + 2] << 8) | b[pos + 3];
-    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
-      if (pos + 10 > b.length) return null;
-      return { sof: m, precision: b[pos + 4], height: (b[pos + 5] << 8) | b[pos + 6], width: (b[pos + 7] << 8) | b[pos + 8], components: b[pos + 9] };
-    }
-    if (len < 2) return null;
-    pos += 2 + len;
-  }
+/** Which codestream family a compressed syntax holds, for reading its declared size; null for RLE. */
+export function codestreamKind(ts: string): CodestreamKind | null {
+  const codec = SYNTAXES[ts]?.codec;
+  if (codec === 'jpeg-ls') return 'jpeg-ls';
+  if (codec === 'j2k' || codec === 'htj2k') return 'j2k';
+  if (codec === 'jpeg8' || codec === 'jpeg12' || codec === 'jpeg-lossless') return 'jpeg';
   return null;
 }
 
 /**
- * Decodes one encapsulated frame. Throws Error with the codec's reason; the caller checks the
- * result's size against the header (some codecs return an empty frame instead of throwing).
+ * Decodes one encapsulated frame. The caller has checked the codestream's declared size against
+ * the header (readCodestreamSize) before, and checks the result's size after (some codecs return
+ * an empty frame instead of throwing). Throws Error with the codec's reason.
  */
 export async function decodeFrame(ts: string, frame: Uint8Array, spec: FrameSpec): Promise<DecodedFrame> {
   const codec = SYNTAXES[ts]?.codec;
@@ -148,9 +128,7 @@ export async function decodeFrame(ts: string, frame: Uint8Array, spec: FrameSpec
     case 'jpeg8':
     case 'jpeg12':
     case 'jpeg-lossless': {
-      const sof = readJpegFrameHeader(frame);
-      if (!sof) throw new Error('no JPEG start-of-frame marker in the codestream');
-      if (sof.width !== spec.columns || sof.height !== spec.rows) throw new Error(`JPEG frame is ${sof.width}x${sof.height}, the header says ${spec.columns}x${spec.rows}`);
+      const sof = readCodestreamSize('jpeg', frame);
       if (sof.sof === 0xc3 || sof.sof === 0xc7) return decodeLossless(frame, sof);
       if (sof.precision <= 8) return decodeWasm('jpeg8', frame);
       if (sof.precision === 12 && (sof.sof === 0xc1 || sof.sof === 0xc0)) return decodeJpeg12(frame);
@@ -172,7 +150,7 @@ interface LosslessDecoder {
 }
 let LosslessCtor: (new () => LosslessDecoder) | undefined;
 
-function decodeLossless(frame: Uint8Array, sof: JpegFrameHeader): DecodedFrame {
+function decodeLossless(frame: Uint8Array, sof: CodestreamSize): DecodedFrame {
   LosslessCtor ??= (require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder }).Decoder;
   const bps = sof.precision > 8 ? 2 : 1;
   const out = new LosslessCtor().decode(frame.buffer as ArrayBuffer, frame.byteOffset, frame.length, bps);
