@@ -179,7 +179,7 @@ Example:
     .option('--max-associations <n>', 'associations at once; more are rejected (transient)', '4')
     .option('--association-timeout <s>', 'seconds a new connection has to ask for an association', '30')
     .option('--pdu-timeout <s>', 'seconds of silence before an association is dropped', '60')
-    .option('--max-object-mb <n>', 'largest object accepted, MB', '256')
+    .option('--max-object-mb <n>', 'largest object accepted, in MiB', '256')
     .option('--queue <n>', 'objects waiting for analysis; more are refused with "out of resources" (the sender retries)', '16')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(listen).addHelpText('after', `
