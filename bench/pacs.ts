@@ -6,7 +6,7 @@
  *   objects, storing them);
  * - `pacs listen` fed by dcmtk's storescu and forwarding the results to Orthanc by C-STORE: films
  *   per minute from the first push to the last result stored.
- * Usage: npx tsx bench/pacs.ts [--run DIR] [--n 20] [--rounds 3]
+ * Usage: DEEP_COVID_DEV=1 npx tsx bench/pacs.ts [--run DIR] [--n 20] [--rounds 3] (DEEP_COVID_DEV=1 finds ../shared/models)
  * Without --run a tiny SqueezeNet run is trained on synthetic images (the time is the backbone's).
  */
 import { spawn } from 'node:child_process';
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     const cpu = cpus();
     const body = [
       `Conditions: ${new Date().toISOString().slice(0, 10)}, ${cpu.length} cores (${cpu[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Orthanc ${version} with its DICOMweb plugin on loopback, load average ${loadavg()[0].toFixed(1)} at the end (a shared machine: other jobs ran too).`,
-      `Model: ${model.info.name} (${model.info.weights} weights). Films: ${N} copies of the 1024 x 1024 JPEG-baseline chest film \`rsna-monochrome2-jpeg-baseline.dcm\` under new UIDs, one study each. \`npx tsx bench/pacs.ts --n ${N} --rounds ${ROUNDS}\`.`,
+      `Model: ${model.info.name} (${model.info.weights} weights). Films: ${N} copies of the 1024 x 1024 JPEG-baseline chest film \`rsna-monochrome2-jpeg-baseline.dcm\` under new UIDs, one study each. \`DEEP_COVID_DEV=1 npx tsx bench/pacs.ts --n ${N} --rounds ${ROUNDS}\`.`,
       '',
       '| path | films/min (= studies/min) | ms per film (median) |',
       '|---|---:|---:|',
