@@ -1,3 +1,5 @@
+// (The tiny run's gate refuses real films as out of distribution, so these run with --no-gate;
+// test/pacs.results.test.ts covers the gate's refusals.)
 // `pacs scan` and `pacs watch` against a real Orthanc (DICOMweb plugin) started here on free
 // loopback ports: chest films, a hip, a CT and a colour image labelled as a chest CR go in; the
 // structured reports and captioned heatmaps that come back are read from Orthanc and checked
@@ -62,7 +64,7 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
     const refused = await relabelled(join(DICOM_DIR, 'bad-color-rgb.dcm'), 4, { Modality: 'CR', BodyPartExamined: 'CHEST' });
     for (const b of [...Object.values(chest), refused, await readFile(HIP_DICOM), await readFile(join(DICOM_DIR, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'))]) await orthanc.upload(b);
 
-    const r = await cli(['pacs', 'scan', '--run', runDir, '--dicomweb', orthanc.dicomweb, '--since', '1900-01-01', '--page-size', '2']);
+    const r = await cli(['pacs', 'scan', '--run', runDir, '--dicomweb', orthanc.dicomweb, '--since', '1900-01-01', '--page-size', '2', '--no-gate']);
     assert.equal(r.code, 0, r.err.join('\n'));
     const studyLines = r.out.filter((l) => / study [0-9a-f]{16}: /.test(l));
     assert.equal(studyLines.length, 5, r.out.join('\n')); // original, second, the two-film study, colour, hip (the CT is no CR/DX)
@@ -87,7 +89,7 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
       files[k] = join(work, `${k}.dcm`);
       await writeFile(files[k], b);
     }
-    const preds = await predictFiles({ run: runDir, files: Object.values(files) });
+    const preds = await predictFiles({ run: runDir, files: Object.values(files), gate: false });
     const bySop = new Map<string, { study: string; p: number }>();
     Object.values(chest).forEach((b, i) => {
       const h = readSourceHeader(b, 'x');
@@ -129,7 +131,7 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
     assert.ok([...bySop.keys()].some((u) => scDump.stdout.includes(u)), 'the heatmap references its source');
 
     // a second scan stores the same objects again: Orthanc keeps one of each
-    const again = await cli(['pacs', 'scan', '--run', runDir, '--dicomweb', orthanc.dicomweb, '--since', '19000101', '--study', sameStudy]);
+    const again = await cli(['pacs', 'scan', '--run', runDir, '--dicomweb', orthanc.dicomweb, '--since', '19000101', '--study', sameStudy, '--no-gate']);
     assert.equal(again.code, 0, again.err.join('\n'));
     assert.equal(again.out.filter((l) => / study [0-9a-f]{16}: /.test(l)).length, 1, '--study limits the scan');
     assert.equal((await orthanc.instances('SR')).length, 5);
@@ -146,7 +148,7 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
 
 /** Starts `pacs watch` as its own process. */
 function startWatch(url: string, state: string, extra: string[] = []) {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'deep-covid.js'), 'pacs', 'watch', '--run', runDir, '--dicomweb', url, '--state', state, '--since', '1900-01-01', '--interval', '0.2', ...extra], {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'deep-covid.js'), 'pacs', 'watch', '--run', runDir, '--dicomweb', url, '--state', state, '--since', '1900-01-01', '--interval', '0.2', '--no-gate', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DEEP_COVID_DICOMWEB_USER: 'deepcovid', DEEP_COVID_DICOMWEB_PASSWORD: USER.deepcovid },
   });

@@ -27,7 +27,9 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dc-pacs-results-'));
   runDir = join(work, 'run');
   await trainPacsRun(runDir);
-  model = await loadPacsModel(runDir);
+  // the tiny run's training images are synthetic, so its gate refuses real films as out of
+  // distribution (tested below): these tests look at the scored path with the gate off
+  model = await loadPacsModel(runDir, { gate: false });
 });
 
 after(async () => {
@@ -54,14 +56,16 @@ test('a chest film gives a structured report that dsrdump reads without errors, 
   assert.match(dump.stdout, /Comprehensive SR Document/);
   assert.match(dump.stdout, /Probability of COVID-19/);
 
-  const [viaPredict] = await predictFiles({ run: runDir, files: [CHEST_DICOM] });
+  const [viaPredict] = await predictFiles({ run: runDir, files: [CHEST_DICOM], gate: false });
   assert.ok('probability' in viaPredict);
   const r = readSr(sr.bytes);
   const p = r.num(CODES.probability.CodeValue)!;
   assert.ok(Math.abs(p - viaPredict.probability) < 1e-6, `${p} vs ${viaPredict.probability}`);
   assert.equal(r.num(CODES.threshold.CodeValue), model.info.threshold);
   assert.deepEqual(r.codes(CODES.call.CodeValue), [p >= model.info.threshold ? CODES.positive.CodeValue : CODES.negative.CodeValue]);
-  assert.deepEqual(r.codes(CODES.gate.CodeValue), [CODES.gateNotAssessed.CodeValue]);
+  // the gate was switched off: the report says so
+  assert.deepEqual(r.codes(CODES.gate.CodeValue), [CODES.gateWarned.CodeValue]);
+  assert.match(r.texts(CODES.gateReason.CodeValue).join('\n'), /input gate was switched off/);
   assert.match(r.texts(CODES.thresholdMeaning.CodeValue)[0], /called COVID-19 positive when P\(COVID\) >= /);
   assert.deepEqual(r.texts(CODES.researchUse.CodeValue), [RESEARCH_NOTICE]);
   assert.deepEqual(r.texts(CODES.algorithmName.CodeValue), ['deep-covid squeezenet1_1']);
@@ -140,6 +144,25 @@ test('a refused image gets a report that says so and why, with no probability, c
   assert.deepEqual(r.texts(CODES.gateReason.CodeValue), refused.gate.reasons);
   assert.deepEqual(r.texts(CODES.researchUse.CodeValue), [RESEARCH_NOTICE]);
   assert.equal(await buildSecondaryCapture(src, refused, model.info, new Date()), null);
+});
+
+test('with the input gate on, a film unlike the run\'s training images is refused: the report gives the gate\'s reason and no probability', { skip }, async () => {
+  const gated = await loadPacsModel(runDir);
+  try {
+    const out = await analyseInstance(gated, await readFile(CHEST_DICOM), 'gated');
+    assert.equal(out.status, 'analysed');
+    if (out.status !== 'analysed') return;
+    assert.equal(out.prediction.gate.status, 'refused');
+    assert.deepEqual(out.results.map((r) => r.kind), ['sr'], 'no heatmap for a refused film');
+    const r = readSr(out.results[0].bytes);
+    assert.equal(r.num(CODES.probability.CodeValue), null);
+    assert.deepEqual(r.codes(CODES.gate.CodeValue), [CODES.gateRefused.CodeValue]);
+    assert.ok(r.texts(CODES.gateReason.CodeValue).length >= 1);
+    const dump = await dsrdump(out.results[0].bytes, 'gated');
+    assert.equal(dump.code, 0, dump.stderr);
+  } finally {
+    await gated.close();
+  }
 });
 
 test('a colour image sent as a chest CR is refused by the reader, with the reason in the report', { skip }, async () => {

@@ -11,7 +11,7 @@ export { scanDicomWeb, studyDate, watchDicomWeb, type ScanOptions, type WatchOpt
 export { ACCEPTED_SOP_CLASSES, listenDimse, readableSyntax, type DimseListener, type ListenOptions } from './dimse/listener.js';
 export { storeScu, type DicomPeer, type StoreScuOptions } from './dimse/store-scu.js';
 export { describeCounts, emptyCounts, type PacsCounts, type PacsEvent } from './events.js';
-export { GATE_NOT_ASSESSED, loadPacsModel, type PacsModel } from './model.js';
+export { gateVerdict, loadPacsModel, type PacsModel, type PacsModelOptions } from './model.js';
 export { COMPREHENSIVE_SR, TRACKING_IDENTIFIER, buildStructuredReport } from './results/structured-report.js';
 export { SECONDARY_CAPTURE, buildSecondaryCapture } from './results/secondary-capture.js';
 export { resultUids, type ResultObject } from './results/common.js';

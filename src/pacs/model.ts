@@ -1,7 +1,7 @@
 /**
  * The one place the PACS layer touches the model: a run's `DeepCovidModel`, whose `analyse` gives
- * P(COVID) and the CAM from one backbone pass, turned into what the DICOM results need. When the
- * input gate lands, its verdict is set here (and a refused image gets no score).
+ * the input gate's verdict and, unless the gate refused the image, P(COVID) and the CAM from one
+ * backbone pass, turned into what the DICOM results need.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { blendOverGrey, colourise, displayScale, encodePng, EXPLAINER_DEFAULTS, MAP_MEANING, VIRIDIS } from '../explain/index.js';
 import type { Proportion } from '../evaluate/index.js';
+import type { GateResult } from '../gate/index.js';
 import { DeepCovidModel, type ModelLoadOptions } from '../model/index.js';
 import { RUN_FILES } from '../protocol/run-folder.js';
 import { weightsNote } from '../protocol/run-files.js';
@@ -24,8 +25,16 @@ export interface PacsModel {
   close(): Promise<void>;
 }
 
-/** The verdict written while no input gate exists. */
-export const GATE_NOT_ASSESSED: GateVerdict = Object.freeze({ status: 'not-assessed', reasons: Object.freeze([]) as unknown as string[] });
+/** Options of `loadPacsModel`. */
+export interface PacsModelOptions extends ModelLoadOptions {
+  /** false: the input gate refuses nothing (research use; every result then says so). Default true. */
+  gate?: boolean;
+}
+
+/** The gate's result in the words the DICOM results carry (notes marked as such). */
+export function gateVerdict(g: GateResult): GateVerdict {
+  return { status: g.verdict, reasons: g.reasons.map((r) => (r.level === 'note' ? `(note) ${r.message}` : r.message)) };
+}
 
 let version: string | null = null;
 
@@ -36,9 +45,9 @@ export function deepCovidVersion(): string {
 }
 
 /** Loads a trained run for PACS use. */
-export async function loadPacsModel(runDir: string, opts: ModelLoadOptions = {}): Promise<PacsModel> {
+export async function loadPacsModel(runDir: string, opts: PacsModelOptions = {}): Promise<PacsModel> {
   const headSha256 = sha256Hex(await readFile(join(runDir, RUN_FILES.head)));
-  return new RunModel(await DeepCovidModel.load(runDir, opts), headSha256);
+  return new RunModel(await DeepCovidModel.load(runDir, opts), headSha256, opts.gate !== false);
 }
 
 const pct = (p: Proportion) =>
@@ -47,7 +56,7 @@ const pct = (p: Proportion) =>
 class RunModel implements PacsModel {
   readonly info: PacsModelInfo;
 
-  constructor(private readonly model: DeepCovidModel, headSha256: string) {
+  constructor(private readonly model: DeepCovidModel, headSha256: string, private readonly gate: boolean) {
     const run = model.run!;
     const rec = run.record;
     const i = model.info;
@@ -74,7 +83,9 @@ class RunModel implements PacsModel {
   async predict(input: { bytes: Uint8Array; name: string }, opts: { maxPixels?: number; signal?: AbortSignal } = {}): Promise<PacsPrediction> {
     const t0 = performance.now();
     try {
-      const a = await this.model.analyse(input, { cam: true, limits: opts.maxPixels ? { maxPixels: opts.maxPixels } : undefined, signal: opts.signal });
+      const a = await this.model.analyse(input, { cam: true, gate: this.gate, limits: opts.maxPixels ? { maxPixels: opts.maxPixels } : undefined, signal: opts.signal });
+      const gate = gateVerdict(a.gate);
+      if (a.probability === null || a.label === null) return { gate, score: null, ms: performance.now() - t0 };
       let overlayPng: Uint8Array | null = null;
       if (a.cam) {
         const map = a.cam.map;
@@ -82,7 +93,7 @@ class RunModel implements PacsModel {
         overlayPng = await encodePng(blendOverGrey(a.crop, heat, EXPLAINER_DEFAULTS.overlayAlpha));
       }
       return {
-        gate: GATE_NOT_ASSESSED,
+        gate,
         score: {
           probability: a.probability, label: a.label, threshold: a.threshold, overlayPng,
           overlayMethod: overlayPng ? 'class activation map (CAM)' : 'none',

@@ -5,7 +5,8 @@
 
 /**
  * The input gate's verdict on an image: `passed` / `warned` images are predicted, a `refused`
- * one is not (its results say why, with no probability). `not-assessed` until the gate exists.
+ * one is not (its results say why, with no probability). `not-assessed` is for results made
+ * without a gate (kept so such reports can still be written and read).
  */
 export interface GateVerdict {
   status: 'passed' | 'warned' | 'refused' | 'not-assessed';

@@ -11,6 +11,7 @@ type IO = { out: (s: string) => void; err: (s: string) => void };
 interface PacsModelCliOptions extends RuntimeOptions {
   run: string;
   model?: string;
+  gate: boolean;
 }
 
 interface DicomWebCliOptions extends PacsModelCliOptions {
@@ -88,9 +89,10 @@ export function logEvent(e: PacsEvent, io: IO, forwardTo?: string): void {
 }
 
 async function withModel<T>(o: PacsModelCliOptions, io: IO, fn: (model: PacsModel) => Promise<T>): Promise<T> {
-  const model = await loadPacsModel(o.run, { runtime: backboneOptions(o), modelPath: o.model });
+  const model = await loadPacsModel(o.run, { runtime: backboneOptions(o), modelPath: o.model, gate: o.gate });
   io.err(`deep-covid ${model.info.version}: ${model.info.name}. Research software, not a diagnostic device.`);
   if (model.info.warning) io.err(`warning: ${model.info.warning}`);
+  if (!o.gate) io.err('warning: the input gate is off (--no-gate): nothing is refused, whatever it is; every result says so');
   try {
     return await fn(model);
   } finally {
@@ -123,8 +125,11 @@ function addDicomWebOptions(cmd: Command): Command {
     .option('--since <date>', 'only studies on or after this date (YYYY-MM-DD)')
     .option('--timeout <s>', 'seconds per DICOMweb request', '60')
     .option('--page-size <n>', 'QIDO-RS results per page', '100')
-    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training')
+    .option('--no-gate', NO_GATE);
 }
+
+const NO_GATE = 'research use: the input gate refuses nothing (every result then says so, and what would have been refused)';
 
 const AUTH_HELP = `
 Credentials come from the environment: DEEP_COVID_DICOMWEB_TOKEN (bearer token), or
@@ -181,7 +186,8 @@ Example:
     .option('--pdu-timeout <s>', 'seconds of silence before an association is dropped', '60')
     .option('--max-object-mb <n>', 'largest object accepted, in MiB', '256')
     .option('--queue <n>', 'objects waiting for analysis; more are refused with "out of resources" (the sender retries)', '16')
-    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training')
+    .option('--no-gate', NO_GATE);
   addRuntimeOptions(listen).addHelpText('after', `
 Accepts CR, DX and Secondary Capture images in any transfer syntax deep-covid reads. Objects
 stay in memory only. Stop with Ctrl-C (the queue is finished first).

@@ -15,7 +15,7 @@ const GATE_WORDS: Record<GateVerdict['status'], string> = {
   passed: 'passed',
   warned: 'passed with warnings',
   refused: 'REFUSED: no prediction was made',
-  'not-assessed': 'not assessed (no input gate in this version)',
+  'not-assessed': 'not assessed',
 };
 
 /** "Input gate: ..." with the reasons. */
