@@ -8,6 +8,7 @@ import { registerModels } from './commands/models.js';
 import { registerReport } from './commands/report.js';
 import { registerExplain } from './commands/explain.js';
 import { registerServe } from './commands/serve.js';
+import { registerExportWeb } from './commands/export-web.js';
 
 /** Output sinks, replaceable in tests. */
 export interface CliIO {
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   registerReport(program, io);
   registerExplain(program, io);
   registerServe(program, io);
+  registerExportWeb(program, io);
   // every (sub)command reports through io and returns instead of calling process.exit
   const configure = (cmd: Command): void => {
     for (const c of cmd.commands) {

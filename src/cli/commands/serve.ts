@@ -18,6 +18,7 @@ interface ServeCliOptions extends RuntimeOptions {
   web?: string;
   model?: string;
   log?: boolean;
+  clientSide?: boolean;
 }
 
 /** Where `npm run build` puts the bundled page. */
@@ -32,6 +33,10 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => void; err: (s: string) => void }, signal: AbortSignal, onListening?: (url: string) => void): Promise<void> {
   const port = wholeNumber(o.port, '--port');
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  if (o.clientSide) {
+    const { serveClientSide } = await import('./export-web.js');
+    return serveClientSide({ run: o.run, model: o.model, web: o.web, host: o.host, port }, io, signal, onListening);
+  }
   const mbLimit = Number(o.maxUploadMb);
   if (!Number.isFinite(mbLimit) || mbLimit <= 0) throw new UsageError(`--max-upload-mb must be a positive number, got "${o.maxUploadMb}"`);
   const model = await loadModelService(o.run, { runtime: backboneOptions(o), modelPath: o.model });
@@ -81,13 +86,15 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .option('--queue <n>', 'uploads that may wait for a free slot; more get "503 busy" with Retry-After', '4')
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
-    .option('--log', 'log every request (JSON lines on stdout)');
+    .option('--log', 'log every request (JSON lines on stdout)')
+    .option('--client-side', 'serve the export-web page instead: the model runs in the browser and no image reaches the server (no API)');
   addRuntimeOptions(serve, { maxPixels: DEFAULT_SERVER_MAX_PIXELS }).addHelpText('after', `
 API: POST /api/predict (multipart field "file" or raw body; ?occlusion=1 adds an occlusion map),
      GET /api/model, GET /api/openapi.json, GET /healthz. Nothing uploaded is stored.
 Examples:
   deep-covid serve --run runs/squeezenet
-  deep-covid serve --run runs/squeezenet --port 9000 --max-upload-mb 20`);
+  deep-covid serve --run runs/squeezenet --port 9000 --max-upload-mb 20
+  deep-covid serve --run runs/squeezenet --client-side`);
   serve.action(async (o: ServeCliOptions) => {
     const stop = new AbortController();
     const onSignal = () => stop.abort();
