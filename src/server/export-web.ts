@@ -46,7 +46,8 @@ export interface ExportWebResult {
 /** Where onnxruntime-web's dist folder is (it is a dependency; the lookup says what to do when it is missing). */
 function ortDist(): string {
   try {
-    return join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web/package.json')), 'dist');
+    // the package exports its WASM file by name (not package.json): its folder is dist/
+    return dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
   } catch (err) {
     throw new UsageError(`the onnxruntime-web package is not installed (${(err as Error).message.split('\n')[0]}): run npm ci in the deep-covid folder`);
   }
