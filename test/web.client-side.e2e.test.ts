@@ -1,4 +1,4 @@
-// In-browser inference end to end: export-web on a tiny squeezenet1_1 run, the exported folder
+// In-browser inference end to end: export-web on a small squeezenet1_1 run (dev-set train images), the exported folder
 // served by a plain static server on 127.0.0.1, 20 dev-set images uploaded into headless Debian
 // Chromium. Every request is routed: anything but a GET of one of the exported files fails the
 // test, so no image bytes can leave the page. The browser's P(COVID), decisions and CAM maps are
@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
@@ -18,7 +18,6 @@ import { DeepCovidModel, isPredicted } from '../src/model/index.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { exportWeb } from '../src/server/export-web.js';
 import { CLIENT_SIDE_HEADERS, startStaticSite } from '../src/server/static-site.js';
-import { makeTinyDataset } from './helpers/tiny-dataset.js';
 import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -57,7 +56,15 @@ before(async () => {
   const web = join(work, 'web');
   const built = spawnSync(process.execPath, [join(projectRoot, 'scripts', 'build-web.mjs'), web], { encoding: 'utf8' });
   assert.equal(built.status, 0, `build-web failed: ${built.stderr}`);
-  const data = await makeTinyDataset({ train: [12, 16], test: [4, 4], perPatient: 2, manifest: true });
+  // a small run on real dev X-rays (16 + 16 training, 4 + 4 test images copied into a temp folder)
+  const data = join(work, 'data');
+  for (const split of ['train', 'test']) {
+    for (const label of ['covid', 'non']) {
+      await mkdir(join(data, split, label), { recursive: true });
+      const files = (await readdir(join(DEV_SET, 'train', label))).sort();
+      for (const f of split === 'train' ? files.slice(0, 16) : files.slice(16, 20)) await copyFile(join(DEV_SET, 'train', label, f), join(data, split, label, f));
+    }
+  }
   runDir = join(work, 'run');
   await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(work, 'cache')) });
   await rm(data, { recursive: true, force: true });

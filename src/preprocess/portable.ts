@@ -58,12 +58,13 @@ function channelLut(cfg: PreprocessConfig, c: number): Float32Array {
   return lut;
 }
 
-/** Filter taps of one axis: for output index i, `count[i]` weights starting at input index `first[i]`. */
+/** Filter taps of one axis: for output index i, `count` weights starting at input index `first[i]` (edges repeat). */
 interface Taps {
   first: Int32Array;
-  count: Int32Array;
+  count: number;
   weights: Float64Array;
-  stride: number;
+  /** False where the output index lies in torchvision's zero padding. */
+  inside: Uint8Array;
 }
 
 const FILTERS = {
@@ -90,79 +91,73 @@ const FILTERS = {
 } as const;
 
 /**
- * Taps for the output indices `from .. from + n - 1` of a resize from `inSize` to `outSize`, as
- * PIL's (and torchvision's antialiased) resampling: the filter is widened by the shrink factor,
- * centred on each output pixel's centre, and its weights normalised to sum to one.
+ * Taps for the output indices `from .. from + n - 1` of a resize from `inSize` to `outSize`, laid
+ * out as libvips' reduce does: the filter widened by the shrink factor (antialiasing), centred on
+ * (i + 0.5) * scale - 0.5, weights normalised to sum to one.
  */
 function axisTaps(inSize: number, outSize: number, from: number, n: number, kind: PreprocessConfig['interpolation']): Taps {
   const { support: base, f } = FILTERS[kind];
   const scale = inSize / outSize;
   const widen = Math.max(scale, 1);
-  const support = base * widen;
-  const stride = Math.ceil(support) * 2 + 1;
+  const count = Math.ceil(2 * base * widen) + 1;
   const first = new Int32Array(n);
-  const count = new Int32Array(n);
-  const weights = new Float64Array(n * stride);
+  const weights = new Float64Array(n * count);
+  const inside = new Uint8Array(n);
   for (let k = 0; k < n; k++) {
     const i = from + k;
-    if (i < 0 || i >= outSize) continue; // zero padding: no taps
-    const centre = (i + 0.5) * scale;
-    const lo = Math.max(0, Math.floor(centre - support + 0.5));
-    const hi = Math.min(inSize, Math.floor(centre + support + 0.5));
+    if (i < 0 || i >= outSize) continue;
+    inside[k] = 1;
+    const centre = (i + 0.5) * scale - 0.5;
+    const lo = Math.floor(centre) - Math.floor(count / 2) + 1;
     let sum = 0;
-    for (let x = lo; x < hi; x++) sum += weights[k * stride + x - lo] = f((x - centre + 0.5) / widen);
-    if (sum === 0) continue;
-    for (let x = lo; x < hi; x++) weights[k * stride + x - lo] /= sum;
+    for (let j = 0; j < count; j++) sum += weights[k * count + j] = f((lo + j - centre) / widen);
+    for (let j = 0; j < count; j++) weights[k * count + j] /= sum;
     first[k] = lo;
-    count[k] = hi - lo;
   }
-  return { first, count, weights, stride };
+  return { first, count, weights, inside };
 }
 
 /**
- * Resize(shorter) + CenterCrop of an 8-bit grey image in plain JavaScript (no libvips): only the
- * cropped region is computed, rows first then columns, in floating point, rounded once at the end.
- * Returns crop[0] x crop[1] grey pixels; areas outside the resized image are zero, as torchvision pads.
+ * Resize(shorter) + CenterCrop of an 8-bit grey image in plain JavaScript (no libvips), following
+ * libvips' order so that it lands within a grey level or two of Node's sharp path: columns first
+ * (vertical pass, rounded to 8 bits), then rows; only the cropped region is computed. Returns
+ * crop[0] x crop[1] grey pixels; areas outside the resized image are zero, as torchvision pads.
  */
 export function resizeAndCropGrey(data: Uint8Array | Uint8ClampedArray, width: number, height: number, cfg: PreprocessConfig): Uint8Array {
   const [ch, cw] = cfg.crop;
   const { nw, nh, padX, padY, top, left } = cropPlan(width, height, cfg);
   // crop index k maps to resized index k + offset - pad (torchvision pads before cropping)
-  const x0 = left - Math.floor(padX / 2);
-  const y0 = top - Math.floor(padY / 2);
-  const tx = axisTaps(width, nw, x0, cw, cfg.interpolation);
-  const ty = axisTaps(height, nh, y0, ch, cfg.interpolation);
-  // rows of the source that any output row reads
-  let rowLo = height, rowHi = 0;
-  for (let k = 0; k < ch; k++) {
-    if (ty.count[k] === 0) continue;
-    rowLo = Math.min(rowLo, ty.first[k]);
-    rowHi = Math.max(rowHi, ty.first[k] + ty.count[k]);
+  const tx = axisTaps(width, nw, left - Math.floor(padX / 2), cw, cfg.interpolation);
+  const ty = axisTaps(height, nh, top - Math.floor(padY / 2), ch, cfg.interpolation);
+  const clampX = (x: number) => (x < 0 ? 0 : x >= width ? width - 1 : x);
+  const clampY = (y: number) => (y < 0 ? 0 : y >= height ? height - 1 : y);
+  // source columns any output column reads
+  let colLo = width, colHi = 0;
+  for (let k = 0; k < cw; k++) {
+    if (!tx.inside[k]) continue;
+    colLo = Math.min(colLo, clampX(tx.first[k]));
+    colHi = Math.max(colHi, clampX(tx.first[k] + tx.count - 1) + 1);
   }
   const out = new Uint8Array(ch * cw);
-  if (rowHi <= rowLo) return out;
-  const horiz = new Float32Array((rowHi - rowLo) * cw);
-  for (let y = rowLo; y < rowHi; y++) {
-    const src = y * width;
-    const dst = (y - rowLo) * cw;
-    for (let k = 0; k < cw; k++) {
-      const n = tx.count[k];
-      const w = k * tx.stride;
-      const x = src + tx.first[k];
+  if (colHi <= colLo) return out;
+  const span = colHi - colLo;
+  const vert = new Uint8Array(ch * span);
+  for (let k = 0; k < ch; k++) {
+    if (!ty.inside[k]) continue;
+    const w = k * ty.count;
+    for (let x = colLo; x < colHi; x++) {
       let s = 0;
-      for (let j = 0; j < n; j++) s += tx.weights[w + j] * data[x + j];
-      horiz[dst + k] = s;
+      for (let j = 0; j < ty.count; j++) s += ty.weights[w + j] * data[clampY(ty.first[k] + j) * width + x];
+      vert[k * span + x - colLo] = Math.min(255, Math.max(0, Math.round(s)));
     }
   }
   for (let k = 0; k < ch; k++) {
-    const n = ty.count[k];
-    if (n === 0) continue;
-    const w = k * ty.stride;
-    const r = ty.first[k] - rowLo;
+    if (!ty.inside[k]) continue;
     for (let c = 0; c < cw; c++) {
-      if (tx.count[c] === 0) continue;
+      if (!tx.inside[c]) continue;
+      const w = c * tx.count;
       let s = 0;
-      for (let j = 0; j < n; j++) s += ty.weights[w + j] * horiz[(r + j) * cw + c];
+      for (let j = 0; j < tx.count; j++) s += tx.weights[w + j] * vert[k * span + clampX(tx.first[c] + j) - colLo];
       out[k * cw + c] = Math.min(255, Math.max(0, Math.round(s)));
     }
   }
