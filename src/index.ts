@@ -14,6 +14,11 @@ export { resolveManifest, type ModelManifest, type HeadKind, type FeatureTensor 
 export { FeatureCache } from './features/cache.js';
 export { extractFeatures, type FeatureRequest, type ExtractResult, type Augmenter } from './features/extract.js';
 export { readDataset, splitOf, type Dataset, type DatasetItem } from './dataset/read.js';
+export {
+  assessHeader, assessImage, measureImage, fitGate, gateFromJSON, gateToJSON, assessFeatures, assessScore, scoreFeatures, combineGate,
+  inspectImage, gateFiles, gateAllows, gateFlags, GATE_DEFAULTS,
+  type GateResult, type GateReason, type GateVerdict, type GateModel, type GateSettings, type HeaderFacts, type ImageFacts, type OodFacts,
+} from './gate/index.js';
 export { evaluatePredictions, type EvaluationReport, type EvaluationOptions } from './evaluate/index.js';
 export { trainHead, predictProba, headToJSON, headFromJSON, type Head, type HeadSpec, type TrainOptions } from './head/index.js';
 export { createAugmenter, DEFAULT_AUGMENT_PARAMS, type AugmentParams } from './augment/index.js';

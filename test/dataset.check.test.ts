@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,7 +78,7 @@ describe('dataset check on a leaky copy', () => {
     const subset = rows.filter((r) => r.patient_id === multi.patient_id || ((counts.get(`${r.split}/${r.label}`) ?? 0) < 6 && counts.set(`${r.split}/${r.label}`, (counts.get(`${r.split}/${r.label}`) ?? 0) + 1)));
     for (const r of subset) {
       await mkdir(dirname(join(dir, r.file)), { recursive: true });
-      await symlink(join(DEV, r.file), join(dir, r.file));
+      await copyFile(join(DEV, r.file), join(dir, r.file)); // copies: links out of the dataset folder are refused
     }
     // leak 1: one image of the multi-image patient moved to test
     const leaking = subset.find((r) => r.patient_id === multi.patient_id)!;

@@ -33,7 +33,7 @@ test('train writes a complete run: counts, augmentation, validation by patient, 
   const out = join(work, 'run-a');
   const res = await trainRun({ data, out, config, cache });
   const files = (await readdir(out)).sort();
-  assert.deepEqual(files, ['data-files.csv', 'head.json', 'history.csv', 'metrics.json', 'predictions.csv', 'run.json', 'summary.md', 'val-predictions.csv']);
+  assert.deepEqual(files, ['data-files.csv', 'gate.json', 'head.json', 'history.csv', 'metrics.json', 'predictions.csv', 'run.json', 'summary.md', 'val-predictions.csv']);
   const r = res.record;
   assert.equal(r.data.validationBy, 'patient');
   assert.equal(r.data.counts.train.n + r.data.counts.val.n, 40);

@@ -316,7 +316,7 @@ test('GET /api/model is the run\'s model card; /healthz answers; /api/openapi.js
   const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json() as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
   assert.equal(doc.openapi, '3.1.0');
   assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/model', '/api/openapi.json', '/api/predict', '/healthz']);
-  assert.deepEqual(Object.keys(doc.paths['/api/predict'].post.responses).sort(), ['200', '400', '413', '415', '422', '503']);
+  assert.deepEqual(Object.keys(doc.paths['/api/predict'].post.responses).sort(), ['200', '400', '403', '413', '415', '422', '503']);
 });
 
 test('a run with synthetic weights says so in every answer', { skip }, async () => {

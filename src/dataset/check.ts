@@ -7,7 +7,8 @@ import { FingerprintTable } from './fingerprint-table.js';
 import { fingerprintFile } from './fingerprint.js';
 import { readManifestRows } from './manifest.js';
 import { forEachLimit } from './pool.js';
-import { readDataset, type DatasetItem } from './read.js';
+import { comparablePath } from './confine.js';
+import { readDataset, type Dataset, type DatasetItem, type RepeatedEntry } from './read.js';
 import { parseAge } from './sources.js';
 
 /** A duplicate pair found by `dataset check`. */
@@ -31,6 +32,12 @@ export interface CheckReport {
   bySource: { split: string; class: string; source: string; images: number }[];
   byView: { split: string; class: string; view: string; images: number }[];
   patientOverlap: { patient: string; splits: string[]; files: string[] }[];
+  /** Files listed more than once with the same label and split (counted once). */
+  duplicateListings: RepeatedEntry[];
+  /** Files listed with different labels or splits (train refuses such a dataset). */
+  conflictingListings: RepeatedEntry[];
+  /** Labels read as another spelling of the positive class ("COVID-19" → "covid"). */
+  respelledLabels: Dataset['respelled'];
   crossSplitDuplicates: CheckPair[];
   withinSplitDuplicates: CheckPair[];
   /** Near-duplicate candidates (pHash) whose similarity was checked. */
@@ -41,7 +48,7 @@ export interface CheckReport {
   formats: Record<string, number>;
   balance: Record<string, { covid: number; non: number; covidFraction: number }>;
   warnings: string[];
-  /** True when a patient or a duplicate crosses splits. */
+  /** True when a patient, a duplicate or a file listed twice crosses splits. */
   leakage: boolean;
   seconds: number;
   imagesPerSecond: number;
@@ -88,12 +95,12 @@ function countBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
  */
 export async function checkDataset(dir: string, opts: CheckOptions = {}): Promise<CheckReport> {
   const t0 = performance.now();
-  const ds = await readDataset(dir);
+  const ds = await readDataset(dir, { conflicts: 'report' });
   const items = ds.items;
   const n = items.length;
   const manifest = await readManifestRows(join(ds.root, 'manifest.csv'));
   const meta = new Map<string, Record<string, string>>();
-  for (const r of manifest?.rows ?? []) if (r.file) meta.set(r.file.split(/[\\/]/).join('/'), r);
+  for (const r of manifest?.rows ?? []) if (r.file && !meta.has(comparablePath(r.file))) meta.set(comparablePath(r.file), r);
 
   const table = new FingerprintTable(n);
   const widths: number[] = [];
@@ -158,13 +165,17 @@ export async function checkDataset(dir: string, opts: CheckOptions = {}): Promis
   const warnings = hazards(items, meta, ds.hasPatients);
   if (withinSplitDuplicates.length > 0) warnings.push(`${withinSplitDuplicates.length} duplicate pair(s) within a split (no leakage, but they weigh twice): see withinSplitDuplicates`);
   if (unreadable.length > 0) warnings.push(`${unreadable.length} file(s) cannot be read: see unreadable`);
+  if (ds.duplicates.length > 0) warnings.push(`${ds.duplicates.length} file(s) listed more than once with the same label and split (counted once): see duplicateListings`);
+  if (ds.conflicts.length > 0) warnings.push(`${ds.conflicts.length} file(s) listed with different labels or splits (train refuses this dataset until one row per file is left): see conflictingListings`);
+  for (const r of ds.respelled) warnings.push(`label "${r.written}" read as "${r.className}" (${r.count} image(s))`);
+  const splitConflict = ds.conflicts.some((c) => new Set(c.entries.map((e) => e.split)).size > 1);
   const seconds = (performance.now() - t0) / 1000;
   return {
     root: ds.root, images: n, patients: ds.hasPatients ? new Set(items.map((i) => i.patient)).size : null,
-    counts, bySource, byView, patientOverlap, crossSplitDuplicates, withinSplitDuplicates, candidates: dup.candidates, unreadable,
+    counts, bySource, byView, patientOverlap, duplicateListings: ds.duplicates, conflictingListings: ds.conflicts, respelledLabels: ds.respelled, crossSplitDuplicates, withinSplitDuplicates, candidates: dup.candidates, unreadable,
     sizes: widths.length ? { width: stats(widths), height: stats(heights), shorterSide: stats(widths.map((w, k) => Math.min(w, heights[k]))) } : null,
     bitDepths, formats, balance, warnings,
-    leakage: patientOverlap.length > 0 || crossSplitDuplicates.length > 0,
+    leakage: patientOverlap.length > 0 || crossSplitDuplicates.length > 0 || splitConflict,
     seconds: r3(seconds), imagesPerSecond: r3(n / Math.max(seconds, 1e-9)),
   };
 }
@@ -228,10 +239,14 @@ export function formatCheckReport(r: CheckReport): string[] {
   lines.push(`bit depth: ${Object.entries(r.bitDepths).map(([k, v]) => `${k}-bit ${v}`).join(', ')}; formats: ${Object.entries(r.formats).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`duplicates: ${r.crossSplitDuplicates.length} across splits, ${r.withinSplitDuplicates.length} within a split (${r.candidates} near-duplicate candidates checked)`);
   for (const u of r.unreadable) lines.push(`unreadable: ${u.message}`);
+  const listing = (e: RepeatedEntry['entries'][number]) => `${e.row !== undefined ? `row ${e.row}` : e.rel} "${e.label}" in ${e.split}`;
+  for (const c of r.conflictingListings) lines.push(`conflict: ${c.file} is listed as ${c.entries.map(listing).join(' and as ')}`);
+  for (const d of r.duplicateListings) lines.push(`listed twice: ${d.file} (${d.entries.map(listing).join(', ')})`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   if (r.leakage) {
     lines.push('', 'LEAKAGE between splits:');
     for (const p of r.patientOverlap) lines.push(`  patient ${p.patient} is in ${p.splits.join(' and ')}: ${p.files.join(', ')}`);
+    for (const c of r.conflictingListings.filter((x) => new Set(x.entries.map((e) => e.split)).size > 1)) lines.push(`  ${c.file} is listed in ${[...new Set(c.entries.map((e) => e.split))].join(' and ')}`);
     for (const p of r.crossSplitDuplicates) {
       lines.push(`  duplicate (${p.kind}${p.kind === 'near' ? `, pHash distance ${p.distance}, r=${p.correlation}, detail r=${p.detail}` : ''}): ${p.a} [${p.splitA}] ~ ${p.b} [${p.splitB}]`);
     }

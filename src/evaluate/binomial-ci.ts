@@ -4,7 +4,7 @@
  * `proportion_confint(k, n, alpha, method='wilson' | 'beta')`.
  */
 import { UsageError } from '../errors.js';
-import { twoSidedZ } from './normal.js';
+import { twoSidedZ } from '../util/normal.js';
 
 /** A closed interval [lower, upper]. */
 export type Interval = [number, number];

@@ -8,7 +8,7 @@
  */
 import { UsageError } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import { twoSidedZ } from './normal.js';
+import { twoSidedZ } from '../util/normal.js';
 import { checkPredictions, indicesByDescendingProb, type Labels, type Probs } from './validate.js';
 
 /** AUC with its DeLong variance and confidence interval. */

@@ -27,7 +27,7 @@ export {
   thresholdForSensitivity,
 } from './thresholds.js';
 export type { ConfusionMatrix, Proportion, ThresholdMetrics } from './thresholds.js';
-export { normalQuantile, twoSidedZ } from './normal.js';
+export { normalQuantile, twoSidedZ } from '../util/normal.js';
 export type { Labels, Probs } from './validate.js';
 
 /** Predictions to evaluate; all arrays are parallel (one entry per image). */

@@ -3,6 +3,7 @@ import type { EpochRecord } from '../head/index.js';
 import type { EvaluationReport, ThresholdMetrics } from '../evaluate/index.js';
 import { formatCsv } from '../util/csv.js';
 import type { RunRecord } from './run-folder.js';
+import { mdCode, mdText } from '../util/markdown-text.js';
 
 /** Per-image predictions: file, label, probability, prediction at the threshold, patient, source, view. */
 export function predictionsCsv(items: DatasetItem[], probs: Float64Array, threshold: number): string {
@@ -68,10 +69,10 @@ export function runSummaryMarkdown(r: RunRecord, m: EvaluationReport | null): st
   out.push('## Setup', '');
   out.push(`- Backbone: ${r.backbone.name} (${r.backbone.weights} weights; ${r.backbone.note}), frozen; head: ${r.backbone.manifest.head.kind}, dropout ${r.backbone.manifest.head.dropout}`);
   out.push(`- Protocol: Adam lr ${r.config.lr}, batch ${r.config.batchSize}, ${r.config.epochs} epochs, seed ${r.config.seed}, COVID augmentation x${r.config.augmentFactor}${r.config.classWeighting ? ', class-weighted loss' : ''}`);
-  out.push(`- Data: ${r.data.root} (${r.data.origin}); train ${c.train.n} images (${c.train.covid} COVID; ${c.trainAugmented.n} after augmentation), validation ${c.val.n} (${c.val.covid} COVID, split by ${r.data.validationBy}), test ${c.test ? `${c.test.n} (${c.test.covid} COVID)` : 'none'}`);
+  out.push(`- Data: ${mdCode(r.data.root)} (${r.data.origin}); train ${c.train.n} images (${c.train.covid} COVID; ${c.trainAugmented.n} after augmentation), validation ${c.val.n} (${c.val.covid} COVID, split by ${r.data.validationBy}), test ${c.test ? `${c.test.n} (${c.test.covid} COVID)` : 'none'}`);
   out.push(`- Best epoch ${r.training.bestEpoch} of ${r.training.epochs} (lowest validation loss ${r.training.bestValLoss.toFixed(4)})`);
   out.push(`- Operating threshold ${r.threshold.value.toFixed(4)}: chosen on validation for sensitivity ≥ ${(100 * r.threshold.targetSensitivity).toFixed(0)}%${r.threshold.fallback ? ' (fallback 0.5: validation had no COVID images)' : ''}`);
-  if (r.data.failures.length) out.push(`- ${r.data.failures.length} unreadable file(s) skipped: ${r.data.failures.map((f) => f.file).join(', ')}`);
+  if (r.data.failures.length) out.push(`- ${r.data.failures.length} unreadable file(s) skipped: ${r.data.failures.map((f) => mdCode(f.file)).join(', ')}`);
   out.push('');
   if (m) {
     out.push('## Test results', '');
@@ -87,7 +88,7 @@ export function runSummaryMarkdown(r: RunRecord, m: EvaluationReport | null): st
     if (m.bySource) {
       out.push('### By source', '', '| source | n | COVID | AUC | sensitivity | specificity |', '|---|---:|---:|---|---|---|');
       for (const [k, g] of Object.entries(m.bySource)) {
-        out.push(`| ${k} | ${g.n} | ${g.positives} | ${g.auc ? g.auc.value.toFixed(3) : 'n/a'} | ${pctCi(g.operatingPoint.sensitivity)} | ${pctCi(g.operatingPoint.specificity)} |`);
+        out.push(`| ${mdText(k)} | ${g.n} | ${g.positives} | ${g.auc ? g.auc.value.toFixed(3) : 'n/a'} | ${pctCi(g.operatingPoint.sensitivity)} | ${pctCi(g.operatingPoint.specificity)} |`);
       }
       out.push('', 'A source that holds only one class cannot show whether the model detects disease or recognises the source; compare AUC within mixed sources.', '');
     }

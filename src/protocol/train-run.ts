@@ -5,6 +5,7 @@ import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { createAugmenter } from '../augment/index.js';
+import { fitGate, gateToJSON, pooledRows, type GateModel } from '../gate/index.js';
 import { headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
 import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
 import { sha256Hex } from '../util/hash.js';
@@ -130,6 +131,11 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     const threshold = chosen ?? 0.5;
     if (chosen === null) log(`warning: validation has no COVID images, so the operating threshold falls back to 0.5`);
 
+    // the input gate's density model: training originals (not augmented copies), cut-offs on validation
+    t0 = performance.now();
+    const gate = await fitRunGate(backbone, train, val, tensor, log);
+    clock('fitGate', t0);
+
     t0 = performance.now();
     let metrics: EvaluationReport | null = null;
     let testProbs: Float64Array | null = null;
@@ -192,6 +198,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       [RUN_FILES.summary]: runSummaryMarkdown(record, metrics),
       [RUN_FILES.dataFiles]: dataFilesCsv([['train', train], ['val', val], ...(test ? [['test', test] as ['test', FeatureSet]] : [])]),
     };
+    if (gate) files[RUN_FILES.gate] = JSON.stringify(gateToJSON(gate)) + '\n';
     if (metrics && testProbs && test) {
       files[RUN_FILES.metrics] = JSON.stringify(metrics, null, 1) + '\n';
       files[RUN_FILES.predictions] = predictionsCsv(test.items, testProbs, threshold);
@@ -200,6 +207,25 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     return { dir: opts.out, record, metrics };
   } finally {
     await backbone.release();
+  }
+}
+
+/**
+ * Fits the input gate on the run's features: the pooled vector of each original training image
+ * (SqueezeNet's maps are pooled here), cut-offs set on the validation images. Returns null, with a
+ * note, when the data are too few to set a cut-off.
+ */
+async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet, tensor: 'pooled' | 'map', log: (msg: string) => void): Promise<GateModel | null> {
+  const mapShape = tensor === 'map' ? (await backbone.featureShapes()).map : null;
+  const originals = train.variants.flatMap((v, i) => (v === 0 ? [i] : []));
+  const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+  try {
+    const gate = fitGate(pooledRows(train.features, train.dim, originals, mapShape), pooledRows(val.features, val.dim, all(val.items.length), mapShape), { backboneSha256: backbone.modelSha256 });
+    if (val.items.length < 20) log(`note: the out-of-distribution cut-off was set on only ${val.items.length} validation images; it is rough`);
+    return gate;
+  } catch (err) {
+    log(`note: no out-of-distribution gate for this run (${err instanceof Error ? err.message : String(err)})`);
+    return null;
   }
 }
 

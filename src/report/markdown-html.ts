@@ -10,17 +10,39 @@ export function htmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** Inline Markdown (escaped text, `code`, **bold**, *italic*) to HTML. */
+/** ASCII punctuation, which a backslash makes literal (CommonMark). */
+const ESCAPABLE = /[!-/:-@[-`{-~]/;
+
+/** Inline Markdown (escaped text, backslash escapes, `code`, **bold**, *italic*) to HTML. */
 export function inlineHtml(s: string): string {
-  const parts = s.split(/(`[^`]*`)/);
-  return parts
-    .map((p) => {
-      if (p.length >= 2 && p.startsWith('`') && p.endsWith('`')) return `<code>${htmlEscape(p.slice(1, -1))}</code>`;
-      return htmlEscape(p)
-        .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
-        .replace(/(^|[\s(])\*([^*\s][^*]*?)\*(?=[\s.,;:)]|$)/g, '$1<em>$2</em>');
-    })
-    .join('');
+  // escaped characters are set aside as private-use placeholders so no rule below can see them
+  const literal: string[] = [];
+  let out = '';
+  let text = '';
+  const flush = () => {
+    out += htmlEscape(text)
+      .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
+      .replace(/(^|[\s(])\*([^*\s][^*]*?)\*(?=[\s.,;:)]|$)/g, '$1<em>$2</em>')
+      .replace(/\uE000/g, () => htmlEscape(literal.shift() ?? ''));
+    text = '';
+  };
+  const src = s.replace(/\uE000/g, '');
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (c === '\\' && i + 1 < src.length && ESCAPABLE.test(src[i + 1])) {
+      literal.push(src[++i]);
+      text += '\uE000';
+    } else if (c === '`' && src.indexOf('`', i + 1) > i) {
+      const end = src.indexOf('`', i + 1);
+      flush();
+      out += `<code>${htmlEscape(src.slice(i + 1, end))}</code>`;
+      i = end;
+    } else {
+      text += c;
+    }
+  }
+  flush();
+  return out;
 }
 
 function slug(text: string, used: Map<string, number>): string {
@@ -30,8 +52,21 @@ function slug(text: string, used: Map<string, number>): string {
   return k === 0 ? base : `${base}-${k + 1}`;
 }
 
+/** The cells of a table row, split at pipes that are not backslash-escaped. */
 function tableCells(line: string): string[] {
-  return line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
+  const row = line.trim().replace(/^\|/, '').replace(/(?<!\\)\|$/, '');
+  const cells: string[] = [];
+  let cell = '';
+  for (let i = 0; i < row.length; i++) {
+    if (row[i] === '\\' && i + 1 < row.length) {
+      cell += row[i] + row[++i];
+    } else if (row[i] === '|') {
+      cells.push(cell.trim());
+      cell = '';
+    } else cell += row[i];
+  }
+  cells.push(cell.trim());
+  return cells;
 }
 
 function tableHtml(lines: string[]): string {

@@ -7,6 +7,7 @@ import type { EvaluationReport } from '../evaluate/index.js';
 import { aucCi, pctCi, weightsNote } from '../protocol/run-files.js';
 import { shortcutCheckMarkdown } from './shortcut-section.js';
 import type { RunRecord } from '../protocol/run-folder.js';
+import { mdCode, mdText } from '../util/markdown-text.js';
 import type { ReportRun } from './run-data.js';
 import { groupAucCi } from './tables.js';
 
@@ -70,15 +71,15 @@ export function findHazards(m: EvaluationReport): Hazards {
 function dataLines(r: RunRecord, m: EvaluationReport | null): string[] {
   const c = r.data.counts;
   const out = [
-    `- Data folder: \`${r.data.root}\` (${r.data.origin === 'manifest' ? 'manifest.csv with sources, patients and views' : 'class folders, no source or patient information'}); content hash \`${r.data.hash.slice(0, 16)}…\``,
+    `- Data folder: ${mdCode(r.data.root)} (${r.data.origin === 'manifest' ? 'manifest.csv with sources, patients and views' : 'class folders, no source or patient information'}); content hash \`${r.data.hash.slice(0, 16)}…\``,
     `- Training: ${c.train.n} images (${c.train.covid} COVID, ${c.train.n - c.train.covid} non-COVID); COVID images augmented ×${r.config.augmentFactor} to ${c.trainAugmented.n} training examples (${c.trainAugmented.covid} COVID)`,
     `- Validation (model selection and threshold): ${c.val.n} images (${c.val.covid} COVID), held out from the training split by ${r.data.validationBy}${r.data.validationBy === 'image' ? ' (the data had no patient ids, so a patient may be in both parts)' : ''}`,
     `- Test: ${c.test ? `${c.test.n} images (${c.test.covid} COVID, ${c.test.n - c.test.covid} non-COVID)${m?.patients ? ` from ${m.patients} patients` : ''}` : 'none (the run has no test split)'}`,
   ];
-  if (r.data.failures.length) out.push(`- ${r.data.failures.length} unreadable image(s) skipped: ${r.data.failures.map((f) => `\`${f.file}\``).join(', ')}`);
+  if (r.data.failures.length) out.push(`- ${r.data.failures.length} unreadable image(s) skipped: ${r.data.failures.map((f) => mdCode(f.file)).join(', ')}`);
   if (m?.bySource) {
     out.push('', 'Test images by source (training images come from the same collections; run.json does not count them per source):', '', '| source | test images | COVID | non-COVID |', '|---|---:|---:|---:|');
-    for (const [k, g] of Object.entries(m.bySource)) out.push(`| ${k.replace(/\|/g, '/')} | ${g.n} | ${g.positives} | ${g.negatives} |`);
+    for (const [k, g] of Object.entries(m.bySource)) out.push(`| ${mdText(k)} | ${g.n} | ${g.positives} | ${g.negatives} |`);
   } else {
     out.push('', 'The test predictions carry no source information, so source shortcuts cannot be checked from this run.');
   }
@@ -88,17 +89,17 @@ function dataLines(r: RunRecord, m: EvaluationReport | null): string[] {
 function hazardLines(h: Hazards, m: EvaluationReport): string[] {
   const out: string[] = [];
   if (h.singleClassSources.length) {
-    const list = h.singleClassSources.map((s) => `${s.source} (${s.n} images, all ${s.cls})`).join('; ');
+    const list = h.singleClassSources.map((s) => `${mdText(s.source)} (${s.n} images, all ${s.cls})`).join('; ');
     out.push(`- **Source shortcut.** ${(100 * h.singleClassShare).toFixed(0)}% of the test images come from sources that hold only one class: ${list}. On those images a model can be right by recognising the source (scanner, hospital, processing, text markers) instead of disease, and the overall AUC cannot tell the two apart.`);
   }
   const ws = h.weakGroups.filter((w) => w.kind === 'source');
   if (ws.length) {
-    const list = ws.map((w) => `inside ${w.name} (${w.positives} COVID, ${w.negatives} non-COVID test images) the AUC is ${w.auc}`).join('; ');
+    const list = ws.map((w) => `inside ${mdText(w.name)} (${w.positives} COVID, ${w.negatives} non-COVID test images) the AUC is ${w.auc}`).join('; ');
     out.push(`- **Within-source performance is much lower:** ${list}, against ${aucCi(m)} overall. Within one source the model separates COVID from non-COVID far less well, which is what to expect if the overall AUC rests partly on telling sources apart.`);
   }
   const wv = h.weakGroups.filter((w) => w.kind === 'view');
   if (wv.length) {
-    out.push(`- **Weak on some views:** ${wv.map((w) => `${w.name} AUC ${w.auc} (${w.positives} COVID, ${w.negatives} non-COVID)`).join('; ')}, against ${aucCi(m)} overall. View often goes with the patient's condition (supine AP films are taken of sicker patients), another possible shortcut.`);
+    out.push(`- **Weak on some views:** ${wv.map((w) => `${mdText(w.name)} AUC ${w.auc} (${w.positives} COVID, ${w.negatives} non-COVID)`).join('; ')}, against ${aucCi(m)} overall. View often goes with the patient's condition (supine AP films are taken of sicker patients), another possible shortcut.`);
   }
   if (!out.length && m.bySource) out.push(`- No single-class source and no source or view with an AUC more than ${AUC_GAP} below the overall AUC was found in the test set.`);
   out.push(`- Small groups: intervals of per-source and per-view results are wide; a group AUC is reported as a hazard when the group has at least ${MIN_PER_CLASS} images of each class and its AUC is more than ${AUC_GAP} below the overall AUC.`);
@@ -162,7 +163,7 @@ export function modelCardMarkdown(run: ReportRun): string {
 
   out.push('### Reproducibility', '');
   out.push(`- Seed ${r.config.seed}; data hash \`${r.data.hash}\`; model sha256 \`${r.backbone.sha256}\``);
-  out.push(`- Re-run: \`deep-covid train --data ${r.data.root} --backbone ${r.backbone.name} --seed ${r.config.seed} --epochs ${r.config.epochs} --out runs/${r.id}\``);
+  out.push(`- Re-run: ${mdCode(`deep-covid train --data ${r.data.root} --backbone ${r.backbone.name} --seed ${r.config.seed} --epochs ${r.config.epochs} --out runs/${r.id}`)}`);
   out.push('');
   return out.join('\n');
 }

@@ -10,6 +10,7 @@ import { RunError } from '../errors.js';
 import { comparisonMarkdown, type ReproduceEntry } from '../protocol/reproduce.js';
 import { aucCi, pctCi } from '../protocol/run-files.js';
 import { RUN_FILES } from '../protocol/run-folder.js';
+import { mdText } from '../util/markdown-text.js';
 import { confusionCells, probabilityHistogram, rocPoints } from './chart-data.js';
 import { confusionSpec, histogramSpec, rocSpec, type RocMarker } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
@@ -61,11 +62,11 @@ function hazardSection(runs: { backbone: string; run: ReportRun }[]): string[] {
   }
   const h = findHazards(first);
   if (h.singleClassSources.length) {
-    md.push(`- **Source shortcut.** ${(100 * h.singleClassShare).toFixed(0)}% of the test images come from sources holding only one class (${h.singleClassSources.map((s) => `${s.source}: ${s.n} images, all ${s.cls}`).join('; ')}). A model can score well on them by recognising the source rather than disease.`);
+    md.push(`- **Source shortcut.** ${(100 * h.singleClassShare).toFixed(0)}% of the test images come from sources holding only one class (${h.singleClassSources.map((s) => `${mdText(s.source)}: ${s.n} images, all ${s.cls}`).join('; ')}). A model can score well on them by recognising the source rather than disease.`);
   }
   if (h.mixedSources.length) {
     md.push(`- Within the sources that hold both classes the models separate COVID from non-COVID as follows; an AUC more than ${AUC_GAP} below the model's overall AUC (with at least ${MIN_PER_CLASS} images of each class) is marked ⚠.`, '');
-    md.push(`| model | overall AUC | ${h.mixedSources.map((s) => `AUC within ${s.replace(/\|/g, '/')}`).join(' | ')} |`);
+    md.push(`| model | overall AUC | ${h.mixedSources.map((s) => `AUC within ${mdText(s)}`).join(' | ')} |`);
     md.push(`|---|---|${h.mixedSources.map(() => '---').join('|')}|`);
     for (const { backbone, run } of withMetrics) {
       const m = run.metrics!;

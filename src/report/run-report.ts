@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
+import { mdCode } from '../util/markdown-text.js';
 import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
 import { confusionSpec, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
@@ -29,7 +30,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
   const { figures, add: addFigure } = figureCollector(md);
 
   md.push(`# deep-covid report: run ${r.id}`, '');
-  md.push(`**Research software, not a diagnostic device.** ${r.backbone.name} backbone (${r.backbone.weights} weights), trained ${r.createdAt} on \`${r.data.root}\`. All numbers describe this test set only; intervals are 95% confidence intervals.`, '');
+  md.push(`**Research software, not a diagnostic device.** ${r.backbone.name} backbone (${r.backbone.weights} weights), trained ${r.createdAt} on ${mdCode(r.data.root)}. All numbers describe this test set only; intervals are 95% confidence intervals.`, '');
   const w = weightsNote(r);
   if (w) md.push(w, '');
 
@@ -99,7 +100,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
           { name: 'samples', alt: 'Sample test images with their probabilities', svg: null, png: grid.png },
           `Test images at evenly spaced ranks of P(COVID) within each class, lowest on the left. Green frame: called correctly at threshold ${thr.toFixed(4)}; red: wrong.${grid.unreadable.length ? ` ${grid.unreadable.length} image(s) could not be read.` : ''}`,
         );
-      } else md.push(`The test images could not be read from \`${r.data.root}\` (moved or not available here), so no sample grid is shown.`, '');
+      } else md.push(`The test images could not be read from ${mdCode(r.data.root)} (moved or not available here), so no sample grid is shown.`, '');
     }
   } else {
     md.push('## Results on the test set', '', 'This run has no test results (metrics.json is missing: the data had no test split).', '');
@@ -109,7 +110,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
     md.push('### Explanations', '');
     for (const e of run.explanations) {
       const name = `explanation-${e.name.replace(/\.png$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
-      addFigure({ name, alt: `Explanation ${e.name}`, svg: null, png: e.png }, `Explanation panel \`${e.name}\` from the run's explanations folder.`);
+      addFigure({ name, alt: `Explanation ${e.name}`, svg: null, png: e.png }, `Explanation panel ${mdCode(e.name)} from the run's explanations folder.`);
     }
   }
 

@@ -1,6 +1,7 @@
 /** Markdown tables the reports add to those of protocol/run-files.ts (whose helpers they reuse). */
 import type { EvaluationReport, MetricsReport } from '../evaluate/index.js';
 import { aucCi, pctCi } from '../protocol/run-files.js';
+import { mdText } from '../util/markdown-text.js';
 
 /** AUC with its DeLong interval for any metrics block (aucCi reads only `.auc`). */
 export function groupAucCi(m: MetricsReport): string {
@@ -15,7 +16,7 @@ export function groupTable(groupName: string, groups: Record<string, MetricsRepo
   ];
   for (const [k, g] of Object.entries(groups)) {
     const op = g.operatingPoint;
-    lines.push(`| ${k.replace(/\|/g, '/')} | ${g.n} | ${g.positives} | ${g.negatives} | ${g.patients ?? 'n/a'} | ${g.auc ? groupAucCi(g) : 'n/a (one class)'} | ${pctCi(op.sensitivity)} | ${pctCi(op.specificity)} |`);
+    lines.push(`| ${mdText(k)} | ${g.n} | ${g.positives} | ${g.negatives} | ${g.patients ?? 'n/a'} | ${g.auc ? groupAucCi(g) : 'n/a (one class)'} | ${pctCi(op.sensitivity)} | ${pctCi(op.specificity)} |`);
   }
   return lines.join('\n');
 }

@@ -3,6 +3,8 @@
  * 415 not an image / unsupported, 413 too large (bytes or pixels), 422 empty / truncated / corrupt /
  * too small, 400 bad request, 503 busy (with Retry-After), 500 for our own bugs only.
  */
+import { STATUS_CODES } from 'node:http';
+import { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, type InputProblem } from '../errors.js';
 import { bytesText } from '../util/bytes.js';
@@ -36,6 +38,11 @@ export function inputErrorStatus(problem: InputProblem): { status: number; code:
   return { status: e.status, code: e.code };
 }
 
+/** The 413 of an upload over the byte limit (found from Content-Length or while reading). */
+export function uploadTooLarge(maxUploadBytes: number): HttpError {
+  return new HttpError(413, 'upload-too-large', `The upload is larger than this server's limit of ${bytesText(maxUploadBytes)}. Downscale or compress the image (the model only sees 224 x 224 pixels).`);
+}
+
 /** Builds the error body and status of any error; logs those that are our fault. */
 export function describeError(err: unknown, ctx: { maxUploadBytes: number }): { status: number; body: ApiError; retryAfter?: number } {
   const body = (code: string, message: string): ApiError => ({ error: { code, message } });
@@ -48,8 +55,10 @@ export function describeError(err: unknown, ctx: { maxUploadBytes: number }): { 
   const fe = err as FastifyError;
   switch (fe?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return { status: 413, body: body('upload-too-large', `The upload is larger than this server's limit of ${bytesText(ctx.maxUploadBytes)}. Downscale or compress the image (the model only sees 224 x 224 pixels).`) };
+    case 'FST_REQ_FILE_TOO_LARGE': {
+      const e = uploadTooLarge(ctx.maxUploadBytes);
+      return { status: e.statusCode, body: body(e.code, e.message) };
+    }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, body: body('unsupported-media-type', `Send the image as multipart/form-data (field "file") or as the raw request body. ${FORMATS}`) };
     case 'FST_FILES_LIMIT':
@@ -67,12 +76,42 @@ export function describeError(err: unknown, ctx: { maxUploadBytes: number }): { 
   return { status: 500, body: body('internal', 'Internal error while handling the request; it has been logged. Try again, and report it if it repeats.') };
 }
 
+/** How long the rest of a refused body is received and thrown away before the connection is closed. */
+export const LINGER_MS = 2000;
+
+/**
+ * Answers a request whose body has not been (fully) read: 503 busy, 413 by Content-Length, 403,
+ * a bad query. Through Node's response machinery the rest of the body would be received and thrown
+ * away for as long as the client sends (no memory, but CPU for every refused upload of a flood), and
+ * closing the socket at once makes the kernel reset the connection with the answer possibly still
+ * unread. So the socket stops being read, the answer is written on it directly with
+ * `Connection: close` and a FIN, and it is closed for good after LINGER_MS (or when the client goes).
+ * Returns false for requests without a real socket (fastify's inject), answered the ordinary way.
+ */
+function refuseUnread(request: FastifyRequest, reply: FastifyReply, status: number, body: ApiError): boolean {
+  const socket = request.raw.socket;
+  if (!(socket instanceof Socket) || socket.destroyed) return false;
+  socket.pause();
+  reply.hijack();
+  const payload = Buffer.from(JSON.stringify(body));
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  Object.assign(headers, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length), connection: 'close' });
+  const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v.replace(/[\r\n]/g, ' ')}`), '', ''].join('\r\n');
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), payload]));
+  // not unref'd: a paused socket keeps no event loop alive, and closing the server waits for this one
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
+  return true;
+}
+
 /** Fastify error handler: JSON errors everywhere, stack traces only in the log. */
 export function errorHandler(ctx: { maxUploadBytes: number }) {
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body, retryAfter } = describeError(err, ctx);
     if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+    if (!request.raw.complete && refuseUnread(request, reply, status, body)) return;
     return reply.code(status).type('application/json; charset=utf-8').send(body);
   };
 }

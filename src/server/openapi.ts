@@ -110,11 +110,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
           responses: {
             200: { description: 'the prediction', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
-            400: err('bad request: no file, several files, or a bad parameter', ['bad-request', 'no-file']),
-            413: err('the upload is over the byte limit, or the image over the pixel limit', ['upload-too-large', 'too-many-pixels']),
+            400: err('bad request: no file, several files, a malformed multipart body, or a bad, repeated or unknown query parameter', ['bad-request', 'no-file', 'bad-multipart']),
+            403: err('the Host header is not one this server answers to (DNS rebinding), or the request comes from another site (Origin / Sec-Fetch-Site)', ['host-not-allowed', 'cross-origin']),
+            413: err('the upload is over the byte limit (refused from Content-Length before it is read), or the image over the pixel limit', ['upload-too-large', 'too-many-pixels']),
             415: err('not an image, or an image format deep-covid cannot read', ['not-an-image', 'unsupported-format', 'unsupported-media-type']),
             422: err('an image that cannot be decoded', ['empty', 'truncated', 'corrupt', 'too-small']),
-            503: { ...err('too many uploads are being analysed; retry after the Retry-After header\'s seconds', ['busy']), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+            503: { ...err('too many uploads are being received or analysed, or their bytes would exceed the server\'s memory budget; refused from the headers alone (the connection is closed), retry after the Retry-After header\'s seconds', ['busy']), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
           },
         },
       },
@@ -128,7 +129,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/healthz': {
         get: {
           summary: 'liveness and queue state',
-          responses: { 200: { description: 'ok', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' }, runId: { type: 'string' }, running: { type: 'integer' }, waiting: { type: 'integer' } } } } } } },
+          responses: { 200: { description: 'ok', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' }, runId: { type: 'string' }, running: { type: 'integer' }, waiting: { type: 'integer', description: 'admitted requests not running: receiving their upload or waiting for a slot' }, bytesInFlight: { type: 'integer', description: 'upload bytes reserved by admitted requests' } } } } } } },
         },
       },
     },

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { buildServer } from '../../server/app.js';
 import { loadModelService } from '../../server/model-service.js';
+import { parseHost } from '../../server/security.js';
 import { PROJECT_ROOT } from '../../util/paths.js';
 import { addRuntimeOptions, backboneOptions, positiveInt, wholeNumber, type RuntimeOptions } from '../common.js';
 import { mibToBytes } from '../../util/bytes.js';
@@ -15,6 +16,8 @@ interface ServeCliOptions extends RuntimeOptions {
   maxUploadMb: string;
   concurrency: string;
   queue: string;
+  maxBufferedMb?: string;
+  allowedHost?: string[];
   web?: string;
   model?: string;
   log?: boolean;
@@ -39,9 +42,20 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
   }
   const mbLimit = Number(o.maxUploadMb);
   if (!Number.isFinite(mbLimit) || mbLimit <= 0) throw new UsageError(`--max-upload-mb must be a positive number, got "${o.maxUploadMb}"`);
+  let maxBytesInFlight: number | undefined;
+  if (o.maxBufferedMb !== undefined) {
+    const v = Number(o.maxBufferedMb);
+    if (!Number.isFinite(v) || v <= 0) throw new UsageError(`--max-buffered-mb must be a positive number, got "${o.maxBufferedMb}"`);
+    maxBytesInFlight = mibToBytes(v);
+  }
+  const allowedHosts = o.allowedHost ?? [];
+  for (const h of allowedHosts) if (h !== '*' && !parseHost(h)) throw new UsageError(`--allowed-host "${h}" is not a host name or address (with an optional :port)`);
   const model = await loadModelService(o.run, { runtime: backboneOptions(o), modelPath: o.model });
   const app = await buildServer({
     model,
+    host: o.host,
+    allowedHosts,
+    maxBytesInFlight,
     maxUploadBytes: mibToBytes(mbLimit),
     maxPixels: positiveInt(o.maxPixels, '--max-pixels', DEFAULT_SERVER_MAX_PIXELS),
     concurrency: positiveInt(o.concurrency, '--concurrency'),
@@ -64,7 +78,7 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
   const rec = model.run.record;
   io.out(`deep-covid serving run ${rec.id} (${rec.backbone.name}, ${rec.backbone.weights} weights) at ${url}`);
   if (rec.backbone.weights === 'synthetic') io.err('warning: this run uses a backbone with SYNTHETIC weights: its predictions mean nothing');
-  if (!LOOPBACK.has(o.host)) io.err(`warning: listening on ${o.host}, not only on this computer: anyone who can reach it can upload images. There is no login.`);
+  if (!LOOPBACK.has(o.host)) io.err(`warning: listening on ${o.host}, not only on this computer: anyone who can reach it can upload images. There is no login. Clients must use an IP address or a name given with --allowed-host.`);
   io.err('Research software, not a diagnostic device. Uploads stay in memory and are dropped after each answer. Ctrl-C stops the server.');
   onListening?.(url);
   await new Promise<void>((resolve) => {
@@ -75,6 +89,11 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
   await model.close();
 }
 
+/** Commander helper: a repeatable option gathers every value. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+}
+
 /** Registers `serve`. */
 export function registerServe(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
   const serve = program.command('serve').description('web page and HTTP API for a trained run: upload X-rays, get P(COVID), the label at the run\'s threshold and heatmaps')
@@ -83,7 +102,9 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .option('--host <addr>', 'address to listen on; the default serves this computer only', '127.0.0.1')
     .option('--max-upload-mb <n>', 'largest upload in MiB (1 MiB = 1,048,576 bytes)', '50')
     .option('--concurrency <n>', 'inferences at once', '1')
-    .option('--queue <n>', 'uploads that may wait for a free slot; more get "503 busy" with Retry-After', '4')
+    .option('--queue <n>', 'uploads that may be received or wait beside the running ones; more get "503 busy" with Retry-After before their body is read', '4')
+    .option('--max-buffered-mb <n>', 'upload MiB all admitted requests (receiving, waiting or running) may hold together (default: 4 x --max-upload-mb); more get "503 busy" before their body is read')
+    .option('--allowed-host <name>', 'a further host name the server answers to, repeatable or comma-separated (besides localhost, 127.0.0.1, [::1] and --host), e.g. this machine\'s DNS name; "*" turns the check off (only behind a proxy that checks Host)', collect)
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
     .option('--log', 'log every request (JSON lines on stdout)')

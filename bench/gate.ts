@@ -1,0 +1,250 @@
+/**
+ * The input gate on the development data, per real-weight backbone (squeezenet1_1, mobilenet_v2):
+ * the gate is fitted exactly as `train` fits it (the seed-0 patient-disjoint validation split of
+ * covidx5k-dev's training images, density on the training originals, cut-offs on validation), then
+ * every test chest X-ray, every not-cxr image (CT slices, lateral films, photographs) and every
+ * DICOM fixture goes through the whole gate. Also: the density methods compared on the same
+ * features and validation rule, and the cut-off's spread over re-drawn validation splits.
+ * Usage: npx tsx bench/gate.ts [--resplits N (default 10)] [--write]
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Backbone } from '../src/backbone/backbone.js';
+import { readDataset, splitOf, type DatasetItem } from '../src/dataset/read.js';
+import { FeatureCache } from '../src/features/cache.js';
+import { extractFeatures } from '../src/features/extract.js';
+import { empiricalQuantile, fitGate, gateFiles, gateToJSON, logNormalFit, scoreFeatures, type FeatureRows, type GateModel, type GatedFile } from '../src/gate/index.js';
+import { validationSplit } from '../src/protocol/validation-split.js';
+import { PAPER_PROTOCOL } from '../src/protocol/config.js';
+import { normalQuantile } from '../src/util/normal.js';
+import { PROJECT_ROOT } from '../src/util/paths.js';
+import { writeBenchSection } from './markdown-section.js';
+
+const SHARED = resolve(PROJECT_ROOT, '../shared');
+const MODELS = join(SHARED, 'models');
+const DEV_SET = join(SHARED, 'data', 'covidx5k-dev');
+const NOT_CXR = join(SHARED, 'data', 'not-cxr');
+const DICOM = join(SHARED, 'data', 'dicom');
+const BACKBONES = ['squeezenet1_1', 'mobilenet_v2'];
+const KINDS = ['ct', 'lateral-xray', 'photo'] as const;
+
+const args = process.argv.slice(2);
+const write = args.includes('--write');
+const resplits = Number(args[args.indexOf('--resplits') + 1] ?? NaN) || 10;
+
+function rows(features: Float32Array, dim: number, idx: readonly number[]): FeatureRows {
+  const data = new Float32Array(idx.length * dim);
+  idx.forEach((r, k) => data.set(features.subarray(r * dim, (r + 1) * dim), k * dim));
+  return { data, n: idx.length, dim };
+}
+
+const quantileOf = (v: ArrayLike<number>, q: number) => empiricalQuantile(Array.from(v).sort((a, b) => a - b), q);
+
+function lognormalQuantile(v: ArrayLike<number>, q: number): number {
+  const { logMean, logSd } = logNormalFit(v);
+  return Math.exp(logMean + normalQuantile(q) * logSd);
+}
+
+/** Cosine k-NN distance (mean over the k nearest training rows), the alternative to Mahalanobis. */
+function knnScores(train: FeatureRows, query: FeatureRows, k: number): Float64Array {
+  const { dim } = train;
+  const unit = (r: FeatureRows) => {
+    const u = new Float64Array(r.n * dim);
+    for (let i = 0; i < r.n; i++) {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += r.data[i * dim + j] ** 2;
+      const inv = 1 / Math.sqrt(s || 1);
+      for (let j = 0; j < dim; j++) u[i * dim + j] = r.data[i * dim + j] * inv;
+    }
+    return u;
+  };
+  const a = unit(train);
+  const b = unit(query);
+  const out = new Float64Array(query.n);
+  const d = new Float64Array(train.n);
+  for (let q = 0; q < query.n; q++) {
+    for (let t = 0; t < train.n; t++) {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += a[t * dim + j] * b[q * dim + j];
+      d[t] = 1 - s;
+    }
+    d.sort();
+    let s = 0;
+    for (let i = 0; i < k; i++) s += d[i];
+    out[q] = s / k;
+  }
+  return out;
+}
+
+function squared(r: FeatureRows): FeatureRows {
+  return { ...r, data: r.data.map((v) => v * v) };
+}
+
+const pct = (k: number, n: number) => (n ? `${((100 * k) / n).toFixed(1)}%` : '–');
+const above = (s: ArrayLike<number>, c: number) => Array.from(s).filter((x) => !(x <= c)).length;
+
+interface KindRow {
+  kind: string;
+  n: number;
+  refused: number;
+  warned: number;
+  passed: number;
+  failed: number;
+}
+
+function tally(kind: string, results: GatedFile[]): KindRow {
+  const row: KindRow = { kind, n: results.length, refused: 0, warned: 0, passed: 0, failed: 0 };
+  for (const r of results) {
+    if ('error' in r) row.failed++;
+    else row[r.gate.verdict]++;
+  }
+  return row;
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir).sort().map((f) => join(dir, f)).filter((f) => statSync(f).isFile());
+}
+
+async function main(): Promise<void> {
+  const cacheDir = await mkdtemp(join(tmpdir(), 'bench-gate-'));
+  const cache = new FeatureCache(cacheDir);
+  const ds = await readDataset(DEV_SET);
+  const trainAll = splitOf(ds, 'train');
+  const testItems = splitOf(ds, 'test');
+  const split = validationSplit(trainAll, PAPER_PROTOCOL.valFraction, PAPER_PROTOCOL.seed);
+  const notCxr = Object.fromEntries(KINDS.map((k) => [k, listFiles(join(NOT_CXR, k))])) as Record<(typeof KINDS)[number], string[]>;
+  const dicomFiles = readdirSync(DICOM).filter((f) => f.endsWith('.dcm') && !f.startsWith('bad-')).sort();
+  const out: string[] = [];
+  const load0 = loadavg()[0];
+  const when = new Date().toISOString().slice(0, 10);
+  out.push(`Measured ${when} with \`npx tsx bench/gate.ts --resplits ${resplits}\` (2 cores, load average ${load0.toFixed(1)} at the start). Data: covidx5k-dev with the seed-0 patient-disjoint validation split a run makes (${split.train.length} training images, ${split.val.length} validation, ${testItems.length} test) and not-cxr (${KINDS.map((k) => `${notCxr[k].length} ${k}`).join(', ')}).`);
+  out.push('');
+  out.push('"Flagged" = refused or warned (anything but a clean pass). The cut-offs are set on the validation split only; the test set and not-cxr only measure.');
+  const verdictRows: string[] = [];
+  const methodRows: string[] = [];
+  const resplitRows: string[] = [];
+  const costRows: string[] = [];
+  const dicomVerdicts = new Map<string, string[]>();
+  try {
+    for (const name of BACKBONES) {
+      const bb = await Backbone.load(name, { path: join(MODELS, `${name}.onnx`), download: false });
+      try {
+        // pooled features of every image involved (cached: the re-splits reuse them)
+        const allItems: DatasetItem[] = [...trainAll, ...testItems];
+        const files = [...allItems.map((i) => i.file), ...KINDS.flatMap((k) => notCxr[k])];
+        const ex = await extractFeatures(bb, files.map((file) => ({ file })), { tensor: 'pooled', cache });
+        if (ex.failures.length) throw new Error(`feature extraction failed: ${ex.failures.map((f) => f.message).join('; ')}`);
+        const feats = ex.features!;
+        const dim = ex.dim;
+        const indexOf = new Map(files.map((f, i) => [f, i]));
+        const idx = (items: readonly { file: string }[]) => items.map((i) => indexOf.get(i.file)!);
+        const at = (fs: readonly string[]) => fs.map((f) => indexOf.get(f)!);
+        const train = rows(feats, dim, idx(split.train));
+        const val = rows(feats, dim, idx(split.val));
+
+        // the gate as `train` fits it
+        const t0 = performance.now();
+        const gate = fitGate(train, val, { backboneSha256: bb.modelSha256 });
+        const fitMs = performance.now() - t0;
+        const jsonBytes = Buffer.byteLength(JSON.stringify(gateToJSON(gate)));
+        const t1 = performance.now();
+        const testRows = rows(feats, dim, idx(testItems));
+        scoreFeatures(gate, testRows.data, testRows.n);
+        const scoreUs = ((performance.now() - t1) * 1000) / testRows.n;
+
+        // the whole gate (header + image facts + learned) on every file
+        const t2 = performance.now();
+        const gatedTest = await gateFiles(bb, gate, testItems.map((i) => i.file), { cache });
+        const gateMs = (performance.now() - t2) / testItems.length;
+        const kindRows: KindRow[] = [
+          tally('test: chest X-rays (all)', gatedTest),
+          tally('test: COVID', gatedTest.filter((_, i) => testItems[i].label === 1)),
+          tally('test: non-COVID', gatedTest.filter((_, i) => testItems[i].label === 0)),
+        ];
+        const gatedKinds: GatedFile[] = [];
+        for (const k of KINDS) {
+          const g = await gateFiles(bb, gate, notCxr[k], { cache });
+          gatedKinds.push(...g);
+          kindRows.push(tally(`not-cxr: ${k}`, g));
+        }
+        kindRows.push(tally('not-cxr: all', gatedKinds));
+        const gatedDicom = await gateFiles(bb, gate, dicomFiles.map((f) => join(DICOM, f)), { cache });
+        gatedDicom.forEach((g, i) => {
+          const cell = 'error' in g ? `error: ${g.error.replace(/^.*?: /, '')}` : `${g.gate.verdict}${g.gate.reasons.filter((r) => r.level !== 'note').length ? ` (${g.gate.reasons.filter((r) => r.level !== 'note').map((r) => r.code).join(', ')})` : ''}`;
+          dicomVerdicts.set(dicomFiles[i], [...(dicomVerdicts.get(dicomFiles[i]) ?? []), cell]);
+        });
+        for (const r of kindRows) {
+          verdictRows.push(`| ${name} | ${r.kind} | ${r.n} | ${r.refused} | ${r.warned} | ${r.passed} | **${pct(r.refused + r.warned, r.n - r.failed)}** |`);
+        }
+        const cal = gate.calibration;
+        costRows.push(`| ${name} | ${dim} | ${gate.density.shrinkage.toFixed(3)} | ${gate.cutoff.toFixed(2)} (empirical ${cal.empiricalQuantile.toFixed(2)}) | ${gate.farCutoff.toFixed(2)} | ${cal.validationFlagged}/${cal.n} | ${(fitMs / 1000).toFixed(2)} | ${(jsonBytes / 1e6).toFixed(2)} | ${scoreUs.toFixed(0)} | ${gateMs.toFixed(1)} |`);
+
+        // methods compared on the same features and split; both validation rules
+        const query = { test: rows(feats, dim, idx(testItems)), ...Object.fromEntries(KINDS.map((k) => [k, rows(feats, dim, at(notCxr[k]))])) } as Record<string, FeatureRows>;
+        const methods: [string, (q: FeatureRows) => Float64Array][] = [
+          ['Mahalanobis, Ledoit-Wolf, square-rooted features (chosen)', (q) => scoreFeatures(gate, q.data, q.n)],
+          ['Mahalanobis, Ledoit-Wolf, raw features', ((g: GateModel) => (q: FeatureRows) => scoreFeatures(g, squared(q).data, q.n))(fitGate(squared(train), squared(val), { backboneSha256: bb.modelSha256 }))],
+          ['k-NN cosine distance, k = 1', (q) => knnScores(train, q, 1)],
+          ['k-NN cosine distance, mean of k = 5', (q) => knnScores(train, q, 5)],
+        ];
+        for (const [label, score] of methods) {
+          const sv = score(val);
+          const sq = Object.fromEntries(Object.entries(query).map(([k, q]) => [k, score(q)]));
+          const nNot = KINDS.reduce((s, k) => s + query[k].n, 0);
+          for (const [rule, cut] of [['log-normal 99%', lognormalQuantile(sv, 0.99)], ['empirical 99th percentile', quantileOf(sv, 0.99)]] as const) {
+            const caught = KINDS.reduce((s, k) => s + above(sq[k], cut), 0);
+            const auc = rocAuc(Array.from(sq.test), KINDS.flatMap((k) => Array.from(sq[k])));
+            methodRows.push(`| ${name} | ${label} | ${rule} | ${pct(above(sq.test, cut), query.test.n)} | ${KINDS.map((k) => pct(above(sq[k], cut), query[k].n)).join(' | ')} | **${pct(caught, nNot)}** | ${auc.toFixed(3)} |`);
+          }
+        }
+
+        // the cut-off's spread: re-drawn patient-disjoint validation splits (seeds 1..R)
+        const stats = { lognormal: { test: [] as number[], not: [] as number[] }, empirical: { test: [] as number[], not: [] as number[] } };
+        for (let seed = 1; seed <= resplits; seed++) {
+          const sp = validationSplit(trainAll, PAPER_PROTOCOL.valFraction, seed);
+          const g = fitGate(rows(feats, dim, idx(sp.train)), rows(feats, dim, idx(sp.val)), { backboneSha256: bb.modelSha256 });
+          const st = scoreFeatures(g, query.test.data, query.test.n);
+          const sn = KINDS.flatMap((k) => Array.from(scoreFeatures(g, query[k].data, query[k].n)));
+          const emp = g.calibration.empiricalQuantile;
+          stats.lognormal.test.push(above(st, g.cutoff) / st.length);
+          stats.lognormal.not.push(above(sn, g.cutoff) / sn.length);
+          stats.empirical.test.push(above(st, emp) / st.length);
+          stats.empirical.not.push(above(sn, emp) / sn.length);
+        }
+        const mmm = (v: number[]) => `${(100 * Math.min(...v)).toFixed(1)} / ${((100 * v.reduce((a, b) => a + b, 0)) / v.length).toFixed(1)} / ${(100 * Math.max(...v)).toFixed(1)}`;
+        for (const rule of ['lognormal', 'empirical'] as const) {
+          resplitRows.push(`| ${name} | ${rule === 'lognormal' ? 'log-normal 99% (chosen)' : 'empirical 99th percentile'} | ${mmm(stats[rule].test)} | ${mmm(stats[rule].not)} |`);
+        }
+      } finally {
+        await bb.release();
+      }
+    }
+  } finally {
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+  out.push('', '### Verdicts of the whole gate (header, image facts, learned check)', '');
+  out.push('| backbone | images | n | refused | warned | passed | flagged |', '|---|---|---:|---:|---:|---:|---:|', ...verdictRows);
+  out.push('', '### The fitted gates', '');
+  out.push('| backbone | channels | Ledoit-Wolf shrinkage | warning cut-off (log-normal 99%) | refusal cut-off (tail 1e-6) | validation above cut-off | fit (s) | gate.json (MB) | score (µs/image) | whole gate, test images (ms/image) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...costRows);
+  out.push('', '"Whole gate" includes reading each file again and measuring its pixels; features come from the cache filled before.');
+  out.push('', '### Density methods compared (same features, same split; flagged = score above the validation cut-off)', '');
+  out.push(`| backbone | method | validation rule | test chest X-rays flagged | ${KINDS.join(' | ')} | not-cxr caught | AUC test vs not-cxr |`, `|---|---|---|---:|${KINDS.map(() => '---:').join('|')}|---:|---:|`, ...methodRows);
+  out.push('', `### The cut-off over ${resplits} re-drawn validation splits (seeds 1–${resplits}; min / mean / max %)`, '');
+  out.push('| backbone | validation rule | test chest X-rays flagged | not-cxr caught |', '|---|---|---:|---:|', ...resplitRows);
+  out.push('', '### DICOM fixtures (../shared/data/dicom, good files)', '');
+  out.push(`| file | ${BACKBONES.join(' | ')} |`, `|---|${BACKBONES.map(() => '---').join('|')}|`, ...dicomFiles.map((f) => `| \`${f}\` | ${(dicomVerdicts.get(f) ?? []).join(' | ')} |`));
+  const body = out.join('\n');
+  console.log(body);
+  if (write) await writeBenchSection('gate', 'Input gate', body);
+}
+
+/** AUC of "not-cxr scores above test scores" (ties count half). */
+function rocAuc(neg: number[], pos: number[]): number {
+  let s = 0;
+  for (const p of pos) for (const n of neg) s += p > n ? 1 : p === n ? 0.5 : 0;
+  return s / (pos.length * neg.length);
+}
+
+await main();

@@ -1,0 +1,83 @@
+/**
+ * The gate applied to whole inputs: the facts of one image (header and pixels), and a batch
+ * helper that adds the learned check from the backbone's pooled features. A model calls
+ * `inspectImage` per input and `assessFeatures` on the features it computed anyway, then
+ * `combineGate`; `gateFiles` does all of it for a list of files (benchmarks, tests, evaluation).
+ */
+import type { Backbone } from '../backbone/backbone.js';
+import type { FeatureCache } from '../features/cache.js';
+import { extractFeatures, type ExtractFailure } from '../features/extract.js';
+import type { LoadedImage } from '../input/grey-image.js';
+import { probeImage, type ImageSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
+import type { ProgressListener } from '../util/progress.js';
+import { combineGate } from './combine.js';
+import { assessHeader } from './header.js';
+import { assessImage, measureImage } from './image.js';
+import { assessScore, scoreFeatures, type GateModel } from './ood.js';
+import { gateSettings, type GateSettings } from './settings.js';
+import type { GateResult, HeaderCheck, ImageCheck } from './types.js';
+
+/**
+ * The header and image checks of one probed input. Pass `decoded` when the caller has already
+ * decoded a DICOM file (its `meta` carries the header facts), so it is not decoded twice.
+ * @throws InputError naming the file when it cannot be decoded.
+ */
+export async function inspectImage(probe: ProbedImage, decoded?: LoadedImage, settings: Partial<GateSettings> = {}): Promise<{ header: HeaderCheck | null; image: ImageCheck }> {
+  const s = gateSettings(settings);
+  const { facts, meta } = await measureImage(probe, decoded);
+  return { header: probe.format === 'dicom' ? assessHeader(meta ?? {}, s) : null, image: assessImage(facts, s) };
+}
+
+/** Options of `gateFiles`. */
+export interface GateFilesOptions {
+  cache?: FeatureCache | null;
+  limits?: Partial<LoadLimits>;
+  settings?: Partial<GateSettings>;
+  /** Nothing refused; reasons say what would have been (see `combineGate`). */
+  disabled?: boolean;
+  batchSize?: number;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+/** A gated input: the result, or why the file could not be read at all. */
+export type GatedFile = { file: string; gate: GateResult } | { file: string; error: string };
+
+/**
+ * Gates a list of files with a backbone and (when the run has one) its fitted gate: pooled
+ * features through the streaming extractor (cached), header and image facts per file. Files
+ * that cannot be decoded get an error entry; the others a GateResult, in input order.
+ */
+export async function gateFiles(backbone: Backbone, gate: GateModel | null, sources: readonly ImageSource[], opts: GateFilesOptions = {}): Promise<GatedFile[]> {
+  if (gate && gate.backboneSha256 !== backbone.modelSha256) {
+    throw new Error(`the gate was fitted on the features of backbone ${gate.backboneSha256.slice(0, 12)}…, not ${backbone.name} (${backbone.modelSha256.slice(0, 12)}…)`);
+  }
+  const requests = sources.map((s) => (typeof s === 'string' ? { file: s } : { file: s.name, bytes: s.bytes }));
+  const res = gate
+    ? await extractFeatures(backbone, requests, { tensor: 'pooled', cache: opts.cache ?? null, limits: opts.limits, batchSize: opts.batchSize, signal: opts.signal, onProgress: opts.onProgress, label: 'gate features' })
+    : null;
+  const scores = gate && res ? scoreFeatures(gate, res.features!, requests.length) : null;
+  const failed = new Map<string, ExtractFailure>((res?.failures ?? []).map((f) => [f.file, f]));
+  const out: GatedFile[] = new Array<GatedFile>(sources.length);
+  // a few files at a time: sharp decodes on its own threads
+  const width = 4;
+  for (let start = 0; start < sources.length; start += width) {
+    opts.signal?.throwIfAborted();
+    await Promise.all(sources.slice(start, start + width).map(async (src, k) => {
+      const i = start + k;
+      const file = requests[i].file;
+      if (res && !res.ok[i]) {
+        out[i] = { file, error: failed.get(file)?.message ?? `${file}: could not be read` };
+        return;
+      }
+      try {
+        const { header, image } = await inspectImage(await probeImage(src, opts.limits), undefined, opts.settings);
+        const ood = gate && scores ? assessScore(gate, scores[i]) : null;
+        out[i] = { file, gate: combineGate({ header, image, ood }, { disabled: opts.disabled, noOodModel: !gate }) };
+      } catch (err) {
+        out[i] = { file, error: err instanceof Error ? err.message : String(err) };
+      }
+    }));
+  }
+  return out;
+}

@@ -1,0 +1,148 @@
+/**
+ * Layer 2 of the gate: what the pixels say, for every format. Size, shape, contrast and colour are
+ * measured on the image as stored (before src/input reduces it to one grey channel, which would
+ * hide a photograph's colour), at most 512 px a side: enough for these statistics and cheap.
+ */
+import sharp from 'sharp';
+import type { GreyImage } from '../input/grey-image.js';
+import { decodeProbed, mapSharpError, type ProbedImage } from '../input/load-image.js';
+import type { DicomMeta } from './header.js';
+import { GATE_DEFAULTS, type GateSettings } from './settings.js';
+import type { GateReason, ImageCheck, ImageFacts } from './types.js';
+
+/** Longest side the statistics are measured at. */
+const MEASURE_SIDE = 512;
+/** Chroma (0–255) above which a pixel counts as strongly coloured. */
+const STRONG_CHROMA = 25;
+
+/** Facts of an already decoded grey image (DICOM, or any image a caller holds). */
+export function measureGrey(img: GreyImage): ImageFacts {
+  const { width, height, data } = img;
+  const n = width * height;
+  let s = 0;
+  let s2 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = data[i];
+    s += v;
+    s2 += v * v;
+  }
+  return { ...shape(width, height), greyStd: stdOf(s, s2, n), storedChannels: 1, colourFraction: 0, meanChroma: 0 };
+}
+
+function shape(width: number, height: number): Pick<ImageFacts, 'width' | 'height' | 'aspect'> {
+  const short = Math.min(width, height);
+  return { width, height, aspect: short > 0 ? Math.max(width, height) / short : Infinity };
+}
+
+function stdOf(s: number, s2: number, n: number): number {
+  if (n === 0) return 0;
+  const mean = s / n;
+  return Math.sqrt(Math.max(0, s2 / n - mean * mean));
+}
+
+/**
+ * Grey level and colour statistics of interleaved pixels (1 grey or 3 colour channels, no alpha),
+ * each sample mapped to 0–255 by `scale` after subtracting `lo`.
+ */
+export function pixelStats(data: Uint8Array | Uint16Array, n: number, channels: number, lo = 0, scale = 1): Pick<ImageFacts, 'greyStd' | 'colourFraction' | 'meanChroma'> {
+  let s = 0;
+  let s2 = 0;
+  let chroma = 0;
+  let strong = 0;
+  const colour = channels >= 3;
+  for (let i = 0; i < n; i++) {
+    const o = i * channels;
+    let y: number;
+    if (colour) {
+      const r = (data[o] - lo) * scale;
+      const g = (data[o + 1] - lo) * scale;
+      const b = (data[o + 2] - lo) * scale;
+      // Rec. 709 luma, as libvips' sRGB → b-w conversion does to the gamma-encoded values
+      y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      const c = Math.max(r, g, b) - Math.min(r, g, b);
+      chroma += c;
+      if (c > STRONG_CHROMA) strong++;
+    } else {
+      y = (data[o] - lo) * scale;
+    }
+    s += y;
+    s2 += y * y;
+  }
+  return { greyStd: stdOf(s, s2, n), colourFraction: n ? strong / n : 0, meanChroma: n ? chroma / n : 0 };
+}
+
+/**
+ * Measures a probed image. PNG, JPEG, TIFF and WebP are decoded once more, in colour and at most
+ * 512 px a side (16-bit files stretched over their own range, as src/input does); DICOM is decoded
+ * by the DICOM reader (pass `decoded` when the caller already has it) and its header facts are
+ * returned as `meta`.
+ * @throws InputError naming the file when it cannot be decoded.
+ */
+export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { meta?: DicomMeta }): Promise<{ facts: ImageFacts; meta?: DicomMeta }> {
+  if (!probe.display) {
+    const img = decoded ?? (await decodeProbed(probe));
+    return { facts: measureGrey(img), ...(img.meta ? { meta: img.meta } : {}) };
+  }
+  try {
+    const deep = probe.bitDepth === 16;
+    // header only: is the file stored in colour? (flattening alpha turns grey into 3 equal channels)
+    const stored = await sharp(probe.bytes, { limitInputPixels: probe.maxPixels }).metadata();
+    const colour = (stored.channels ?? 1) - (stored.hasAlpha ? 1 : 0) >= 3;
+    let pipeline = probe.display();
+    if (Math.max(probe.width, probe.height) > MEASURE_SIDE) pipeline = pipeline.resize(MEASURE_SIDE, MEASURE_SIDE, { fit: 'inside' });
+    if (!colour) pipeline = deep ? pipeline.toColourspace('grey16') : pipeline.greyscale();
+    const { data, info } = await pipeline.raw(deep ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
+    const n = info.width * info.height;
+    const px = deep ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let lo = 0;
+    let scale = 1;
+    if (deep) {
+      // the same stretch as the grey path: the image's own [min, max] onto 0..255
+      let min = 65535;
+      let max = 0;
+      // (the display pipeline has flattened alpha away: every sample is a colour sample)
+      for (let i = 0; i < px.length; i++) {
+        const v = px[i];
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      lo = min;
+      scale = max > min ? 255 / (max - min) : 0;
+    }
+    return { facts: { ...shape(probe.width, probe.height), ...pixelStats(px, n, info.channels, lo, scale), storedChannels: colour ? 3 : 1 } };
+  } catch (err) {
+    throw mapSharpError(probe.name, err);
+  }
+}
+
+/** Checks the image facts against the settings' limits (see `GateSettings` for each reason). */
+export function assessImage(facts: ImageFacts, settings: Partial<GateSettings> = {}): ImageCheck {
+  const s = { ...GATE_DEFAULTS, ...settings };
+  const reasons: GateReason[] = [];
+  const short = Math.min(facts.width, facts.height);
+  const size = `${facts.width} x ${facts.height} pixels`;
+  if (short < s.minShortSide) {
+    reasons.push({ code: 'too-small', level: 'refuse', message: `The image is only ${size}; at least ${s.minShortSide} pixels on the shorter side are needed to see anything in the lungs.` });
+  } else if (short < s.warnShortSide) {
+    reasons.push({ code: 'low-resolution', level: 'warn', message: `The image is only ${size}, smaller than the ${s.warnShortSide}-pixel input the model sees; it is enlarged and fine detail is missing.` });
+  }
+  const ratio = facts.aspect.toFixed(2);
+  if (facts.aspect > s.maxAspect) {
+    reasons.push({ code: 'extreme-aspect', level: 'refuse', message: `The image is ${ratio} times longer than it is wide; no chest film has that shape, and the model would see only its centre.` });
+  } else if (facts.aspect > s.warnAspect) {
+    reasons.push({ code: 'unusual-aspect', level: 'warn', message: `The image is ${ratio} times longer than it is wide (chest films are at most about 1.25); the model sees only the square in its centre.` });
+  }
+  const std = facts.greyStd.toFixed(1);
+  if (facts.greyStd < s.minGreyStd) {
+    reasons.push({ code: 'blank', level: 'refuse', message: `The image is nearly uniform grey (standard deviation ${std} grey levels): there is nothing to read.` });
+  } else if (facts.greyStd < s.warnGreyStd) {
+    reasons.push({ code: 'low-contrast', level: 'warn', message: `The image has very little contrast (standard deviation ${std} grey levels).` });
+  }
+  const pct = (facts.colourFraction * 100).toFixed(facts.colourFraction < 0.1 ? 1 : 0);
+  if (facts.colourFraction > s.refuseColourFraction) {
+    reasons.push({ code: 'colour-picture', level: 'refuse', message: `This is a colour picture (${pct}% of it strongly coloured), such as a photograph, not a radiograph.` });
+  } else if (facts.colourFraction > s.warnColourFraction || facts.meanChroma > s.warnMeanChroma) {
+    reasons.push({ code: 'colour-tint', level: 'warn', message: `The image has coloured parts or a colour cast (${pct}% strongly coloured), as annotations or a photographed film do; the model reads its grey version.` });
+  }
+  return { facts, reasons };
+}

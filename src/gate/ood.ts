@@ -1,0 +1,232 @@
+/**
+ * Layer 3 of the gate: is this image like the ones the model was trained on? The density model is
+ * fitted on the training images' pooled features; its cut-offs are set on the validation split
+ * only (the test set and any out-of-distribution set never choose anything). Stored in the run
+ * folder as gate.json.
+ */
+import { RunError } from '../errors.js';
+import { normalQuantile } from '../util/normal.js';
+import { fitDensity, scoreRows, type DensityModel, type FeatureRows } from './density.js';
+import type { OodCheck } from './types.js';
+
+export const GATE_FORMAT = 'deep-covid-gate';
+export const GATE_VERSION = 1;
+export const GATE_METHOD = 'mahalanobis-ledoit-wolf';
+
+/** How the cut-offs were set from the validation scores. */
+export interface GateCalibration {
+  split: 'validation';
+  /** Validation images scored. */
+  n: number;
+  /**
+   * 'lognormal': a log-normal fitted to the validation scores (mean and sd of their logs). With
+   * ~50 validation images the empirical 99th percentile is decided by the one or two largest
+   * scores; the fitted tail uses all of them and moved far less across re-drawn splits.
+   */
+  rule: 'lognormal';
+  logMean: number;
+  logSd: number;
+  /** Share of validation-like images the warning cut-off lets pass (0.99). */
+  quantile: number;
+  /** Tail probability of the refusal cut-off under the fitted log-normal (1e-6). */
+  farTail: number;
+  /** The empirical `quantile` of the validation scores, for comparison. */
+  empiricalQuantile: number;
+  /** Validation images above the warning cut-off. */
+  validationFlagged: number;
+}
+
+/** A fitted out-of-distribution gate: density model, cut-offs and what features it reads. */
+export interface GateModel {
+  method: typeof GATE_METHOD;
+  /** The backbone's pooled vector (the spatial mean of its last feature map), square-rooted. */
+  featureKind: 'pooled';
+  transform: 'signed-sqrt';
+  /** sha256 of the backbone whose features were modelled (features of another backbone are meaningless here). */
+  backboneSha256: string;
+  density: DensityModel;
+  calibration: GateCalibration;
+  /** Scores above this are flagged (the verdict warns). */
+  cutoff: number;
+  /** Scores above this are refused. */
+  farCutoff: number;
+}
+
+/** Options of `fitGate`. */
+export interface FitGateOptions {
+  backboneSha256: string;
+  /** Warning cut-off: this quantile of validation-like scores (default 0.99). */
+  quantile?: number;
+  /** Refusal cut-off: this tail probability (default 1e-6: one validation-like image in a million). */
+  farTail?: number;
+  /** Most channels modelled (default 1280; see `fitDensity`). */
+  maxDims?: number;
+}
+
+/**
+ * Fits the density model on the training images' pooled features and sets both cut-offs on the
+ * validation images' scores. Training rows should be original images only (not augmented copies).
+ * @throws Error with fewer than 2 training or 3 validation rows.
+ */
+export function fitGate(train: FeatureRows, val: FeatureRows, opts: FitGateOptions): GateModel {
+  if (val.dim !== train.dim) throw new Error(`validation features have ${val.dim} channels, training features ${train.dim}`);
+  if (val.n < 3) throw new Error(`setting the out-of-distribution cut-off needs at least 3 validation images, got ${val.n}`);
+  const quantile = opts.quantile ?? 0.99;
+  const farTail = opts.farTail ?? 1e-6;
+  if (!(quantile > 0.5 && quantile < 1)) throw new Error(`quantile must lie in (0.5, 1), got ${quantile}`);
+  if (!(farTail > 0 && farTail < 1 - quantile)) throw new Error(`farTail must lie in (0, ${1 - quantile}), got ${farTail}`);
+  const density = fitDensity(train, { maxDims: opts.maxDims });
+  const scores = scoreRows(density, val.data, val.n);
+  const { logMean, logSd } = logNormalFit(scores);
+  const cutoff = Math.exp(logMean + normalQuantile(quantile) * logSd);
+  const farCutoff = Math.exp(logMean + normalQuantile(1 - farTail) * logSd);
+  const sorted = Array.from(scores).sort((a, b) => a - b);
+  return {
+    method: GATE_METHOD,
+    featureKind: 'pooled',
+    transform: 'signed-sqrt',
+    backboneSha256: opts.backboneSha256,
+    density,
+    calibration: {
+      split: 'validation', n: val.n, rule: 'lognormal', logMean, logSd, quantile, farTail,
+      empiricalQuantile: empiricalQuantile(sorted, quantile),
+      validationFlagged: sorted.filter((s) => s > cutoff).length,
+    },
+    cutoff,
+    farCutoff,
+  };
+}
+
+/** Mean and standard deviation (n − 1) of the logs of positive scores. */
+export function logNormalFit(scores: ArrayLike<number>): { logMean: number; logSd: number } {
+  const logs = Array.from(scores, (s) => Math.log(Math.max(s, 1e-12)));
+  const logMean = logs.reduce((a, b) => a + b, 0) / logs.length;
+  const logSd = Math.sqrt(logs.reduce((a, b) => a + (b - logMean) ** 2, 0) / (logs.length - 1));
+  return { logMean, logSd };
+}
+
+/** Linear-interpolated quantile of ascending values (NumPy's default). */
+export function empiricalQuantile(sorted: readonly number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Out-of-distribution scores of `n` pooled feature rows. */
+export function scoreFeatures(gate: GateModel, pooled: Float32Array, n = 1): Float64Array {
+  if (pooled.length < n * gate.density.dim) throw new Error(`expected ${n} x ${gate.density.dim} pooled features, got ${pooled.length} floats`);
+  return scoreRows(gate.density, pooled, n);
+}
+
+/** The gate's learned check of one image's pooled features. */
+export function assessFeatures(gate: GateModel, pooled: Float32Array): OodCheck {
+  return assessScore(gate, scoreFeatures(gate, pooled, 1)[0]);
+}
+
+/** The learned check for an already computed score (batch callers score many rows at once). */
+export function assessScore(gate: GateModel, score: number): OodCheck {
+  const facts = { score, cutoff: gate.cutoff, farCutoff: gate.farCutoff, flagged: !(score <= gate.cutoff), method: gate.method };
+  const s = Number.isFinite(score) ? score.toFixed(1) : 'not a number';
+  const pct = Math.round(gate.calibration.quantile * 100);
+  if (!(score <= gate.farCutoff)) {
+    return { facts, reasons: [{ code: 'far-out-of-distribution', level: 'refuse', message: `This image is unlike the chest X-rays the model was trained on (score ${s}, far beyond the refusal cut-off ${gate.farCutoff.toFixed(1)}); it is probably not a frontal chest X-ray.` }] };
+  }
+  if (facts.flagged) {
+    return { facts, reasons: [{ code: 'out-of-distribution', level: 'warn', message: `This image is less like the training chest X-rays than ${pct}% of the validation images are (score ${s} above the cut-off ${gate.cutoff.toFixed(1)}): it may be a lateral film, an unusual crop or another kind of image.` }] };
+  }
+  return { facts, reasons: [] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// gate.json
+
+function b64(a: Float32Array | Int32Array): string {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+}
+
+function fromB64<T extends Float32Array | Int32Array>(s: unknown, Ctor: { new (buf: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, length: number, bad: (field: string, why: string) => never, field: string): T {
+  if (typeof s !== 'string') return bad(field, 'must be a base64 string');
+  const bytes = Buffer.from(s, 'base64');
+  if (bytes.length !== length * Ctor.BYTES_PER_ELEMENT) return bad(field, `holds ${bytes.length} bytes, expected ${length * Ctor.BYTES_PER_ELEMENT}`);
+  const copy = new ArrayBuffer(bytes.length);
+  new Uint8Array(copy).set(bytes);
+  return new Ctor(copy);
+}
+
+/** The JSON of gate.json (float arrays as base64 little-endian float32). */
+export function gateToJSON(gate: GateModel): Record<string, unknown> {
+  const d = gate.density;
+  return {
+    format: GATE_FORMAT,
+    version: GATE_VERSION,
+    method: gate.method,
+    featureKind: gate.featureKind,
+    transform: gate.transform,
+    backboneSha256: gate.backboneSha256,
+    cutoff: gate.cutoff,
+    farCutoff: gate.farCutoff,
+    calibration: gate.calibration,
+    density: {
+      dim: d.dim, p: d.p, n: d.n, shrinkage: d.shrinkage,
+      channels: d.channels ? b64(d.channels) : null,
+      mean: b64(d.mean),
+      cholesky: b64(d.chol),
+    },
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Reads and validates gate.json's content; every error names the file and the field.
+ * @throws RunError for a damaged or foreign file.
+ */
+export function gateFromJSON(value: unknown, file: string): GateModel {
+  const bad = (field: string, why: string): never => {
+    throw new RunError(`${file}: ${field} ${why}; the gate file is damaged or was not written by deep-covid (train the run again)`);
+  };
+  if (!isObject(value)) return bad('the gate', 'is not a JSON object');
+  if (value.format !== GATE_FORMAT) return bad('format', `is ${JSON.stringify(value.format)}, not "${GATE_FORMAT}"`);
+  if (value.version !== GATE_VERSION) {
+    if (typeof value.version === 'number' && value.version > GATE_VERSION) throw new RunError(`${file}: gate version ${value.version} was written by a newer deep-covid (this one reads version ${GATE_VERSION}): upgrade deep-covid`);
+    return bad('version', `is ${JSON.stringify(value.version)}, expected ${GATE_VERSION}`);
+  }
+  if (value.method !== GATE_METHOD) return bad('method', `is ${JSON.stringify(value.method)}, expected "${GATE_METHOD}"`);
+  if (value.featureKind !== 'pooled') return bad('featureKind', 'must be "pooled"');
+  if (value.transform !== 'signed-sqrt') return bad('transform', 'must be "signed-sqrt"');
+  if (typeof value.backboneSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(value.backboneSha256)) return bad('backboneSha256', 'must be 64 hex digits');
+  const positive = (v: unknown, field: string): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : bad(field, 'must be a positive number'));
+  const cutoff = positive(value.cutoff, 'cutoff');
+  const farCutoff = positive(value.farCutoff, 'farCutoff');
+  if (farCutoff < cutoff) bad('farCutoff', `(${farCutoff}) is below cutoff (${cutoff})`);
+  const cal = isObject(value.calibration) ? value.calibration : bad('calibration', 'is missing or not an object');
+  if (cal.split !== 'validation') bad('calibration.split', 'must be "validation"');
+  const q = cal.quantile;
+  if (typeof q !== 'number' || !(q > 0.5 && q < 1)) bad('calibration.quantile', 'must lie in (0.5, 1)');
+  const d = isObject(value.density) ? value.density : bad('density', 'is missing or not an object');
+  const int = (v: unknown, field: string): number => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : bad(field, 'must be a positive integer'));
+  const dim = int(d.dim, 'density.dim');
+  const p = int(d.p, 'density.p');
+  if (p > dim) bad('density.p', `(${p}) exceeds density.dim (${dim})`);
+  const channels = d.channels === null ? null : fromB64(d.channels, Int32Array, p, bad, 'density.channels');
+  if (channels === null && p !== dim) bad('density.channels', 'must list the modelled channels when p < dim');
+  if (channels && !channels.every((c, i) => c >= 0 && c < dim && (i === 0 || c > channels[i - 1]))) bad('density.channels', 'must be ascending channel indices below dim');
+  const shrinkage = d.shrinkage;
+  if (typeof shrinkage !== 'number' || !(shrinkage >= 0 && shrinkage <= 1)) bad('density.shrinkage', 'must lie in [0, 1]');
+  const mean = fromB64(d.mean, Float32Array, p, bad, 'density.mean');
+  const chol = fromB64(d.cholesky, Float32Array, (p * (p + 1)) / 2, bad, 'density.cholesky');
+  for (let i = 0, o = 0; i < p; o += i + 1, i++) if (!(chol[o + i] > 0)) bad('density.cholesky', `has a non-positive diagonal at channel ${i}`);
+  return {
+    method: GATE_METHOD,
+    featureKind: 'pooled',
+    transform: 'signed-sqrt',
+    backboneSha256: value.backboneSha256,
+    density: { dim, p, n: int(d.n, 'density.n'), shrinkage: shrinkage as number, channels, mean, chol },
+    calibration: cal as unknown as GateCalibration,
+    cutoff,
+    farCutoff,
+  };
+}
