@@ -128,17 +128,41 @@ test('the response carries the grey crop the model saw and a CAM as PNGs of the 
   assert.deepEqual([layer.info.width, layer.info.height, layer.info.channels], [224, 224, 4]);
   const overlay = await sharp(Buffer.from(cam.overlayPng, 'base64')).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([overlay.info.width, overlay.info.height, overlay.info.channels], [224, 224, 3]);
-  // overlay = (1 - a) grey + a colour: where the layer is transparent (heat 0 → viridis #440154), check it pixel-exactly
+  // overlay = (1 − a·s) grey + a·s colour with s the scaled heat (the layer's alpha): where the layer is
+  // transparent the film keeps its own grey (no tint); where it is opaque the full opacity applies
   const a = cam.overlayAlpha;
-  let checked = 0;
-  for (let i = 0; i < 224 * 224 && checked < 200; i++) {
-    if (layer.data[4 * i + 3] !== 0) continue;
-    const g = (1 - a) * crop.data[i];
-    assert.equal(overlay.data[3 * i], Math.round(g + a * 0x44));
-    assert.equal(overlay.data[3 * i + 2], Math.round(g + a * 0x54));
-    checked++;
+  let clear = 0;
+  let full = 0;
+  for (let i = 0; i < 224 * 224; i++) {
+    const s = layer.data[4 * i + 3];
+    if (s === 0) {
+      assert.deepEqual([...overlay.data.subarray(3 * i, 3 * i + 3)], [crop.data[i], crop.data[i], crop.data[i]]);
+      clear++;
+    } else if (s === 255) {
+      const g = (1 - a) * crop.data[i];
+      assert.equal(overlay.data[3 * i], Math.round(g + a * layer.data[4 * i]));
+      full++;
+    }
   }
-  assert.ok(checked > 0 || layer.data.some((_, i) => i % 4 === 3 && layer.data[i] === 255));
+  assert.ok(full > 0, 'the map reaches full colour at its maximum');
+  assert.ok(clear > 0, 'somewhere the map has nothing to show');
+  // the fixed-scale layer: 0..fixed.max in the map's unit, the same for every image
+  assert.equal(cam.unit, 'logit');
+  assert.ok(cam.max > 0 && cam.fixed.max > 0);
+  const fixed = await sharp(Buffer.from(cam.fixed.heatmapPng, 'base64')).raw().toBuffer({ resolveWithObject: true });
+  let maxAlpha = 0;
+  for (let i = 3; i < fixed.data.length; i += 4) maxAlpha = Math.max(maxAlpha, fixed.data[i]);
+  assert.equal(maxAlpha, Math.min(255, Math.round((255 * cam.max) / cam.fixed.max)), 'fixed layer peaks at max / fixed.max');
+  // the full image with the crop's place in it: a square image's crop covers all of it
+  const full2 = res.fullImage;
+  const src = await sharp(DEV_PNG).metadata();
+  assert.ok(Math.max(full2.width, full2.height) <= 768);
+  assert.ok(Math.abs(full2.width / full2.height - src.width! / src.height!) < 0.02);
+  const fm = await sharp(Buffer.from(full2.jpeg, 'base64')).metadata();
+  assert.deepEqual([fm.format, fm.width, fm.height], ['jpeg', full2.width, full2.height]);
+  const shorter = Math.min(src.width!, src.height!);
+  assert.ok(Math.abs(full2.cropBox.width - shorter / src.width!) < 0.01 && Math.abs(full2.cropBox.height - shorter / src.height!) < 0.01, JSON.stringify([full2.cropBox, src.width, src.height]));
+  assert.ok(Math.abs(full2.cropBox.left + full2.cropBox.width / 2 - 0.5) < 0.01 && Math.abs(full2.cropBox.top + full2.cropBox.height / 2 - 0.5) < 0.01, 'centre crop');
 });
 
 test('?occlusion=1 adds an occlusion map; a bad flag is a 400', { skip }, async () => {

@@ -96,7 +96,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const failures: ExtractFailure[] = [];
   const cfg = backbone.manifest.preprocess;
   const imageLen = backbone.imageLength;
-  const keyParts = { modelSha256: backbone.modelSha256, preprocess: preprocessKey(cfg), tensor: opts.tensor, augment: '' };
+  const keyParts = { modelSha256: backbone.modelSha256, modelName: backbone.name, preprocess: preprocessKey(cfg), tensor: opts.tensor, augment: '' };
   const buffers = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
   const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, onProgress: opts.onProgress });
   let fromCache = 0;

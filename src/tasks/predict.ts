@@ -14,6 +14,8 @@ export interface PredictOptions extends ModelLoadOptions {
   limits?: Partial<LoadLimits>;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
+  /** false: the input gate refuses nothing; every result says so (default true). */
+  gate?: boolean;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface PredictOptions extends ModelLoadOptions {
 export async function predictFiles(opts: PredictOptions): Promise<Prediction[]> {
   const model = await loadModel(opts.run, opts);
   try {
-    return await model.predict(opts.files, { cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal });
+    return await model.predict(opts.files, { cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal, gate: opts.gate });
   } finally {
     await model.release();
   }

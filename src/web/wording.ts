@@ -40,3 +40,16 @@ export function thresholdSentence(threshold: number, card: ApiModelCard | null):
 
 /** "12 MiB" style sizes (the same units as the server's messages). */
 export { bytesText } from '../util/bytes.js';
+
+/** A map value for a colour bar: two significant digits, no exponent for ordinary values. */
+export function mapValueText(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 0.01 && a < 1000 ? String(Number(v.toPrecision(2))) : v.toExponential(1);
+}
+
+/** Short form of the operating point for a result card: the share of COVID test images found and of non-COVID ones wrongly flagged. */
+export function operatingPointShort(op: ApiOperatingPoint): string {
+  const f = (p: ApiProportion) => (p.estimate === null ? 'n/a' : percent(p.estimate));
+  return `At this threshold the model found ${f(op.sensitivity)} of the COVID test images and wrongly flagged ${op.specificity.estimate === null ? 'n/a' : percent(1 - op.specificity.estimate)} of the non-COVID ones.`;
+}
