@@ -2,7 +2,8 @@
 // image gets no P(COVID) at all; --no-gate (gate: false) refuses nothing and says so.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
@@ -22,20 +23,14 @@ before(async () => {
   if (skipNoShared) return;
   // real chest X-rays (a slice of the dev set), so that what the gate learns is what chest films look like
   work = await mkdtemp(join(tmpdir(), 'dc-gate-'));
-  data = join(work, 'data');
-  for (const [split, n] of [['train', 40], ['test', 6]] as const) {
-    for (const cls of ['covid', 'non']) {
-      const dir = join(DEV_SET, split, cls);
-      await mkdir(join(data, split, cls), { recursive: true });
-      for (const f of (await readdir(dir)).sort().slice(0, n)) await copyFile(join(dir, f), join(data, split, cls, f));
-    }
-  }
+  data = await makeDevSubset(DEV_SET, 40, 6);
   cache = new FeatureCache(join(work, 'cache'));
   run = join(work, 'run');
   await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 5, augmentFactor: 2, seed: 2 }, cache });
 });
 after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
+  if (data) await rm(data, { recursive: true, force: true });
 });
 
 test('train wrote the gate, and predict refuses CT and MR with the modality named, passes a chest CR, and gates a photo', { skip: skipNoShared }, async () => {

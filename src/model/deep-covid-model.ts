@@ -105,6 +105,8 @@ export interface BatchOptions {
   gate?: boolean;
   /** Overrides of the gate's settings (accepted modalities, minimum size, …). */
   gateSettings?: Partial<GateSettings>;
+  /** Told once when the feature cache cannot be written (the work goes on without caching). */
+  warn?: (message: string) => void;
 }
 
 /** Options of `features`. */
@@ -398,6 +400,7 @@ export class DeepCovidModel implements CovidModel {
       onProgress: opts.onProgress,
       signal: opts.signal,
       label: opts.label ?? `${this.backbone.name} features`,
+      warn: opts.warn,
     });
   }
 

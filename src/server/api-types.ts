@@ -66,6 +66,14 @@ export interface ApiPrediction {
   notice: string;
 }
 
+/** A prediction the gate let through: it has a probability and a label. */
+export type ApiAssessed = ApiPrediction & { probability: number; label: 'covid' | 'non' };
+
+/** True when the answer has a probability (the gate did not refuse the image). */
+export function isAssessed(r: ApiPrediction): r is ApiAssessed {
+  return r.probability !== null;
+}
+
 /** Response of GET /api/model: the run's model card as data, plus the limits this server enforces. */
 export interface ApiModelCard extends ModelCard {
   limits: { maxUploadBytes: number; maxPixels: number; concurrency: number; maxQueued: number };

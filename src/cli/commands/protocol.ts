@@ -152,7 +152,7 @@ Examples:
     const inputs = await expandImageInputs(await resolveFileArguments(args, o.filesFrom), !!o.recursive);
     for (const f of inputs.opened) log(`${f.folder}: ${f.images} image(s)${f.skipped ? `, ${f.skipped} other file(s) skipped` : ''}`);
     const preds = inputs.files.length
-      ? await predictFiles({ run: o.run, files: inputs.files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined, gate: o.gate })
+      ? await predictFiles({ run: o.run, files: inputs.files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined, gate: o.gate, warn: (m) => log(`warning: ${m}`) })
       : [];
     const folders = inputs.folders.map((f) => ({ file: f, error: `${f} is a folder: pass --recursive to predict the images in it`, problem: 'unreadable' }));
     for (const p of [...preds, ...folders]) io.out(JSON.stringify(p));
