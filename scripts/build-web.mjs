@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Bundles the web page (src/web: TypeScript, CSS, HTML) with esbuild into one folder the server
-// serves: index.html, app.js, style.css, favicon.svg. Usage: node scripts/build-web.mjs [out-dir]
+// serves: index.html, app.js, style.css, favicon.svg, and client/ (the page that runs the model in the
+// browser, for export-web). Usage: node scripts/build-web.mjs [out-dir]
 // (default dist/web). No network, no CDN: everything the page needs ends up in that folder.
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +29,22 @@ export async function buildWeb(outDir = join(root, 'dist', 'web')) {
   });
   await build({ entryPoints: [join(src, 'style.css')], outfile: join(out, 'style.css'), bundle: true, minify: true, logLevel: 'warning' });
   for (const f of ['index.html', 'favicon.svg']) await copyFile(join(src, f), join(out, f));
+  // the client-side page (export-web, serve --client-side): the same style, its own entry and HTML
+  const client = join(out, 'client');
+  await mkdir(client, { recursive: true });
+  await build({
+    entryPoints: [join(src, 'client.ts')],
+    outfile: join(client, 'client.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome109', 'firefox115', 'safari16'],
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  await copyFile(join(src, 'client.html'), join(client, 'index.html'));
+  for (const f of ['style.css', 'favicon.svg']) await copyFile(join(out, f), join(client, f));
   return out;
 }
 

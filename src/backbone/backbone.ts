@@ -63,13 +63,7 @@ export class Backbone {
    */
   static async load(name: string, opts: BackboneOptions = {}): Promise<Backbone> {
     assertTelemetryOff();
-    const located = await locateModel(name, opts);
-    const model = decodeModel(located.bytes, located.path);
-    const found = findFeatureTensors(model);
-    const sidecar = await readSidecar(located.path);
-    const manifest = resolveManifest({ architecture: located.name, spec: located.spec, graph: found, sidecar });
-    const outputs = [manifest.features.pooled, manifest.features.map].filter((t): t is string => t !== null);
-    const bytes = exposeOutputs(model, outputs);
+    const { located, manifest, bytes } = await prepareBackboneGraph(name, opts);
     const warn = opts.warn ?? (() => {});
     for (const w of located.warnings ?? []) warn(w);
     const threads = opts.threads;
@@ -173,6 +167,29 @@ export function spatialMean(map: Float32Array, n: number, shape: [number, number
     out[i] = s / hw;
   }
   return out;
+}
+
+/** A located backbone file, its manifest, and the graph with its feature tensors exposed as outputs. */
+export interface PreparedGraph {
+  located: LocatedModel;
+  manifest: ModelManifest;
+  /** The re-encoded ONNX model whose outputs include the feature tensors (what a session loads). */
+  bytes: Uint8Array;
+}
+
+/**
+ * Finds a backbone file, resolves its manifest (registry, graph, sidecar) and exposes its feature
+ * tensors as graph outputs: what `Backbone.load` runs, and what export-web writes for the browser,
+ * so that onnxruntime-web needs no graph surgery of its own.
+ */
+export async function prepareBackboneGraph(name: string, opts: LocateOptions = {}): Promise<PreparedGraph> {
+  const located = await locateModel(name, opts);
+  const model = decodeModel(located.bytes, located.path);
+  const found = findFeatureTensors(model);
+  const sidecar = await readSidecar(located.path);
+  const manifest = resolveManifest({ architecture: located.name, spec: located.spec, graph: found, sidecar });
+  const outputs = [manifest.features.pooled, manifest.features.map].filter((t): t is string => t !== null);
+  return { located, manifest, bytes: exposeOutputs(model, outputs) };
 }
 
 async function readSidecar(modelPath: string): Promise<Partial<ModelManifest>> {

@@ -9,6 +9,7 @@ import { registerReport } from './commands/report.js';
 import { registerExplain } from './commands/explain.js';
 import { registerServe } from './commands/serve.js';
 import { registerPacs } from './commands/pacs.js';
+import { registerExportWeb } from './commands/export-web.js';
 import { registerCache } from './commands/cache.js';
 import { findUnknownOption } from './unknown-options.js';
 import { registerScreen } from './commands/screen.js';
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   registerExplain(program, io);
   registerServe(program, io);
   registerPacs(program, io);
+  registerExportWeb(program, io);
   registerCache(program, io);
   registerScreen(program, io);
   // every (sub)command reports through io and returns instead of calling process.exit

@@ -11,7 +11,7 @@
  *   is what moves the probability.
  */
 import { ModelError } from '../errors.js';
-import type { Head } from '../head/index.js';
+import type { Head } from '../head/types.js';
 import type { Heatmap } from './heatmap.js';
 
 /** A CAM at feature-map resolution and upsampled to the crop. */

@@ -3,7 +3,7 @@
  * explanation method shares.
  */
 import type { PreprocessConfig } from '../preprocess/config.js';
-import { cropPlan } from '../preprocess/to-tensor.js';
+import { cropPlan } from '../preprocess/portable.js';
 
 /** A single-channel float map, row-major. */
 export interface Heatmap {

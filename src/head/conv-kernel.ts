@@ -36,7 +36,8 @@ export interface AttachedMaps {
 let wasmModule: WebAssembly.Module | null = null;
 
 function instantiate(): ConvWasm {
-  wasmModule ??= new WebAssembly.Module(Buffer.from(CONV_KERNEL_WASM, 'base64'));
+  // atob, not Buffer: the browser bundle (export-web) runs this same head code
+  wasmModule ??= new WebAssembly.Module(Uint8Array.from(atob(CONV_KERNEL_WASM), (c) => c.charCodeAt(0)));
   return new WebAssembly.Instance(wasmModule).exports as unknown as ConvWasm;
 }
 

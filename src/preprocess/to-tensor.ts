@@ -2,31 +2,12 @@ import sharp from 'sharp';
 import type { GreyImage } from '../input/grey-image.js';
 import { decodeProbed, mapSharpError, type ProbedImage } from '../input/load-image.js';
 import type { PreprocessConfig } from './config.js';
+import { cropPlan, greyToTensor } from './portable.js';
+
+// the geometry and normalisation are shared with the browser (portable.ts); libvips resamples here
+export { cropPlan, greyToTensor, resizedSize } from './portable.js';
 
 const KERNEL = { bilinear: 'linear', bicubic: 'cubic', lanczos3: 'lanczos3', nearest: 'nearest' } as const;
-
-/** Python's round(): halves go to the even neighbour (torchvision's CenterCrop uses it). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Output size of torchvision `Resize(shorter)`: the longer side is truncated, not rounded. */
-export function resizedSize(width: number, height: number, shorter: number): [number, number] {
-  if (width <= height) return [shorter, Math.max(1, Math.floor((shorter * height) / width))];
-  return [Math.max(1, Math.floor((shorter * width) / height)), shorter];
-}
-
-/** Where torchvision's Resize + CenterCrop put an image of this size: resized size, zero padding, crop offset. */
-export function cropPlan(width: number, height: number, cfg: PreprocessConfig) {
-  const [ch, cw] = cfg.crop;
-  const [nw, nh] = resizedSize(width, height, cfg.resizeShorter);
-  const padY = Math.max(0, ch - nh);
-  const padX = Math.max(0, cw - nw);
-  const top = roundHalfEven((nh + padY - ch) / 2);
-  const left = roundHalfEven((nw + padX - cw) / 2);
-  return { nw, nh, padX, padY, top, left };
-}
 
 /**
  * Resizes and centre-crops a probed image. Ordinary 8-bit files take one fused libvips pipeline
@@ -78,33 +59,6 @@ export async function resizeAndCrop(img: GreyImage, cfg: PreprocessConfig): Prom
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 1) throw new Error(`internal: expected 1 channel after crop, got ${info.channels}`);
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/**
- * Writes the normalised NCHW tensor of one grey crop into `out` at `offset`: the grey value is
- * replicated to R, G and B, scaled to [0, 1] and normalised per channel. A 256-entry table per
- * channel keeps this a single pass of lookups.
- */
-export function greyToTensor(pixels: Uint8Array, cfg: PreprocessConfig, out: Float32Array, offset = 0): void {
-  const plane = pixels.length;
-  for (let c = 0; c < 3; c++) {
-    const lut = channelLut(cfg, c);
-    const base = offset + c * plane;
-    for (let i = 0; i < plane; i++) out[base + i] = lut[pixels[i]];
-  }
-}
-
-const lutCache = new Map<string, Float32Array>();
-function channelLut(cfg: PreprocessConfig, c: number): Float32Array {
-  const key = `${cfg.mean[c]}/${cfg.std[c]}`;
-  let lut = lutCache.get(key);
-  if (!lut) {
-    lut = new Float32Array(256);
-    // computed in float32 steps like torchvision: (x / 255 - mean) / std
-    for (let v = 0; v < 256; v++) lut[v] = (Math.fround(v / 255) - Math.fround(cfg.mean[c])) / Math.fround(cfg.std[c]);
-    lutCache.set(key, lut);
-  }
-  return lut;
 }
 
 /** Preprocesses one grey image into a new Float32Array of 3 x H x W. */

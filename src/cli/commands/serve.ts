@@ -21,6 +21,7 @@ interface ServeCliOptions extends RuntimeOptions {
   web?: string;
   model?: string;
   log?: boolean;
+  clientSide?: boolean;
 }
 
 /** Where `npm run build` puts the bundled page. */
@@ -35,6 +36,10 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => void; err: (s: string) => void }, signal: AbortSignal, onListening?: (url: string) => void): Promise<void> {
   const port = wholeNumber(o.port, '--port');
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  if (o.clientSide) {
+    const { serveClientSide } = await import('./export-web.js');
+    return serveClientSide({ run: o.run, model: o.model, web: o.web, host: o.host, port }, io, signal, onListening);
+  }
   const mbLimit = Number(o.maxUploadMb);
   if (!Number.isFinite(mbLimit) || mbLimit <= 0) throw new UsageError(`--max-upload-mb must be a positive number, got "${o.maxUploadMb}"`);
   let maxBytesInFlight: number | undefined;
@@ -102,13 +107,15 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .option('--allowed-host <name>', 'a further host name the server answers to, repeatable or comma-separated (besides localhost, 127.0.0.1, [::1] and --host), e.g. this machine\'s DNS name; "*" turns the check off (only behind a proxy that checks Host)', collect)
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
-    .option('--log', 'log every request (JSON lines on stdout)');
+    .option('--log', 'log every request (JSON lines on stdout)')
+    .option('--client-side', 'serve the export-web page instead: the model runs in the browser and no image reaches the server (no API)');
   addRuntimeOptions(serve, { maxPixels: DEFAULT_SERVER_MAX_PIXELS }).addHelpText('after', `
 API: POST /api/predict (multipart field "file" or raw body; ?occlusion=1 adds an occlusion map),
      GET /api/model, GET /api/openapi.json, GET /healthz. Nothing uploaded is stored.
 Examples:
   deep-covid serve --run runs/squeezenet
-  deep-covid serve --run runs/squeezenet --port 9000 --max-upload-mb 20`);
+  deep-covid serve --run runs/squeezenet --port 9000 --max-upload-mb 20
+  deep-covid serve --run runs/squeezenet --client-side`);
   serve.action(async (o: ServeCliOptions) => {
     const stop = new AbortController();
     const onSignal = () => stop.abort();

@@ -1,0 +1,186 @@
+// In-browser inference end to end: export-web on a small squeezenet1_1 run (dev-set train images), the exported folder
+// served by a plain static server on 127.0.0.1, 20 dev-set images uploaded into headless Debian
+// Chromium. Every request is routed: anything but a GET of one of the exported files fails the
+// test, so no image bytes can leave the page. The browser's P(COVID), decisions and CAM maps are
+// compared with Node's DeepCovidModel on the same files. The per-image time the page measures is
+// printed (a diagnostic for BENCHMARKS.md, never asserted).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { FeatureCache } from '../src/features/cache.js';
+import { DeepCovidModel, isPredicted } from '../src/model/index.js';
+import { trainRun } from '../src/protocol/train-run.js';
+import { exportWeb } from '../src/server/export-web.js';
+import { CLIENT_SIDE_HEADERS, startStaticSite } from '../src/server/static-site.js';
+import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) to run the browser test`
+  : !hasShared ? `shared development folder ${SHARED} is absent (dev images and models live there)` : false;
+
+let work: string;
+let site: string;
+let runDir: string;
+let images: string[];
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return (await Promise.all(entries.map((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)])))).flat();
+}
+
+/** The plainest static server: files by path, no special headers (so WASM runs single-threaded). */
+async function plainStaticServer(root: string): Promise<{ server: Server; origin: string; paths: Set<string> }> {
+  const paths = new Set((await listFiles(root)).map((f) => '/' + relative(root, f).split(sep).join('/')));
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = path === '/' ? '/index.html' : path;
+    if (req.method !== 'GET' || !paths.has(file)) return void res.writeHead(404).end();
+    const type = file.endsWith('.html') ? 'text/html' : /\.m?js$/.test(file) ? 'text/javascript' : file.endsWith('.wasm') ? 'application/wasm' : file.endsWith('.css') ? 'text/css' : 'application/octet-stream';
+    void readFile(join(root, file)).then((b) => res.writeHead(200, { 'content-type': type }).end(b));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  return { server, origin: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, paths };
+}
+
+before(async () => {
+  if (skip) return;
+  work = await mkdtemp(join(tmpdir(), 'dc-client-'));
+  const web = join(work, 'web');
+  const built = spawnSync(process.execPath, [join(projectRoot, 'scripts', 'build-web.mjs'), web], { encoding: 'utf8' });
+  assert.equal(built.status, 0, `build-web failed: ${built.stderr}`);
+  // a small run on real dev X-rays (16 + 16 training, 4 + 4 test images copied into a temp folder)
+  const data = join(work, 'data');
+  for (const split of ['train', 'test']) {
+    for (const label of ['covid', 'non']) {
+      await mkdir(join(data, split, label), { recursive: true });
+      const files = (await readdir(join(DEV_SET, 'train', label))).sort();
+      for (const f of split === 'train' ? files.slice(0, 16) : files.slice(16, 20)) await copyFile(join(DEV_SET, 'train', label, f), join(data, split, label, f));
+    }
+  }
+  runDir = join(work, 'run');
+  await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(work, 'cache')) });
+  await rm(data, { recursive: true, force: true });
+  site = join(work, 'site');
+  await exportWeb({ run: runDir, out: site, pageRoot: join(web, 'client') });
+  const pick = async (label: string) => (await readdir(join(DEV_SET, 'test', label))).sort().slice(0, 10).map((f) => join(DEV_SET, 'test', label, f));
+  images = [...(await pick('covid')), ...(await pick('non'))];
+});
+
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i] / n; mb += b[i] / n; }
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
+  }
+  return sab / Math.sqrt(saa * sbb);
+}
+
+test('export-web writes the page, the verified backbone, head, threshold, card and onnxruntime-web; an existing other folder is refused', { skip }, async () => {
+  const cfg = JSON.parse(await readFile(join(site, 'site.json'), 'utf8'));
+  const run = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
+  assert.equal(cfg.threshold, run.threshold.value);
+  assert.equal(cfg.backbone.sha256, run.backbone.sha256);
+  assert.match(cfg.card.intendedUse, /not a diagnostic device/);
+  assert.ok(cfg.model.map, 'the feature map is exposed as a graph output');
+  assert.deepEqual(JSON.parse(await readFile(join(site, 'head.json'), 'utf8')), JSON.parse(await readFile(join(runDir, 'head.json'), 'utf8')));
+  for (const f of ['index.html', 'client.js', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'backbone.onnx']) assert.ok(existsSync(join(site, f)), f);
+  await assert.rejects(exportWeb({ run: runDir, out: join(work, 'web'), pageRoot: join(work, 'web', 'client') }), /not empty and does not hold an earlier web export/);
+});
+
+test('in Chromium, 20 dev images: P(COVID) within 0.01 of Node, same decisions, CAM r >= 0.99, and no request but the static files', { skip, timeout: 240_000 }, async () => {
+  const { server, origin, paths } = await plainStaticServer(site);
+  let browser: Browser | undefined;
+  await using model = await DeepCovidModel.load(runDir);
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    const refused: string[] = [];
+    const seen: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await page.route('**/*', async (route) => {
+      const req = route.request();
+      const u = new URL(req.url());
+      const path = u.pathname === '/' ? '/index.html' : u.pathname;
+      seen.push(`${req.method()} ${req.url()}`);
+      if (u.origin === origin && req.method() === 'GET' && paths.has(path) && !req.postDataBuffer()) return route.continue();
+      refused.push(`${req.method()} ${req.url()}`);
+      return route.abort('blockedbyclient');
+    });
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', null, { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', await page.locator('#status').innerText());
+    await page.setInputFiles('#file-input', images);
+    await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, images.length, { timeout: 180_000 });
+    const browserResults = await page.$$eval('li.result', (lis) => lis.map((li) => {
+      const p = li.querySelector('[data-testid=probability]');
+      return {
+        file: li.getAttribute('data-file'),
+        probability: Number(p?.getAttribute('data-probability')),
+        label: p?.getAttribute('data-label'),
+        ms: Number(p?.getAttribute('data-ms')),
+        cam: JSON.parse(li.getAttribute('data-cam') ?? 'null') as { data: number[] } | null,
+      };
+    }));
+    const node = await model.predict(images);
+    let maxDiff = 0, minR = 1;
+    for (let i = 0; i < images.length; i++) {
+      const n = node[i];
+      const b = browserResults[i];
+      assert.ok(isPredicted(n), `Node failed on ${images[i]}`);
+      assert.ok(b.cam, `the page gave no result for ${b.file}`);
+      const diff = Math.abs(b.probability - n.probability);
+      maxDiff = Math.max(maxDiff, diff);
+      assert.ok(diff <= 0.01, `${b.file}: browser ${b.probability} vs Node ${n.probability}`);
+      assert.equal(b.label, n.label, `${b.file}: decision differs (browser ${b.probability}, Node ${n.probability}, threshold ${n.threshold})`);
+      const cam = await model.cam(images[i]);
+      const r = pearson(b.cam.data, cam.lowres.data);
+      minR = Math.min(minR, r);
+      assert.ok(r >= 0.99, `${b.file}: CAM correlation ${r}`);
+    }
+    assert.deepEqual(refused, [], 'requests other than the exported static files');
+    assert.ok(!seen.some((s) => !s.startsWith('GET ')), 'only GET requests');
+    assert.deepEqual(errors, []);
+    const ms = browserResults.map((r) => r.ms).sort((a, b) => a - b);
+    console.log(`# browser: ${images.length} images, median ${ms[ms.length >> 1].toFixed(0)} ms/image (min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)}), one WASM thread; max |dP| ${maxDiff.toExponential(2)}, min CAM r ${minR.toFixed(4)}`);
+  } finally {
+    await browser?.close();
+    server.close();
+  }
+});
+
+test('serve --client-side\'s static server: cross-origin isolation headers, exported files only, no uploads', { skip }, async () => {
+  const { server, port } = await startStaticSite(site, '127.0.0.1', 0);
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /runs in this browser|in this browser/);
+    for (const [k, v] of Object.entries(CLIENT_SIDE_HEADERS)) assert.equal(page.headers.get(k), v, k);
+    assert.equal((await fetch(`${base}/ort/ort-wasm-simd-threaded.wasm`)).headers.get('content-type'), 'application/wasm');
+    assert.equal((await fetch(`${base}/../run.json`)).status, 404);
+    assert.equal((await fetch(`${base}/site.json`, { method: 'POST', body: 'x' })).status, 405);
+  } finally {
+    server.close();
+  }
+});
