@@ -11,9 +11,10 @@ import { DEV_SET, projectRoot, skipNoShared, SYNTHETIC_SQUEEZENET } from './help
 
 async function entries(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const sub of await readdir(dir).catch(() => [] as string[])) {
-    // finished entries only: a write killed mid-way leaves a *.tmp file that is never read as an entry
-    for (const f of await readdir(join(dir, sub)).catch(() => [] as string[])) if (f.endsWith('.npy')) out.push(join(dir, sub, f));
+  // <model>/<2 hex>/<key>.npy; finished entries only: a write killed mid-way leaves a *.tmp file that is never read as an entry
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory()) out.push(...(await entries(join(dir, e.name))));
+    else if (e.name.endsWith('.npy')) out.push(join(dir, e.name));
   }
   return out;
 }

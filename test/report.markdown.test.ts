@@ -30,3 +30,12 @@ test('svg ids are renumbered in order of appearance, references follow', () => {
   assert.doesNotMatch(inline, /xmlns|http/);
   assert.match(inline, /^<svg style="max-width:\d+px">/);
 });
+
+test('markdown links: only to files beside the report (no scheme, no host)', () => {
+  assert.equal(inlineHtml('see [the run](../r18/report/report.html).'), 'see <a href="../r18/report/report.html">the run</a>.');
+  for (const bad of ['https://example.org/x', '//example.org/x', 'javascript:alert(1)', 'data:text/html,x', 'mailto:a@b']) {
+    assert.doesNotMatch(inlineHtml(`[x](${bad})`), /<a /, bad);
+  }
+  // text and path are escaped like everything else
+  assert.equal(inlineHtml('[a<b](x"y.html)'), '<a href="x&quot;y.html">a&lt;b</a>');
+});

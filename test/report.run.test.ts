@@ -10,13 +10,17 @@ import { evaluatePredictions, type EvaluationReport } from '../src/evaluate/inde
 import { createHead, headToJSON } from '../src/head/index.js';
 import { PAPER_PROTOCOL } from '../src/protocol/config.js';
 import type { RunRecord } from '../src/protocol/run-folder.js';
-import { historyCsv, predictionsCsv } from '../src/protocol/run-files.js';
+import { historyCsv, pctCi, predictionsCsv } from '../src/protocol/run-files.js';
 import { main } from '../src/cli/main.js';
 import { Rng } from '../src/util/rng.js';
 import { confusionCells, probabilityHistogram, rocPoints } from '../src/report/chart-data.js';
 import { confusionSpec, histogramSpec, rocSpec } from '../src/report/charts.js';
 import { PNG_SCALE } from '../src/report/render.js';
-import { findHazards, loadReportRun, writeReproduceReport, writeRunReport } from '../src/report/index.js';
+import { buildModelCard, findHazards, loadReportRun, modelCardMarkdown, writeReproduceReport, writeRunReport } from '../src/report/index.js';
+import { LOGIT_BINS } from '../src/report/chart-data.js';
+import { PAPER_TABLE6 } from '../src/report/reproduce-report.js';
+import { readRunDir } from '../src/protocol/run-folder.js';
+import { buildServer, type ApiModelCard, type Predictor } from '../src/server/index.js';
 
 let root: string;
 let runDir: string;
@@ -30,7 +34,7 @@ let labels: Uint8Array;
  * only COVID with high scores, "non-only" only non-COVID with low scores; so the overall AUC is
  * high and the within-source AUC near 0.5, the source-shortcut pattern the model card must flag.
  */
-async function makeRun(dir: string, dataRoot: string, seed: number): Promise<void> {
+async function makeRun(dir: string, dataRoot: string, seed: number, weights: 'imagenet' | 'synthetic' = 'imagenet'): Promise<void> {
   const rng = new Rng(seed);
   const items: { rel: string; label: number; patient: string; source: string; view: string }[] = [];
   const p: number[] = [];
@@ -62,7 +66,7 @@ async function makeRun(dir: string, dataRoot: string, seed: number): Promise<voi
       name: 'resnet18',
       file: '/models/resnet18.onnx',
       sha256: 'ab'.repeat(32),
-      weights: 'imagenet',
+      weights,
       note: 'test backbone',
       manifest: {
         architecture: 'resnet18', input: 'input',
@@ -256,21 +260,92 @@ test('shortcut check and explanation panels are included when present', async ()
   assert.ok(html.includes(`data:image/png;base64,${png.toString('base64')}`));
 });
 
-test('reproduce report: all models on one ROC chart, comparison tables, no external references', async () => {
+test('reproduce report: the paper\'s Table 6 beside ours, run reports written and linked, all models on one ROC chart', async () => {
   const rep = join(root, 'reproduce');
-  await makeRun(join(rep, 'resnet18'), join(root, 'data'), 7);
+  await makeRun(join(rep, 'resnet18'), join(root, 'data'), 7, 'synthetic');
   await makeRun(join(rep, 'squeezenet1_1'), join(root, 'data'), 8);
   await writeFile(join(rep, 'comparison.json'), JSON.stringify([{ backbone: 'resnet18', run: 'x' }, { backbone: 'alexnet', skipped: 'alexnet.onnx not found' }, { backbone: 'squeezenet1_1', run: 'y' }]));
-  const { out } = await writeReproduceReport(rep);
+  const { out, runReports, notes } = await writeReproduceReport(rep);
+  // the fake runs' backbone files do not exist, so no heatmaps: said, not fatal
+  assert.equal(notes.length, 2);
+  for (const n of notes) assert.match(n, /^(resnet18|squeezenet1_1): no heatmaps in its report \(/);
   const md = await readFile(join(out, 'report.md'), 'utf8');
-  assert.match(md, /## Models compared \(paper Table 6\)/);
-  assert.match(md, /\| alexnet \| skipped: alexnet\.onnx not found/);
-  const roc = await readFile(join(out, 'figures', 'roc-all.svg'), 'utf8');
-  assert.match(roc, /resnet18: AUC/);
-  assert.match(roc, /squeezenet1_1: AUC/);
+  assert.match(md, /## Did we reproduce the paper\? \(Table 6\)/);
+  assert.match(md, /- alexnet: skipped \(alexnet\.onnx not found\)/);
+  // the paper's own figures beside ours, ours computed from each run's metrics
+  for (const [name, p] of [['resnet18', PAPER_TABLE6.resnet18], ['squeezenet1_1', PAPER_TABLE6.squeezenet1_1]] as const) {
+    const m = (await loadReportRun(join(rep, name))).metrics!;
+    const o = m.optimisticThreshold!;
+    const row = md.split('\n').find((l) => l.startsWith(`| ${name} |`) && l.includes('fitted') === false && l.includes(o.threshold.toFixed(4)))!;
+    assert.ok(row, `Table 6 row of ${name}`);
+    assert.ok(row.includes(`${p.specificity[0]}% ± ${p.specificity[1]}%`), row);
+    assert.ok(row.includes(pctCi(o.metrics.specificity)) && row.includes(pctCi(o.metrics.sensitivity)), row);
+  }
+  const sq = (await loadReportRun(join(rep, 'squeezenet1_1'))).metrics!;
+  const spec = sq.optimisticThreshold!.metrics.specificity;
+  assert.match(md, new RegExp(`reach a specificity of ${(100 * spec.estimate!).toFixed(0)}%`));
+  assert.match(md, /### Why our numbers differ/);
+  assert.match(md, /Patient-disjoint split/);
+  assert.match(md, /threshold chosen on validation|Threshold chosen on validation/);
+  assert.match(md, /resnet18 ran without ImageNet weights/);
+  // each model's run report exists and is linked relative to the reproduce report
+  assert.deepEqual(runReports, [join(rep, 'resnet18', 'report', 'report.html'), join(rep, 'squeezenet1_1', 'report', 'report.html')]);
+  for (const f of runReports) assert.ok((await readFile(f, 'utf8')).startsWith('<!DOCTYPE html>'));
+  assert.match(md, /\[squeezenet1_1 report\]\(\.\.\/squeezenet1_1\/report\/report\.html\)/);
   const html = stripDataUris(await readFile(join(out, 'report.html'), 'utf8'));
   assert.doesNotMatch(html, /https?:|\/\/|<script|<link/i);
+  for (const m of html.matchAll(/\bhref="([^"]*)"/g)) assert.ok(m[1].startsWith('#') || /^\.\.\/[\w.-]+\/report\/report\.html$/.test(m[1]), `reference ${m[1]}`);
+  assert.match(html, /<a href="\.\.\/resnet18\/report\/report\.html">resnet18 report<\/a>/);
   assert.match(md, /AUC within mixed-src/);
+  // ROC legend: below the plot, labels whole (no cut "…")
+  const roc = await readFile(join(out, 'figures', 'roc-all.svg'), 'utf8');
+  assert.match(roc, />resnet18 \[synthetic weights\]: AUC \d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\)</);
+  assert.match(roc, />squeezenet1_1: AUC \d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\)</);
+  assert.doesNotMatch(roc, /…/);
+  const legendY = Number(/role-legend"[^>]*><g transform="translate\([\d.]+,([\d.]+)\)"/.exec(roc)![1]);
+  assert.ok(legendY > 420, `legend at y ${legendY}, inside the 420 px plot`);
+  // a run report written earlier is kept, not rewritten
+  const before = await readFile(runReports[0]);
+  await writeFile(runReports[0], 'kept');
+  await writeReproduceReport(rep);
+  assert.equal(await readFile(runReports[0], 'utf8'), 'kept');
+  await writeFile(runReports[0], before);
+});
+
+test('histograms use log-odds bins: probabilities near a 0.04 threshold fall in several bars, not one', async () => {
+  const rows = [0.02, 0.03, 0.035, 0.04, 0.05, 0.07, 0.09].map((p, i) => ({ file: `f${i}`, label: 0 as const, probability: p, patient: '', source: '', view: '' }));
+  const bins = probabilityHistogram(rows).filter((b) => b.cls === 'non-COVID' && b.count > 0);
+  assert.ok(bins.length >= 4, `${bins.length} bars`);
+  for (const b of probabilityHistogram(rows)) assert.ok(Math.abs(b.upperLogit - b.lowerLogit - LOGIT_BINS.width) < 1e-12);
+  const md = await readFile(join(root, 'report-a', 'report.md'), 'utf8');
+  assert.match(md, /log-odds axis/);
+});
+
+test('one model card: the report\'s card, model-card.json/.html and the server\'s /api/model come from the same data', async () => {
+  const out = join(root, 'report-a');
+  const run = await loadReportRun(runDir);
+  const card = buildModelCard(run);
+  assert.deepEqual(JSON.parse(await readFile(join(out, 'model-card.json'), 'utf8')), JSON.parse(JSON.stringify(card)));
+  const md = await readFile(join(out, 'report.md'), 'utf8');
+  assert.ok(md.includes(modelCardMarkdown(card).trim()), 'the report embeds the card rendered from the data');
+  const page = await readFile(join(out, 'model-card.html'), 'utf8');
+  for (const l of card.limitations) assert.ok(page.includes(l.replace(/&/g, '&amp;').replace(/'/g, '\'')), l);
+  assert.match(page, /<h1 id="model-card">Model card<\/h1>/);
+  // the server serves the same card plus its limits
+  const loaded = await readRunDir(runDir);
+  const model = { run: loaded, modelRef: card.model, operatingPoint: null, predict: () => Promise.reject(new Error('not used')), close: async () => {} } as unknown as Predictor;
+  const app = await buildServer({ model });
+  try {
+    const served = (await app.inject({ method: 'GET', url: '/api/model' })).json() as ApiModelCard;
+    const { limits, ...rest } = served;
+    assert.ok(limits.maxUploadBytes > 0);
+    assert.deepEqual(rest, JSON.parse(JSON.stringify(card)));
+  } finally {
+    await app.close();
+  }
+  // texts live once: the hazards of the synthetic data are in the card's data, and the card has no absolute paths
+  assert.ok(card.hazards.some((z) => z.title === 'Source shortcut'));
+  assert.doesNotMatch(JSON.stringify(card), new RegExp(root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 });
 
 test('CLI: deep-covid report writes the report and rejects ambiguous arguments', async () => {

@@ -1,6 +1,7 @@
 // End to end: the bundled page in headless Debian Chromium (playwright-core) against a real server
 // on 127.0.0.1: uploads a dev-set PNG and a DICOM through the file input, checks the shown
-// probability against the API's, toggles the heatmap, and takes screenshots.
+// probability against the API's, toggles the heatmap, its scale and the full-image view, checks
+// the layout on phone widths (no sideways scrolling, the verdict above the fold), and takes screenshots.
 // DEEP_COVID_E2E_RUN=<run dir> serves that run instead of training a tiny one;
 // DEEP_COVID_SCREENSHOTS=<dir> keeps the screenshots there (else a temp folder, removed).
 import { after, before, test } from 'node:test';
@@ -15,8 +16,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { buildServer, loadModelService, type ApiPrediction, type Predictor } from '../src/server/index.js';
-import { probabilityText } from '../src/web/wording.js';
-import { makeTinyDataset } from './helpers/tiny-dataset.js';
+import { mapValueText, probabilityText } from '../src/web/wording.js';
+import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -45,7 +46,8 @@ before(async () => {
   assert.equal(built.status, 0, `build-web failed: ${built.stderr}`);
   let runDir = process.env.DEEP_COVID_E2E_RUN;
   if (!runDir) {
-    const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
+    // real chest X-rays: the run's input gate learns from its training images what a chest film looks like
+    const data = await makeDevSubset(DEV_SET, 30, 6);
     runDir = join(work, 'run');
     await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(work, 'cache')) });
     await rm(data, { recursive: true, force: true });
@@ -106,11 +108,14 @@ test('a dev-set PNG uploaded through the file input shows the API\'s probability
   const prob = card.getByTestId('probability');
   await prob.waitFor();
   assert.equal(Number(await prob.getAttribute('data-probability')), api.probability);
-  assert.equal(await prob.innerText(), probabilityText(api.probability));
+  assert.equal(await prob.innerText(), probabilityText(api.probability!));
   assert.equal(await card.getByTestId('label').getAttribute('data-label'), api.label);
   if (api.operatingPoint) {
+    // the long explanation is written once, below the results, not in every card
     const c = api.operatingPoint.confusion;
-    assert.match(await card.getByTestId('operating-point').innerText(), new RegExp(`found ${c.tp} of ${c.tp + c.fn} COVID test images .* flagged ${c.fp} of ${c.fp + c.tn} non-COVID`));
+    assert.equal(await page.getByTestId('operating-point').count(), 1);
+    assert.match(await page.getByTestId('operating-point').innerText(), new RegExp(`found ${c.tp} of ${c.tp + c.fn} COVID test images .* flagged ${c.fp} of ${c.fp + c.tn} non-COVID`));
+    assert.equal(await card.getByTestId('operating-point').count(), 0);
   }
   assert.match(await page.locator('#status').innerText(), /P\(COVID\)/, 'the result is announced in the live region');
   await page.screenshot({ path: join(shots, '2-png-result.png'), fullPage: true });
@@ -141,7 +146,7 @@ test('a DICOM uploaded through the file input shows the API\'s probability; no h
   const prob = card.getByTestId('probability');
   await prob.waitFor();
   assert.equal(Number(await prob.getAttribute('data-probability')), api.probability);
-  assert.equal(await prob.innerText(), probabilityText(api.probability));
+  assert.equal(await prob.innerText(), probabilityText(api.probability!));
   assert.equal(await page.locator('li.result').count(), 2);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `page is ${overflow}px wider than the window`);
@@ -149,11 +154,93 @@ test('a DICOM uploaded through the file input shows the API\'s probability; no h
   assert.deepEqual(pageErrors, []);
 });
 
+test('the colour bar states the scale; the fixed scale and the full image with the crop marked can be chosen', { skip }, async () => {
+  const api = await apiPredict(DEV_PNG);
+  const cam = api.heatmaps.cam!;
+  await page.setInputFiles('#file-input', DEV_PNG);
+  const card = page.locator('li.result').first();
+  await card.getByTestId('probability').waitFor();
+  const heat = card.getByTestId('heatmap');
+  const bar = card.locator('.colour-bar');
+  assert.equal(await heat.getAttribute('src'), `data:image/png;base64,${cam.heatmapPng}`);
+  assert.match(await bar.innerText(), new RegExp(`0[\\s\\S]*${mapValueText(cam.max)} logit[\\s\\S]*own maximum`));
+  await card.getByRole('radio', { name: 'Fixed' }).check();
+  assert.equal(await heat.getAttribute('src'), `data:image/png;base64,${cam.fixed.heatmapPng}`);
+  assert.match(await bar.innerText(), new RegExp(`${mapValueText(cam.fixed.max)} logit[\\s\\S]*Fixed scale`));
+  // the picture is labelled as the model's crop, and the full image shows where that crop lies
+  assert.match(await card.getByTestId('view-caption').innerText(), /centre 224 x 224 px crop/);
+  await card.getByRole('radio', { name: 'Full image' }).check();
+  assert.match(await card.getByTestId('view-caption').innerText(), /whole image/);
+  assert.match((await card.locator('img.base').getAttribute('src')) ?? '', /^data:image\/jpeg;base64,/);
+  const viewer = (await card.getByTestId('viewer').boundingBox())!;
+  const outline = (await card.locator('.crop-outline').boundingBox())!;
+  const box = api.fullImage.cropBox;
+  assert.ok(Math.abs(outline.x - viewer.x - box.left * viewer.width) < 2 && Math.abs(outline.width - box.width * viewer.width) < 2, 'crop outline placed as the API says');
+  const hb = (await heat.boundingBox())!;
+  assert.ok(Math.abs(hb.x - outline.x) < 1 && Math.abs(hb.width - outline.width) < 1, 'the heatmap covers the crop only');
+  await card.screenshot({ path: join(shots, '6-full-image-fixed-scale.png') });
+});
+
+for (const width of [320, 375, 414]) {
+  test(`at ${width} px wide: no sideways scrolling, and the verdict is on screen without scrolling`, { skip }, async () => {
+    const phone = await browser.newPage({ viewport: { width, height: 667 }, deviceScaleFactor: 1 });
+    try {
+      phone.on('pageerror', (e) => pageErrors.push(String(e)));
+      await phone.goto(url);
+      await phone.getByRole('heading', { name: 'Intended use' }).waitFor();
+      await phone.setInputFiles('#file-input', DEV_PNG);
+      const card = phone.locator('li.result').first();
+      await card.getByTestId('probability').waitFor();
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `page is ${overflow}px wider than the ${width}px window`);
+      const verdict = (await card.getByTestId('label').boundingBox())!;
+      const scrolled = await phone.evaluate(() => window.scrollY);
+      assert.ok(verdict.y >= 0 && verdict.y + verdict.height <= 667, `verdict at y ${verdict.y}..${verdict.y + verdict.height} (scrolled ${scrolled}px)`);
+      if (width === 375) assert.equal(scrolled, 0, 'at 375 x 667 the verdict fits above the fold without any scrolling');
+      // the picture fits the card; the explanations start folded on a phone
+      const viewer = (await card.getByTestId('viewer').boundingBox())!;
+      assert.ok(viewer.x >= 0 && viewer.x + viewer.width <= width);
+      assert.equal(await phone.locator('#how-to-read').getAttribute('open'), null);
+      await phone.screenshot({ path: join(shots, `7-phone-${width}.png`), fullPage: true });
+    } finally {
+      await phone.close();
+    }
+  });
+}
+
 test('a file that is not an image gets a clear error in its card', { skip }, async () => {
   await page.setInputFiles('#file-input', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are notes, not an X-ray\n') });
   const alert = page.locator('li.result').first().getByRole('alert');
   await alert.waitFor();
   assert.match(await alert.innerText(), /not an image/);
   await page.setViewportSize({ width: 1280, height: 800 });
-  await page.screenshot({ path: join(shots, '6-error-1280.png') });
+  await page.screenshot({ path: join(shots, '8-error-1280.png') });
+});
+
+test('a CT slice is shown as refused: the reason first, no probability, no heatmap', { skip }, async () => {
+  const ct = join(SHARED, 'data', 'dicom', 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm');
+  const api = await apiPredict(ct);
+  assert.equal(api.gate.verdict, 'refused');
+  assert.equal(api.probability, null);
+  await page.setInputFiles('#file-input', ct);
+  const card = page.locator('li.result').first();
+  await card.getByRole('heading', { name: basename(ct) }).waitFor();
+  const refusal = card.getByTestId('refused');
+  await refusal.waitFor();
+  assert.equal(await card.getByTestId('label').getAttribute('data-label'), 'refused');
+  assert.match(await refusal.innerText(), /Not assessed[\s\S]*\bCT\b/);
+  assert.equal(await card.getByTestId('probability').count(), 0, 'no probability is shown for a refused image');
+  assert.equal(await card.locator('img').count(), 0, 'no heatmap or crop is shown for a refused image');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await card.screenshot({ path: join(shots, '9-refused-ct-1280.png') });
+  const phone = await browser.newPage({ viewport: { width: 375, height: 667 }, deviceScaleFactor: 1 });
+  try {
+    await phone.goto(url);
+    await phone.setInputFiles('#file-input', ct);
+    await phone.getByTestId('refused').waitFor();
+    assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), 0, 'no sideways scrolling at 375 px');
+    await phone.screenshot({ path: join(shots, '9-refused-ct-375.png'), fullPage: true });
+  } finally {
+    await phone.close();
+  }
 });

@@ -83,7 +83,9 @@ export class Backbone {
     let device: 'cpu' | 'cuda' = 'cpu';
     if (opts.device === 'cuda') {
       try {
-        // onnxruntime logs its own error when the provider is missing; our warning below says it plainly
+        // onnxruntime's process-wide logger prints its own raw error when the provider library is
+        // missing; our warning below says it plainly, so only fatal messages may pass (failures still throw)
+        ort.env.logLevel = 'fatal';
         session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'], logSeverityLevel: 4 });
         device = 'cuda';
       } catch (err) {

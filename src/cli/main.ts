@@ -9,6 +9,8 @@ import { registerReport } from './commands/report.js';
 import { registerExplain } from './commands/explain.js';
 import { registerServe } from './commands/serve.js';
 import { registerScreen } from './commands/screen.js';
+import { registerCache } from './commands/cache.js';
+import { findUnknownOption } from './unknown-options.js';
 
 /** Output sinks, replaceable in tests. */
 export interface CliIO {
@@ -36,6 +38,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   registerExplain(program, io);
   registerServe(program, io);
   registerScreen(program, io);
+  registerCache(program, io);
   // every (sub)command reports through io and returns instead of calling process.exit
   const configure = (cmd: Command): void => {
     for (const c of cmd.commands) {
@@ -47,12 +50,26 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   return program;
 }
 
+/** "dataset build " for a subcommand, "" for the program itself. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.length ? `${names.join(' ')} ` : '';
+}
+
 /**
  * Runs the CLI and returns the exit code: 0 success, 1 failure, 2 bad usage. Errors that
  * deep-covid raises on purpose are printed as one clear message, without a stack trace.
  */
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
   const program = buildProgram(io);
+  // a misspelt option is named before commander complains about a required one it hides
+  const unknown = findUnknownOption(program, argv.slice(2));
+  if (unknown) {
+    io.err(`error: unknown option '${unknown.flag}'${unknown.suggestion ? `\n(Did you mean ${unknown.suggestion}?)` : ''}`);
+    io.err(`(run deep-covid ${commandPath(unknown.command)}--help for usage)`);
+    return 2;
+  }
   // commands report partial failure through process.exitCode; scope it to this call
   const outer = process.exitCode;
   process.exitCode = undefined;

@@ -15,8 +15,7 @@ function rate(done: number, start: number): number {
   return done / Math.max(1e-3, (Date.now() - start) / 1000);
 }
 
-function ttyDrawer(stream: NodeJS.WriteStream, first: ProgressEvent): Drawer {
-  const start = Date.now();
+function ttyDrawer(stream: NodeJS.WriteStream, first: ProgressEvent, start: number): Drawer {
   const bar = new cliProgress.SingleBar(
     { format: `${first.label} [{bar}] {value}/{total} ${first.unit} | {rate} ${first.unit}/s | ETA {eta_formatted}`, stream, hideCursor: true, etaBuffer: 50 },
     cliProgress.Presets.shades_classic,
@@ -32,8 +31,7 @@ function ttyDrawer(stream: NodeJS.WriteStream, first: ProgressEvent): Drawer {
   };
 }
 
-function lineDrawer(stream: NodeJS.WriteStream): Drawer {
-  const start = Date.now();
+function lineDrawer(stream: NodeJS.WriteStream, start: number): Drawer {
   let lastPct = -1;
   let lastTime = start;
   let lastDone = -1;
@@ -65,16 +63,20 @@ export function progressBars(stream: NodeJS.WriteStream = process.stderr): Progr
   const active = new Map<string, Drawer>();
   // events are held until the first computed unit, so work that is all cached prints one line
   const pending = new Map<string, ProgressEvent>();
+  // rates count from the start of the work, not from the first drawn line (else the first line reads thousands per second)
+  const started = new Map<string, number>();
   return (e) => {
     if (e.phase === 'start') {
       pending.set(e.label, e);
+      started.set(e.label, Date.now());
       return;
     }
     let drawer = active.get(e.label);
     if (!drawer && e.phase === 'update' && e.done > (e.fromCache ?? 0)) {
       const first = pending.get(e.label) ?? e;
       pending.delete(e.label);
-      drawer = stream.isTTY ? ttyDrawer(stream, first) : lineDrawer(stream);
+      const t0 = started.get(e.label) ?? Date.now();
+      drawer = stream.isTTY ? ttyDrawer(stream, first, t0) : lineDrawer(stream, t0);
       active.set(e.label, drawer);
     }
     if (e.phase === 'update') {
@@ -83,6 +85,7 @@ export function progressBars(stream: NodeJS.WriteStream = process.stderr): Progr
     }
     pending.delete(e.label);
     active.delete(e.label);
+    started.delete(e.label);
     if (drawer) drawer.end(e);
     else if (e.done > 0) stream.write(`${e.label}: ${e.done} ${e.unit} from cache\n`);
   };

@@ -50,16 +50,46 @@ export function resizeBilinear(src: Heatmap, width: number, height: number): Hea
 
 /** How a heatmap is scaled to [0, 1] for display. */
 export type DisplayScale =
-  /** Negative values (evidence against COVID) clip to 0; the largest positive value maps to 1. */
+  /** Negative values (evidence against COVID) clip to 0; the map's own largest value maps to 1. */
   | 'positive'
   /** Minimum maps to 0, maximum to 1. */
-  | 'minmax';
+  | 'minmax'
+  /**
+   * 0 maps to 0 and a fixed value (FIXED_SCALE_MAX of the method, or one given) to 1, the same
+   * for every image: a faint map stays faint instead of being stretched to full colour.
+   */
+  | 'fixed';
+
+/** Heatmap methods whose values have a known unit. */
+export type HeatmapMethod = 'cam' | 'occlusion';
+
+/** The unit of each method's map values, for colour bars and captions. */
+export const HEATMAP_UNIT: Readonly<Record<HeatmapMethod, string>> = Object.freeze({
+  cam: 'logit',
+  occlusion: 'drop in P(COVID)',
+});
 
 /**
- * Scales a heatmap to [0, 1] for colouring. A map with nothing to show (all values <= 0 under
- * 'positive', or constant under 'minmax') becomes all zeros rather than noise.
+ * The 'fixed' scale, from the dev-set maps: a confident prediction's strongest regions reach full
+ * colour, an unremarkable image's stay dim. Occlusion: a drop in P(COVID) of 0.2 when the region is
+ * hidden. CAM: the image's logit difference is the mean of the map over the backbone's feature-map
+ * cells, so a cell adds map/cells to it; full colour is a cell adding 0.2 logit (a map value of
+ * 0.2 × 169 = 34 on SqueezeNet's 13 × 13 map, 0.2 × 49 = 9.8 on a 7 × 7 map), which keeps the scale
+ * comparable across backbones whose maps have different numbers of cells.
  */
-export function displayScale(map: Heatmap, mode: DisplayScale = 'positive'): Float32Array {
+export const FIXED_SCALE = Object.freeze({ occlusion: 0.2, camPerCell: 0.2 });
+
+/** The map value shown at full colour under the 'fixed' scale; CAM needs the feature map's cell count. */
+export function fixedScaleMax(method: HeatmapMethod, camCells: number): number {
+  return method === 'cam' ? Number((FIXED_SCALE.camPerCell * camCells).toPrecision(6)) : FIXED_SCALE.occlusion;
+}
+
+/** The fixed scale in words, for help texts. */
+export const FIXED_SCALE_TEXT = `occlusion ${FIXED_SCALE.occlusion} ${HEATMAP_UNIT.occlusion}; cam ${FIXED_SCALE.camPerCell} logit per feature-map cell (the map's value × cells)`;
+
+/** The value range [lo, hi] a map is shown over; hi <= lo means nothing to show. */
+export function displayRange(map: Heatmap, mode: DisplayScale = 'positive', fixedMax = 1): { lo: number; hi: number } {
+  if (mode === 'fixed') return { lo: 0, hi: fixedMax };
   const d = map.data;
   let lo = Infinity;
   let hi = -Infinity;
@@ -68,7 +98,17 @@ export function displayScale(map: Heatmap, mode: DisplayScale = 'positive'): Flo
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  if (mode === 'positive') lo = 0;
+  return mode === 'positive' ? { lo: 0, hi } : { lo, hi };
+}
+
+/**
+ * Scales a heatmap to [0, 1] for colouring, over displayRange (values outside clip). A map with
+ * nothing to show (all values <= 0 under 'positive', or constant under 'minmax') becomes all
+ * zeros rather than noise.
+ */
+export function displayScale(map: Heatmap, mode: DisplayScale = 'positive', fixedMax = 1): Float32Array {
+  const d = map.data;
+  const { lo, hi } = displayRange(map, mode, fixedMax);
   const out = new Float32Array(d.length);
   const span = hi - lo;
   if (!(span > 0)) return out;
@@ -106,6 +146,19 @@ export function cropGeometry(width: number, height: number, cfg: PreprocessConfi
     offsetY: 0.5 * scaleY - 0.5 + Math.floor(padY / 2) - top,
     crop: [ch, cw],
   };
+}
+
+/**
+ * Where the crop lies in the original image, as fractions of its width and height (pixel edges,
+ * so left = 0 and width = 1 when the crop spans the whole width). Parts may lie outside [0, 1]
+ * when the image was padded. Lets a viewer place a crop-sized heatmap over the full image.
+ */
+export function cropBox(width: number, height: number, geo: CropGeometry): { left: number; top: number; width: number; height: number } {
+  const [ch, cw] = geo.crop;
+  // crop edge U = (X − 0.5) · scale + offset + 0.5 for original edge X: solve U = 0
+  const x0 = 0.5 - (geo.offsetX + 0.5) / geo.scaleX;
+  const y0 = 0.5 - (geo.offsetY + 0.5) / geo.scaleY;
+  return { left: x0 / width, top: y0 / height, width: cw / geo.scaleX / width, height: ch / geo.scaleY / height };
 }
 
 /**

@@ -8,8 +8,9 @@ import { writeRunReport } from './run-report.js';
  */
 export async function reportAfterRun(dir: string, kind: 'run' | 'reproduce', log: (msg: string) => void): Promise<void> {
   try {
-    const { out } = kind === 'run' ? await writeRunReport(dir) : await writeReproduceReport(dir);
-    log(`report written to ${out}/report.html`);
+    const res: { out: string; notes?: string[] } = kind === 'run' ? await writeRunReport(dir) : await writeReproduceReport(dir);
+    for (const n of res.notes ?? []) log(`note: ${n}`);
+    log(`report written to ${res.out}/report.html`);
   } catch (err) {
     const msg = err instanceof DeepCovidError || err instanceof Error ? err.message : String(err);
     log(`warning: the report of ${dir} could not be written (${msg}); retry with: deep-covid report --${kind} ${dir}`);

@@ -27,19 +27,53 @@ export interface HistogramBin {
   cls: 'COVID' | 'non-COVID';
   lower: number;
   upper: number;
+  /** The bar's edges on the chart's log-odds axis, ln(p / (1 − p)); the end bins hold everything beyond. */
+  lowerLogit: number;
+  upperLogit: number;
   count: number;
 }
 
-/** Histogram of P(COVID) per true class on `bins` equal-width bins over [0, 1]. */
-export function probabilityHistogram(rows: readonly PredictionRow[], bins = 20): HistogramBin[] {
-  const counts = [new Float64Array(bins), new Float64Array(bins)];
+/** The log-odds histogram's settings: bins `width` wide between −`limit` and +`limit`. */
+export const LOGIT_BINS = Object.freeze({ limit: 9, width: 0.5 });
+
+/** ln(p / (1 − p)). */
+export function logit(p: number): number {
+  return Math.log(p / (1 - p));
+}
+
+function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/**
+ * Histogram of P(COVID) per true class on log-odds bins (LOGIT_BINS): equal widths in
+ * ln(p / (1 − p)) spread out the probabilities near 0 and 1 where thresholds such as 0.04 lie,
+ * which equal-width bins over [0, 1] squeeze into one bar. The first bin holds everything below
+ * sigmoid(−limit) (about 0.0001), the last everything above sigmoid(limit).
+ */
+export function probabilityHistogram(rows: readonly PredictionRow[]): HistogramBin[] {
+  const { limit, width } = LOGIT_BINS;
+  const n = Math.round((2 * limit) / width);
+  const logitEdges = Array.from({ length: n + 1 }, (_, k) => -limit + k * width);
+  // probability edges: bins are assigned by comparing probabilities, the data's own scale
+  const edges = logitEdges.map(sigmoid);
+  edges[0] = 0;
+  edges[n] = 1;
+  const counts = [new Float64Array(n), new Float64Array(n)];
   for (const r of rows) {
-    const b = Math.min(bins - 1, Math.max(0, Math.floor(r.probability * bins)));
-    counts[r.label][b]++;
+    let lo = 0;
+    let hi = n - 1;
+    // the last bin whose lower edge is <= p
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (edges[mid] <= r.probability) lo = mid;
+      else hi = mid - 1;
+    }
+    counts[r.label][lo]++;
   }
   const out: HistogramBin[] = [];
   for (const [label, cls] of [[1, 'COVID'], [0, 'non-COVID']] as const) {
-    for (let b = 0; b < bins; b++) out.push({ cls, lower: b / bins, upper: (b + 1) / bins, count: counts[label][b] });
+    for (let b = 0; b < n; b++) out.push({ cls, lower: edges[b], upper: edges[b + 1], lowerLogit: logitEdges[b], upperLogit: logitEdges[b + 1], count: counts[label][b] });
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * curves). Each takes the prepared numbers of chart-data.ts; data are inlined in the spec.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { HistogramBin, ConfusionCell, LossPoint, ReliabilityPoint, RocPoint, SweepInterval, SweepPoint } from './chart-data.js';
+import { LOGIT_BINS, logit, type HistogramBin, type ConfusionCell, type LossPoint, type ReliabilityPoint, type RocPoint, type SweepInterval, type SweepPoint } from './chart-data.js';
 
 const CLASS_COLORS = { domain: ['COVID', 'non-COVID'], range: ['#c0392b', '#2471a3'] };
 const SWEEP_COLORS = { domain: ['sensitivity', 'specificity'], range: ['#c0392b', '#2471a3'] };
@@ -45,7 +45,8 @@ export function rocSpec(points: RocPoint[], markers: RocMarker[], title: string)
         encoding: {
           x: { field: 'fpr', type: 'quantitative', title: 'False positive rate (1 − specificity)', scale: { domain: [0, 1] }, axis: UNIT_AXIS },
           y: { field: 'tpr', type: 'quantitative', title: 'True positive rate (sensitivity)', scale: { domain: [0, 1] }, axis: UNIT_AXIS },
-          color: { ...color, legend: { orient: 'bottom-right', fillColor: 'white', padding: 6, strokeColor: '#ccc', symbolType: 'stroke' } },
+          // below the plot, one model per line, labels never cut: nothing hides the curves
+          color: { ...color, legend: { orient: 'bottom', direction: 'vertical', columns: 1, labelLimit: 2000, symbolType: 'stroke', symbolStrokeWidth: 3 } },
           order: { field: 'i', type: 'quantitative' },
         },
       },
@@ -62,10 +63,22 @@ export function rocSpec(points: RocPoint[], markers: RocMarker[], title: string)
   } as TopLevelSpec;
 }
 
-/** One class's histogram of P(COVID) with the operating threshold marked. */
+/** How the histograms' x axis reads, for captions. */
+export const HISTOGRAM_AXIS_NOTE = `on a log-odds axis (bars ${LOGIT_BINS.width} wide in ln(p/(1−p)), labelled in probabilities, so values near 0 and 1 such as a 0.04 threshold are spread out; the end bars hold everything below ${probabilityLabel(-LOGIT_BINS.limit)} or above 1 − ${probabilityLabel(-LOGIT_BINS.limit)})`;
+
+function probabilityLabel(x: number): string {
+  return String(Number((1 / (1 + Math.exp(-x))).toPrecision(2)));
+}
+
+/** Probabilities marked on the log-odds axis. */
+const LOGIT_TICKS = [0.0001, 0.001, 0.01, 0.04, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999];
+
+/** One class's histogram of P(COVID) on the log-odds axis, with the operating threshold marked. */
 function histogramPanel(bins: HistogramBin[], cls: HistogramBin['cls'], threshold: number, total: number) {
+  const { limit } = LOGIT_BINS;
+  const clampLogit = (p: number) => Math.min(limit, Math.max(-limit, logit(p)));
   return {
-    width: 420,
+    width: 460,
     height: 150,
     title: { text: `${cls} test images (n = ${total})`, fontSize: 12, fontWeight: 'normal' },
     layer: [
@@ -73,14 +86,17 @@ function histogramPanel(bins: HistogramBin[], cls: HistogramBin['cls'], threshol
         data: { values: bins.filter((b) => b.cls === cls) },
         mark: { type: 'bar', stroke: 'white', strokeWidth: 0.5 },
         encoding: {
-          x: { field: 'lower', type: 'quantitative', bin: { binned: true, step: 0.05 }, title: 'P(COVID)', scale: { domain: [0, 1] }, axis: UNIT_AXIS },
-          x2: { field: 'upper' },
+          x: {
+            field: 'lowerLogit', type: 'quantitative', bin: { binned: true, step: LOGIT_BINS.width }, title: 'P(COVID), log-odds scale', scale: { domain: [-limit, limit] },
+            axis: { values: LOGIT_TICKS.map(logit), labelExpr: "format(1 / (1 + exp(-datum.value)), '.4~g')", labelOverlap: false, labelFontSize: 10 },
+          },
+          x2: { field: 'upperLogit' },
           y: { field: 'count', type: 'quantitative', title: 'images', axis: { tickMinStep: 1 } },
           color: { field: 'cls', type: 'nominal', scale: CLASS_COLORS, legend: null },
         },
       },
       {
-        data: { values: [{ t: threshold, label: `threshold ${threshold.toFixed(4)}` }] },
+        data: { values: [{ t: clampLogit(threshold), label: `threshold ${threshold.toFixed(4)}` }] },
         layer: [
           { mark: { type: 'rule', strokeDash: [5, 3], color: 'black' }, encoding: { x: { field: 't', type: 'quantitative' } } },
           ...haloText({ type: 'text', align: 'left', dx: 4, dy: 2, baseline: 'top', fontSize: 11 }, { x: { field: 't', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } }),
@@ -90,7 +106,7 @@ function histogramPanel(bins: HistogramBin[], cls: HistogramBin['cls'], threshol
   };
 }
 
-/** Histograms of P(COVID) for COVID and non-COVID test images (paper Figs. 7–10). */
+/** Histograms of P(COVID) for COVID and non-COVID test images (paper Figs. 7–10), log-odds axis. */
 export function histogramSpec(bins: HistogramBin[], threshold: number, title: string): TopLevelSpec {
   const total = (cls: HistogramBin['cls']) => bins.filter((b) => b.cls === cls).reduce((s, b) => s + b.count, 0);
   return {

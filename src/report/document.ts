@@ -73,6 +73,9 @@ figcaption { font-size: 0.9em; color: #444; margin-top: 6px; }
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.88em; }
 pre { background: #f6f8fa; border: 1px solid #ddd; padding: 8px 10px; overflow-x: auto; white-space: pre-wrap; }
 p strong:first-child { color: #000; }
+p, li, figcaption { overflow-wrap: anywhere; }
+a { color: #0a4f96; }
+@media (max-width: 600px) { main { padding: 12px 12px 48px; } h1 { font-size: 1.4em; } }
 @media print { main { max-width: none; padding: 0; } figure { break-inside: avoid; } }
 `;
 

@@ -8,8 +8,9 @@ export { writeReproduceReport, buildReproduceReport, loadReproduceFolder } from 
 export type { ReproduceModel } from './reproduce-report.js';
 export { loadReportRun, parseHistory, parsePredictions } from './run-data.js';
 export type { ReportRun, PredictionRow, HistoryRow, ExplanationImage } from './run-data.js';
-export { findHazards, modelCardMarkdown, AUC_GAP } from './model-card.js';
-export type { Hazards } from './model-card.js';
+export { buildModelCard, findHazards, modelCardHtml, modelCardMarkdown, AUC_GAP, INTENDED_USE, PRIVACY_NOTE } from './model-card.js';
+export type { CardSource, Hazards } from './model-card.js';
+export type { ModelCard, CardHazard } from './card-types.js';
 export { reportHtml, writeReport } from './document.js';
 export type { ReportDocument, ReportFigure } from './document.js';
 export { reportAfterRun } from './after-run.js';

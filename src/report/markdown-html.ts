@@ -1,6 +1,7 @@
 /**
  * Converts the subset of Markdown the reports write into HTML: headings, paragraphs, bullet
- * lists, pipe tables (with alignment row), fenced code blocks, **bold**, *italic* and `code`.
+ * lists, pipe tables (with alignment row), fenced code blocks, **bold**, *italic*, `code` and
+ * [links](relative/path.html) to files beside the report.
  * A paragraph that starts with an image line becomes a <figure>; the caller supplies the figure's
  * HTML (inline SVG or a data: URI image), so the page never references another file.
  */
@@ -21,6 +22,8 @@ export function inlineHtml(s: string): string {
   let text = '';
   const flush = () => {
     out += htmlEscape(text)
+      // links to files beside the report only ([text](../x/report.html)): no scheme, no host
+      .replace(/\[([^\]]+)\]\(((?![a-z][a-z0-9+.-]*:|\/\/)[^)\s]+)\)/gi, '<a href="$2">$1</a>')
       .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
       .replace(/(^|[\s(])\*([^*\s][^*]*?)\*(?=[\s.,;:)]|$)/g, '$1<em>$2</em>')
       .replace(/\uE000/g, () => htmlEscape(literal.shift() ?? ''));

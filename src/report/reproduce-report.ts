@@ -1,22 +1,23 @@
 /**
- * The report of a `reproduce` output folder: the comparison tables of protocol/reproduce.ts
- * (paper Table 6 and Tables 2–5), all ROC curves on one chart (paper Fig. 11), and per model the
- * confusion matrix (Figs. 5–6), the P(COVID) histograms (Figs. 7–10) and per-source metrics, then
- * the intended use and the source hazards of every model.
+ * The report of a `reproduce` output folder. It answers "did we reproduce the paper?" first: the
+ * paper's Table 6 beside ours and why they differ, with a link to every model's own run report;
+ * then all ROC curves on one chart (paper Fig. 11), per model Tables 2–5, the confusion matrix
+ * (Figs. 5–6), the P(COVID) histograms (Figs. 7–10) and per-source metrics, then the intended use
+ * and the source hazards of every model.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RunError } from '../errors.js';
-import { comparisonMarkdown, type ReproduceEntry } from '../protocol/reproduce.js';
-import { aucCi, pctCi } from '../protocol/run-files.js';
+import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { RUN_FILES } from '../protocol/run-folder.js';
-import { mdText } from '../util/markdown-text.js';
+import { mdCode, mdText } from '../util/markdown-text.js';
 import { confusionCells, probabilityHistogram, rocPoints } from './chart-data.js';
-import { confusionSpec, histogramSpec, rocSpec, type RocMarker } from './charts.js';
+import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, rocSpec, type RocMarker } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
 import { AUC_GAP, findHazards, MIN_PER_CLASS } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
-import { rocLabel } from './run-report.js';
+import { writeFig14Panel } from './run-explanations.js';
+import { rocLabel, writeRunReport } from './run-report.js';
 import { groupAucCi, groupTable } from './tables.js';
 
 /** A model of a reproduce folder: its loaded run, or why it was skipped. */
@@ -51,9 +52,99 @@ export async function loadReproduceFolder(dir: string): Promise<ReproduceModel[]
   return out;
 }
 
-function hazardSection(runs: { backbone: string; run: ReportRun }[]): string[] {
+/** The paper's Table 6 (Minaee et al. 2020): sensitivity and specificity in %, with the ± the paper gives (null where it gives none). */
+export const PAPER_TABLE6: Readonly<Record<string, { label: string; sensitivity: [number, number | null]; specificity: [number, number | null] }>> = Object.freeze({
+  resnet18: { label: 'ResNet18', sensitivity: [98, 2.7], specificity: [90.7, 1.1] },
+  resnet50: { label: 'ResNet50', sensitivity: [98, null], specificity: [89.6, 1.1] },
+  squeezenet1_1: { label: 'SqueezeNet', sensitivity: [98, null], specificity: [92.9, 0.9] },
+  densenet121: { label: 'DenseNet-121', sensitivity: [98, null], specificity: [75.1, 1.5] },
+});
+
+type Trained = { backbone: string; run: ReportRun };
+
+function paperCell([v, pm]: [number, number | null]): string {
+  return `${v}%${pm !== null ? ` ± ${pm}%` : ''}`;
+}
+
+function range(xs: number[]): string {
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  const f = (x: number) => (100 * x).toFixed(0);
+  return f(lo) === f(hi) ? `${f(lo)}%` : `${f(lo)}–${f(hi)}%`;
+}
+
+/** Where a model's run report lies, relative to the reproduce report's folder (<dir>/report). */
+export function runReportLink(backbone: string): string {
+  return `../${encodeURIComponent(backbone)}/report/report.html`;
+}
+
+/**
+ * "Did we reproduce the paper?": the paper's Table 6 beside ours at the same 98% sensitivity
+ * (threshold fitted on the test set, as the paper did) and at the validation-chosen threshold,
+ * with the reasons they differ in plain words. Every number of ours is read from the runs.
+ */
+function paperSection(runs: Trained[]): string[] {
+  const md: string[] = ['## Did we reproduce the paper? (Table 6)', ''];
+  const withM = runs.filter((x) => x.run.metrics);
+  const real = withM.filter((x) => x.run.record.backbone.weights === 'imagenet');
+  const fake = withM.filter((x) => x.run.record.backbone.weights !== 'imagenet');
+  const target = withM[0]?.run.metrics?.optimisticThreshold?.targetSensitivity ?? withM[0]?.run.record.threshold.targetSensitivity ?? 0.98;
+  const specAtTarget = (x: Trained) => x.run.metrics!.optimisticThreshold?.metrics.specificity.estimate ?? null;
+  const paperSpecs = Object.values(PAPER_TABLE6).map((p) => p.specificity[0]);
+  const realSpecs = real.map(specAtTarget).filter((v): v is number => v !== null);
+  const fakeSpecs = fake.map(specAtTarget).filter((v): v is number => v !== null);
+  const answer: string[] = [];
+  answer.push(`The paper reports a sensitivity of 98% with specificities of ${Math.min(...paperSpecs)}–${Math.max(...paperSpecs)}% for its four backbones (Table 6).`);
+  if (realSpecs.length) {
+    const worse = real.filter((x) => {
+      const p = PAPER_TABLE6[x.backbone];
+      const o = x.run.metrics!.optimisticThreshold?.metrics.specificity;
+      return p && o?.wilson && o.wilson[1] * 100 < p.specificity[0];
+    });
+    const valSens = real.map((x) => x.run.metrics!.operatingPoint.sensitivity.estimate).filter((v): v is number => v !== null);
+    const valSpecs = real.map((x) => x.run.metrics!.operatingPoint.specificity.estimate).filter((v): v is number => v !== null);
+    answer.push(`At the same ${(100 * target).toFixed(0)}% sensitivity, with the threshold fitted on the test set as the paper did, our models with ImageNet weights reach a specificity of ${range(realSpecs)} (${real.map((x) => x.backbone).join(', ')}); at the threshold chosen on validation, which is what a new patient would get, their sensitivity is ${range(valSens)} and their specificity ${range(valSpecs)}.`);
+    if (worse.length) answer.push(`**So no: ${worse.map((x) => x.backbone).join(' and ')} ${worse.length > 1 ? 'are' : 'is'} clearly below the paper's specificity** (the paper's figure lies above our 95% interval).`);
+    else answer.push('Within our 95% intervals this matches the paper where the paper has the same backbone.');
+  } else {
+    answer.push('None of the runs here has ImageNet weights, so none of our numbers can be compared with the paper.');
+  }
+  if (fakeSpecs.length) answer.push(`The ${fake.map((x) => x.backbone).join(', ')} runs use synthetic weights (no ImageNet weights could be had here): their specificity of ${range(fakeSpecs)} only shows that the pipeline runs.`);
+  md.push(answer.join(' '), '');
+
+  md.push(`| model | weights | paper: sensitivity | paper: specificity | ours: sensitivity | ours: specificity (95% CI) | threshold (fitted on test) |`);
+  md.push('|---|---|---:|---:|---|---|---:|');
+  for (const x of withM) {
+    const p = PAPER_TABLE6[x.backbone];
+    const o = x.run.metrics!.optimisticThreshold;
+    md.push(`| ${x.backbone} | ${x.run.record.backbone.weights} | ${p ? paperCell(p.sensitivity) : 'not in the paper'} | ${p ? paperCell(p.specificity) : ''} | ${o ? pctCi(o.metrics.sensitivity) : 'n/a'} | ${o ? pctCi(o.metrics.specificity) : 'n/a'} | ${o ? o.threshold.toFixed(4) : 'n/a'} |`);
+  }
+  md.push('');
+  md.push('What a new patient would see is the threshold chosen **on the validation split** (the test set plays no part in the choice):', '');
+  md.push('| model | threshold (validation) | sensitivity (95% CI) | specificity (95% CI) | test AUC (95% CI) | run report |');
+  md.push('|---|---:|---|---|---|---|');
+  for (const x of withM) {
+    const m = x.run.metrics!;
+    md.push(`| ${x.backbone} | ${x.run.record.threshold.value.toFixed(4)} | ${pctCi(m.operatingPoint.sensitivity)} | ${pctCi(m.operatingPoint.specificity)} | ${aucCi(m)} | [${x.backbone} report](${runReportLink(x.backbone)}) |`);
+  }
+  md.push('');
+
+  const first = withM[0]?.run;
+  const c = first?.record.data.counts;
+  md.push('### Why our numbers differ', '');
+  if (c?.test) md.push(`- **Different data.** The paper tested on COVID-Xray-5k (100 COVID and 3,000 non-COVID images). This run used ${mdCode(first!.record.data.root)}: ${c.train.n} training images (${c.train.covid} COVID), ${c.val.n} validation and ${c.test.n} test images (${c.test.covid} COVID), drawn from other collections; see the per-source tables below.`);
+  md.push(`- **Patient-disjoint split.** ${first?.record.data.validationBy === 'patient' ? 'Our validation split is held out by patient, and `deep-covid dataset build` splits training and test by patient (`deep-covid dataset check` verifies any data set)' : 'This data set has no patient ids, so our splits are by image too'}; the paper split images, so one patient's films could sit in both training and test, which makes the test easier.`);
+  md.push('- **Threshold chosen on validation.** The paper picked its threshold on the test set itself (the first table above does the same for comparison); our operating threshold is chosen on the validation split, so its test results are what a new patient would see, and they are lower.');
+  md.push(`- **A few images decide the 98% point.** With ${c?.test?.covid ?? 'few'} COVID test images, ${(100 * target).toFixed(0)}% sensitivity means missing at most ${c?.test ? Math.floor(c.test.covid * (1 - target) + 1e-9) : 'one or two'}; the threshold then sits at the hardest COVID images and the specificity there swings widely (see the intervals).`);
+  md.push('- **Source shortcuts.** In public COVID-19 collections the classes come from different sources, so part of any AUC here may come from recognising the source (see "Intended use and known hazards" below).');
+  if (fake.length) md.push(`- **Synthetic weights.** ${fake.map((x) => x.backbone).join(', ')} ran without ImageNet weights; their rows mean nothing.`);
+  md.push('');
+  return md;
+}
+
+function hazardSection(runs: Trained[]): string[] {
   const md: string[] = ['## Intended use and known hazards', ''];
-  md.push('**Research software, not a diagnostic device.** These models must not be used to diagnose, triage or rule out COVID-19 in anyone. Each model\'s own report (`deep-covid report --run <folder>/<backbone>`) holds its full model card.', '');
+  md.push(`**Research software, not a diagnostic device.** These models must not be used to diagnose, triage or rule out COVID-19 in anyone. Each model's own report holds its full model card: ${runs.map((x) => `[${x.backbone}](${runReportLink(x.backbone)})`).join(', ')}.`, '');
   const withMetrics = runs.filter((x) => x.run.metrics);
   const first = withMetrics[0]?.run.metrics;
   if (!first?.bySource) {
@@ -85,12 +176,15 @@ function hazardSection(runs: { backbone: string; run: ReportRun }[]): string[] {
 
 /** Builds the report of a reproduce folder (text and figures; nothing is written). */
 export async function buildReproduceReport(dir: string, models: ReproduceModel[]): Promise<ReportDocument> {
-  const runs = models.filter((x): x is { backbone: string; run: ReportRun } => 'run' in x);
-  const entries: ReproduceEntry[] = models.map((x) => ('run' in x ? { backbone: x.backbone, run: { dir: x.run.dir, record: x.run.record, metrics: x.run.metrics } } : x));
+  const runs = models.filter((x): x is Trained => 'run' in x);
   const data = runs[0].run.record.data.root;
   const md: string[] = [];
   const { figures, add: addFigure } = figureCollector(md);
-  md.push(comparisonMarkdown(data, entries));
+  md.push('# Deep-COVID reproduction', '');
+  md.push(`Data: ${mdCode(resolve(data))}. Research software, not a diagnostic device: these numbers describe this test set only.`, '');
+  const skipped = models.filter((x): x is { backbone: string; skipped: string } => 'skipped' in x);
+  if (skipped.length) md.push(...skipped.map((x) => `- ${x.backbone}: skipped (${mdText(x.skipped)})`), '');
+  md.push(...paperSection(runs));
 
   const withRoc = runs.filter((x) => x.run.metrics?.roc);
   if (withRoc.length) {
@@ -112,7 +206,11 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
     const op = m.operatingPoint;
     const thr = run.record.threshold.value;
     md.push(`## ${backbone}`, '');
-    md.push(`AUC ${aucCi(m)}; at threshold ${thr.toFixed(4)}: sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}. Full report: \`deep-covid report --run ${join(resolve(dir), backbone)}\`.`, '');
+    const w = weightsNote(run.record);
+    if (w) md.push(w, '');
+    md.push(`AUC ${aucCi(m)}; at threshold ${thr.toFixed(4)}: sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}. Full report with calibration, training curve, sample images and model card: [${backbone} report](${runReportLink(backbone)}).`, '');
+    md.push(`### ${backbone}: sensitivity and specificity by threshold (paper Tables 2–5)`, '');
+    md.push(thresholdTable(m), '');
     const safe = backbone.replace(/[^A-Za-z0-9._-]+/g, '_');
     addFigure(
       await chartFigure(`${safe}-confusion`, `Confusion matrix of ${backbone}`, confusionSpec(confusionCells(op.confusion), `${backbone}: confusion matrix at threshold ${thr.toFixed(4)}`)),
@@ -121,7 +219,7 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
     if (run.predictions.length) {
       addFigure(
         await chartFigure(`${safe}-histogram`, `Histogram of P(COVID) for ${backbone}`, histogramSpec(probabilityHistogram(run.predictions), thr, `${backbone}: distribution of P(COVID)`)),
-        `${backbone}: predicted probability of COVID-19 for COVID and non-COVID test images (paper Figs. 7–10); dashed line: operating threshold.`,
+        `${backbone}: predicted probability of COVID-19 for COVID and non-COVID test images (paper Figs. 7–10) ${HISTOGRAM_AXIS_NOTE}; dashed line: operating threshold.`,
       );
     }
     if (m.bySource) md.push(groupTable('source', m.bySource), '');
@@ -130,10 +228,30 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
   return { title: 'Deep-COVID reproduction report', markdown: md.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n', figures };
 }
 
-/** Builds and writes the report of a reproduce folder; default output folder <dir>/report. */
-export async function writeReproduceReport(dir: string, outDir?: string): Promise<{ out: string; files: string[] }> {
+/**
+ * Writes each trained model's run report when it has none yet (so the reproduce report's links
+ * work; with CAM heatmaps as the paper's Fig. 14 when the backbone file and test images are
+ * here), then the reproduce report itself; default output folder <dir>/report. `notes` says what
+ * could not be added.
+ */
+export async function writeReproduceReport(dir: string, outDir?: string): Promise<{ out: string; files: string[]; runReports: string[]; notes: string[] }> {
   const models = await loadReproduceFolder(dir);
+  const runReports: string[] = [];
+  const notes: string[] = [];
+  for (const x of models) {
+    if (!('run' in x)) continue;
+    const html = join(x.run.dir, 'report', 'report.html');
+    if (!(await stat(html).then(() => true, () => false))) {
+      // heatmaps as the paper's Fig. 14, unless the run already has explanations
+      if (!x.run.explanations.length) {
+        const why = await writeFig14Panel(x.run);
+        if (why) notes.push(`${x.backbone}: no heatmaps in its report (${why})`);
+      }
+      await writeRunReport(x.run.dir);
+    }
+    runReports.push(html);
+  }
   const out = outDir ?? join(resolve(dir), 'report');
   const files = await writeReport(out, await buildReproduceReport(dir, models));
-  return { out, files };
+  return { out, files, runReports, notes };
 }

@@ -94,20 +94,24 @@ async function listPngs(dir: string, prefix = ''): Promise<string[]> {
   return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+/** The parsed shortcut-check.json of a run folder, or null when there is none. */
+export async function readShortcutCheck(runDir: string): Promise<unknown> {
+  const path = join(runDir, RUN_FILES.shortcutCheck);
+  const text = await optionalText(path);
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new RunError(`${path} is not valid JSON: re-run the shortcut check or delete the file`, { cause: err });
+  }
+}
+
 /** Loads a run folder with everything the report uses; optional files may be absent. */
 export async function loadReportRun(dir: string): Promise<ReportRun> {
   const run = await readRunDir(dir);
   const predText = await optionalText(join(run.dir, RUN_FILES.predictions));
   const histText = await optionalText(join(run.dir, RUN_FILES.history));
-  const scText = await optionalText(join(run.dir, RUN_FILES.shortcutCheck));
-  let shortcutCheck: unknown = null;
-  if (scText !== null) {
-    try {
-      shortcutCheck = JSON.parse(scText);
-    } catch (err) {
-      throw new RunError(`${join(run.dir, RUN_FILES.shortcutCheck)} is not valid JSON: re-run the shortcut check or delete the file`, { cause: err });
-    }
-  }
+  const shortcutCheck = await readShortcutCheck(run.dir);
   const expDir = join(run.dir, 'explanations');
   const explanations: ExplanationImage[] = [];
   for (const name of await listPngs(expDir)) explanations.push({ name, png: await readFile(join(expDir, name)) });

@@ -5,13 +5,15 @@
  * explanation panels when present, and the model card.
  */
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { mdCode } from '../util/markdown-text.js';
 import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
-import { confusionSpec, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
+import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
-import { modelCardMarkdown } from './model-card.js';
+import { buildModelCard, modelCardHtml, modelCardMarkdown } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
+import { FIG14_PANEL } from './run-explanations.js';
 import { sampleGrid } from './sample-grid.js';
 import { groupTable, operatingExtrasTable } from './tables.js';
 
@@ -75,7 +77,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
       md.push('### Predicted probabilities (paper Figs. 7–10)', '');
       addFigure(
         await chartFigure('histogram', 'Histogram of P(COVID) by class', histogramSpec(probabilityHistogram(run.predictions), thr, 'Distribution of P(COVID) on the test set')),
-        'Histograms of the predicted probability of COVID-19 for COVID and non-COVID test images (bins of 0.05); the dashed line is the operating threshold.',
+        `Histograms of the predicted probability of COVID-19 for COVID and non-COVID test images ${HISTOGRAM_AXIS_NOTE}; the dashed line is the operating threshold.`,
       );
     }
 
@@ -110,7 +112,10 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
     md.push('### Explanations', '');
     for (const e of run.explanations) {
       const name = `explanation-${e.name.replace(/\.png$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
-      addFigure({ name, alt: `Explanation ${e.name}`, svg: null, png: e.png }, `Explanation panel ${mdCode(e.name)} from the run's explanations folder.`);
+      const caption = e.name === FIG14_PANEL
+        ? `Class activation maps of COVID test images at evenly spaced ranks of P(COVID), as the paper's Fig. 14: the grey crop the model saw, the map, and the overlay. All rows share one fixed colour scale (colour bar); the map shows where the model looked, not where disease is.`
+        : `Explanation panel ${mdCode(e.name)} from the run's explanations folder.`;
+      addFigure({ name, alt: `Explanation ${e.name}`, svg: null, png: e.png }, caption);
     }
   }
 
@@ -123,7 +128,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
     );
   }
 
-  md.push(modelCardMarkdown(run));
+  md.push(modelCardMarkdown(buildModelCard(run)));
   return { title: `deep-covid report: run ${r.id}`, markdown: md.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n', figures };
 }
 
@@ -132,5 +137,11 @@ export async function writeRunReport(runDir: string, outDir?: string): Promise<{
   const run = await loadReportRun(runDir);
   const out = outDir ?? join(run.dir, 'report');
   const files = await writeReport(out, await buildRunReport(run));
+  // the model card on its own too, as data and as a page (the same texts as the report's card)
+  const card = buildModelCard(run);
+  for (const [name, text] of [['model-card.json', JSON.stringify(card, null, 1) + '\n'], ['model-card.html', modelCardHtml(card)]] as const) {
+    await writeFileAtomic(join(out, name), text);
+    files.push(join(out, name));
+  }
   return { out, files };
 }

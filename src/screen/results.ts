@@ -3,13 +3,13 @@ import { dirname, extname, resolve } from 'node:path';
 import { RunError, UsageError } from '../errors.js';
 import { formatCsv, parseCsv } from '../util/csv.js';
 
-/** What became of one input: a decision at the run's threshold, or an error. */
-export type Decision = 'covid' | 'non' | 'error';
+/** What became of one input: a decision at the run's threshold, a refusal by the input gate, or an error. */
+export type Decision = 'covid' | 'non' | 'refused' | 'error';
 
-/** The input gate's verdict until the gate exists. */
+/** The gate column of an input that could not be read or decoded. */
 export const GATE_NOT_ASSESSED = 'not assessed';
 
-/** One results row: one per input. `probability` is null on error rows. */
+/** One results row: one per input. `probability` is null on refused and error rows. */
 export interface ScreenRow {
   /** The input as the source names it (path relative to a source folder, or as listed). */
   file: string;
@@ -18,8 +18,10 @@ export interface ScreenRow {
   probability: number | null;
   decision: Decision;
   threshold: number;
-  /** Input-gate verdict (passed / warned / refused + reasons); 'not assessed' for now. */
+  /** The input gate's verdict: passed, warned or refused ('not assessed' on error rows). */
   gate: string;
+  /** The gate's reasons in words, '; '-separated. */
+  gate_reasons: string;
   /** '' or what went wrong: an input problem (empty, truncated, not-an-image, …), 'unreadable', 'changed' or 'failed'. */
   error_kind: string;
   error: string;
@@ -28,7 +30,7 @@ export interface ScreenRow {
 }
 
 /** Column order of CSV results (and key order of JSON lines). */
-export const ROW_COLUMNS = ['file', 'sha256', 'probability', 'decision', 'threshold', 'gate', 'error_kind', 'error', 'model'] as const;
+export const ROW_COLUMNS = ['file', 'sha256', 'probability', 'decision', 'threshold', 'gate', 'gate_reasons', 'error_kind', 'error', 'model'] as const;
 
 /** Output formats. */
 export type ResultsFormat = 'csv' | 'jsonl';
@@ -51,7 +53,7 @@ function oneLine(s: string): string {
 }
 
 function clean(row: ScreenRow): ScreenRow {
-  return { ...row, file: oneLine(row.file), error: oneLine(row.error), gate: oneLine(row.gate) };
+  return { ...row, file: oneLine(row.file), error: oneLine(row.error), gate: oneLine(row.gate), gate_reasons: oneLine(row.gate_reasons) };
 }
 
 /** Formats rows as complete lines of the given format (no CSV header). */
@@ -70,12 +72,12 @@ function rowFrom(o: Record<string, unknown>, where: string): ScreenRow {
   const p = o.probability;
   const probability = p === null || p === undefined || p === '' ? null : Number(p);
   const decision = str('decision');
-  if (!str('file') || (probability !== null && !Number.isFinite(probability)) || !['covid', 'non', 'error'].includes(decision)) {
+  if (!str('file') || (probability !== null && !Number.isFinite(probability)) || !['covid', 'non', 'refused', 'error'].includes(decision)) {
     throw new RunError(`${where} is not a screening results row (file, probability and decision expected): delete it or give a new results file`);
   }
   return {
     file: str('file'), sha256: str('sha256'), probability, decision: decision as Decision, threshold: Number(o.threshold),
-    gate: str('gate'), error_kind: str('error_kind'), error: str('error'), model: str('model'),
+    gate: str('gate'), gate_reasons: str('gate_reasons'), error_kind: str('error_kind'), error: str('error'), model: str('model'),
   };
 }
 

@@ -27,7 +27,7 @@ export interface ScreenSummary {
 
 /** Tallies rows by decision and error kind. */
 export class RowTally {
-  readonly byDecision: Record<Decision, number> = { covid: 0, non: 0, error: 0 };
+  readonly byDecision: Record<Decision, number> = { covid: 0, non: 0, refused: 0, error: 0 };
   readonly byErrorKind: Record<string, number> = {};
 
   add(row: Pick<ScreenRow, 'decision' | 'error_kind'>): void {

@@ -3,35 +3,9 @@
  * (esbuild erases type imports); the OpenAPI document in openapi.ts describes the same shapes.
  */
 
-/** A proportion k/n with its Wilson 95% interval (null bounds when n = 0). */
-export interface ApiProportion {
-  k: number;
-  n: number;
-  estimate: number | null;
-  /** Wilson score 95% interval [lower, upper]. */
-  ci95: [number, number] | null;
-}
+import type { ApiModelRef, ApiOperatingPoint, ModelCard } from '../report/card-types.js';
 
-/** How the run's operating threshold performed on the run's own test set. */
-export interface ApiOperatingPoint {
-  threshold: number;
-  /** COVID test images found: tp of (tp + fn). */
-  sensitivity: ApiProportion;
-  /** Non-COVID test images correctly not flagged: tn of (tn + fp). */
-  specificity: ApiProportion;
-  confusion: { tp: number; fn: number; tn: number; fp: number };
-}
-
-/** Which model answered. */
-export interface ApiModelRef {
-  runId: string;
-  backbone: string;
-  /** 'imagenet' = real pretrained weights; 'synthetic' = no trained weights, results mean nothing. */
-  weights: 'imagenet' | 'synthetic' | 'unknown';
-  weightsNote: string;
-  /** Set when the result must not be read as a real prediction. */
-  warning: string | null;
-}
+export type { ApiModelRef, ApiOperatingPoint, ApiProportion, CardHazard, ModelCard } from '../report/card-types.js';
 
 /** A heatmap as pictures on the model's 224 x 224 crop. */
 export interface ApiHeatmap {
@@ -39,20 +13,43 @@ export interface ApiHeatmap {
   /** What a bright pixel means. */
   meaning: string;
   colourMap: string;
-  /** The coloured heatmap alone as an RGBA PNG (base64), alpha = heat (transparent where there is nothing to show), for layering over `crop` at any opacity. */
+  /** Unit of the map values ('logit' for CAM, 'drop in P(COVID)' for occlusion). */
+  unit: string;
+  /** The map's largest value (0 when nothing is positive): full colour in `heatmapPng`. */
+  max: number;
+  /** The coloured heatmap alone as an RGBA PNG (base64) scaled to the map's own maximum, alpha = heat (transparent where there is nothing to show), for layering over `crop` at any opacity. */
   heatmapPng: string;
-  /** The heatmap blended over the grey crop at opacity `overlayAlpha` (RGB PNG, base64). */
+  /** The same layer on the fixed scale shared by every image (0 to `max` in `unit`), so a faint map stays faint. */
+  fixed: { max: number; heatmapPng: string };
+  /** The heatmap (own maximum) blended over the grey crop, up to opacity `overlayAlpha` where the map is strongest (RGB PNG, base64). */
   overlayPng: string;
   overlayAlpha: number;
+}
+
+import type { GateResult } from '../gate/types.js';
+
+/** The whole image (not only the model's crop), shrunk for display, with where the crop lies in it. */
+export interface ApiFullImage {
+  width: number;
+  height: number;
+  /** Grey JPEG, base64. */
+  jpeg: string;
+  /** The crop as fractions of the image's width and height (may reach outside [0, 1] when the image was padded). */
+  cropBox: { left: number; top: number; width: number; height: number };
 }
 
 /** Response of POST /api/predict. */
 export interface ApiPrediction {
   file: string;
-  /** P(COVID) from the run's head, in [0, 1]. */
-  probability: number;
-  /** 'covid' when probability >= threshold, else 'non'. */
-  label: 'covid' | 'non';
+  /**
+   * The input gate's verdict: 'refused' (no probability: the image is not what the model was built
+   * for), 'warned' (probability with the warning first) or 'passed', with every reason in words.
+   */
+  gate: GateResult;
+  /** P(COVID) from the run's head, in [0, 1]; null when the gate refused the image. */
+  probability: number | null;
+  /** 'covid' when probability >= threshold, else 'non'; null when refused. */
+  label: 'covid' | 'non' | null;
   threshold: number;
   /** The threshold's sensitivity and specificity on the run's test set; null when the run has no test metrics. */
   operatingPoint: ApiOperatingPoint | null;
@@ -60,6 +57,8 @@ export interface ApiPrediction {
   image: { format: string; width: number; height: number; bitDepth: number };
   /** The grey crop the model saw (PNG, base64) and its size. */
   crop: { width: number; height: number; png: string };
+  /** The full image, so a viewer can show the heatmap placed on it. */
+  fullImage: ApiFullImage;
   /** CAM always (null only when the backbone exposes no feature map); occlusion when asked for. */
   heatmaps: { cam: ApiHeatmap | null; occlusion: ApiHeatmap | null };
   /** Milliseconds per stage. */
@@ -67,34 +66,16 @@ export interface ApiPrediction {
   notice: string;
 }
 
-/** Response of GET /api/model: the run's model card as data. */
-export interface ApiModelCard {
-  runId: string;
-  createdAt: string;
-  model: ApiModelRef;
-  backbone: { name: string; file: string; sha256: string; head: string; dropout: number };
-  training: {
-    dataset: string;
-    origin: 'manifest' | 'folders';
-    counts: {
-      train: { n: number; covid: number };
-      trainAugmented: { n: number; covid: number };
-      validation: { n: number; covid: number };
-      test: { n: number; covid: number } | null;
-    };
-    validationSplitBy: 'patient' | 'image';
-    protocol: { epochs: number; bestEpoch: number; batchSize: number; lr: number; augmentFactor: number; seed: number };
-  };
-  threshold: { value: number; chosenOn: 'validation'; targetSensitivity: number; fallback: boolean; howChosen: string };
-  test: {
-    n: number;
-    covid: number;
-    auc: { value: number; ci95: [number, number] | null; method: string } | null;
-    operatingPoint: ApiOperatingPoint;
-  } | null;
-  intendedUse: string;
-  limitations: string[];
-  privacy: string;
+/** A prediction the gate let through: it has a probability and a label. */
+export type ApiAssessed = ApiPrediction & { probability: number; label: 'covid' | 'non' };
+
+/** True when the answer has a probability (the gate did not refuse the image). */
+export function isAssessed(r: ApiPrediction): r is ApiAssessed {
+  return r.probability !== null;
+}
+
+/** Response of GET /api/model: the run's model card as data, plus the limits this server enforces. */
+export interface ApiModelCard extends ModelCard {
   limits: { maxUploadBytes: number; maxPixels: number; concurrency: number; maxQueued: number };
 }
 

@@ -8,20 +8,15 @@ import type { BackboneOptions } from '../backbone/backbone.js';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../input/load-image.js';
 import { DeepCovidModel } from '../model/index.js';
 import type { LoadedRun } from '../protocol/run-folder.js';
-import { weightsNote } from '../protocol/run-files.js';
-import { colourise, blendOverGrey, displayScale, encodePng, EXPLAINER_DEFAULTS, MAP_MEANING, VIRIDIS, type Heatmap } from '../explain/index.js';
-import type { ApiHeatmap, ApiModelRef, ApiOperatingPoint, ApiPrediction, ApiProportion } from './api-types.js';
-import type { Proportion, ThresholdMetrics } from '../evaluate/index.js';
-
-/** Opacity of the pre-blended overlay PNG (the page lets the user choose its own). */
-export const OVERLAY_ALPHA = EXPLAINER_DEFAULTS.overlayAlpha;
+import { EXPLAINER_DEFAULTS } from '../explain/index.js';
+import { apiOperatingPoint, modelRef } from '../report/model-card.js';
+import type { ApiModelRef, ApiOperatingPoint, ApiPrediction } from './api-types.js';
+import { fullImagePreview, heatmapPictures } from './pictures.js';
 
 export const NOT_DIAGNOSTIC = 'Research software, not a diagnostic device: do not use this result for any clinical decision.';
 
 /** Occlusion settings of the server (the CLI's `explain` uses a finer stride). */
 export const OCCLUSION = EXPLAINER_DEFAULTS.occlusionInteractive;
-
-const COLOUR_MAP = 'viridis, faded by strength: transparent = nothing, violet = low, yellow = high';
 
 /** Options of one prediction. */
 export interface PredictRequest {
@@ -49,28 +44,9 @@ export interface ModelServiceOptions {
   modelPath?: string;
 }
 
-/** A Proportion in the API's shape (Wilson interval only). */
-export function apiProportion(p: Proportion): ApiProportion {
-  return { k: p.k, n: p.n, estimate: p.estimate, ci95: p.wilson ? [p.wilson[0], p.wilson[1]] : null };
-}
-
-/** Threshold metrics in the API's shape. */
-export function apiOperatingPoint(m: ThresholdMetrics): ApiOperatingPoint {
-  const c = m.confusion;
-  return { threshold: m.threshold, sensitivity: apiProportion(m.sensitivity), specificity: apiProportion(m.specificity), confusion: { tp: c.tp, fn: c.fn, tn: c.tn, fp: c.fp } };
-}
-
 /** Which model and weights a run uses, with a warning when its numbers mean nothing. */
 export function modelRefOf(run: LoadedRun): ApiModelRef {
-  const b = run.record.backbone;
-  const note = weightsNote(run.record).replace(/\*\*/g, '');
-  return {
-    runId: run.record.id,
-    backbone: b.name,
-    weights: b.weights,
-    weightsNote: b.note,
-    warning: b.weights === 'synthetic' ? `SYNTHETIC WEIGHTS: ${note}` : b.weights === 'unknown' ? note : null,
-  };
+  return modelRef(run.record);
 }
 
 /** Loads a run's model once and returns a Predictor over it. */
@@ -96,15 +72,19 @@ class ModelService implements Predictor {
       cam: true, occlusion: req.occlusion ?? false, limits: { maxPixels: req.maxPixels ?? DEFAULT_SERVER_MAX_PIXELS }, decodeOffThread: true,
     });
     const t1 = performance.now();
-    const [cropPng, cam, occlusion] = await Promise.all([
+    // the CAM's fixed colour scale depends on its number of feature-map cells
+    const camCells = a.cam ? a.cam.lowres.width * a.cam.lowres.height : 1;
+    const [cropPng, fullImage, cam, occlusion] = await Promise.all([
       sharp(a.crop, { raw: { width: cw, height: ch, channels: 1 } }).toColourspace('b-w').png().toBuffer(),
-      a.cam ? heatmapPictures('cam', a.cam.map, a.crop) : null,
-      a.occlusion ? heatmapPictures('occlusion', a.occlusion, a.crop) : null,
+      fullImagePreview(a.image, this.model.preprocess),
+      a.cam ? heatmapPictures('cam', a.cam.map, a.crop, camCells) : null,
+      a.occlusion ? heatmapPictures('occlusion', a.occlusion, a.crop, camCells) : null,
     ]);
     const t2 = performance.now();
     const img = a.image;
     return {
       file: req.name,
+      gate: a.gate,
       probability: a.probability,
       label: a.label,
       threshold: a.threshold,
@@ -112,6 +92,7 @@ class ModelService implements Predictor {
       model: this.modelRef,
       image: { format: img.format, width: img.width, height: img.height, bitDepth: img.bitDepth },
       crop: { width: cw, height: ch, png: cropPng.toString('base64') },
+      fullImage,
       heatmaps: { cam, occlusion },
       timings: {
         decodeMs: a.timings.decodeMs, preprocessMs: a.timings.preprocessMs, inferenceMs: a.timings.inferenceMs, camMs: a.timings.camMs ?? 0,
@@ -128,29 +109,4 @@ class ModelService implements Predictor {
 
 function ms(x: number): number {
   return Math.round(x * 10) / 10;
-}
-
-/** The coloured heatmap and its overlay on the grey crop, as base64 PNGs. */
-async function heatmapPictures(method: 'cam' | 'occlusion', map: Heatmap, grey: Uint8Array): Promise<ApiHeatmap> {
-  const scaled = displayScale(map, 'positive');
-  const heat = colourise(scaled, map.width, map.height, VIRIDIS);
-  const overlay = blendOverGrey(grey, heat, OVERLAY_ALPHA);
-  const [h, o] = await Promise.all([encodeLayer(heat.data, scaled, map.width, map.height), encodePng(overlay)]);
-  return { method, meaning: MAP_MEANING[method].plain, colourMap: COLOUR_MAP, heatmapPng: h.toString('base64'), overlayPng: o.toString('base64'), overlayAlpha: OVERLAY_ALPHA };
-}
-
-/**
- * The heatmap as an RGBA layer: viridis colour, alpha = the display-scaled value, so regions with
- * nothing to show stay transparent and the X-ray under them keeps its contrast.
- */
-async function encodeLayer(rgb: Uint8Array, scaled: Float32Array, width: number, height: number): Promise<Buffer> {
-  const n = width * height;
-  const rgba = new Uint8Array(4 * n);
-  for (let i = 0; i < n; i++) {
-    rgba[4 * i] = rgb[3 * i];
-    rgba[4 * i + 1] = rgb[3 * i + 1];
-    rgba[4 * i + 2] = rgb[3 * i + 2];
-    rgba[4 * i + 3] = Math.round(255 * scaled[i]);
-  }
-  return sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer();
 }

@@ -40,24 +40,69 @@ const heatmap = {
     method: { enum: ['cam', 'occlusion'] },
     meaning: { type: 'string' },
     colourMap: { type: 'string' },
-    heatmapPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'coloured heatmap alone, crop-sized RGBA; alpha = heat value (transparent where there is nothing to show)' },
-    overlayPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'heatmap blended over the grey crop at overlayAlpha' },
+    unit: { type: 'string', description: 'unit of the map values: "logit" (CAM) or "drop in P(COVID)" (occlusion)' },
+    max: { type: 'number', description: 'the map\'s largest value, shown at full colour in heatmapPng' },
+    heatmapPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'coloured heatmap alone scaled to its own maximum, crop-sized RGBA; alpha = heat value (transparent where there is nothing to show)' },
+    fixed: {
+      type: 'object',
+      description: 'the same layer on the fixed scale shared by every image: 0 to max (in unit) at full colour, so a faint map stays faint',
+      properties: { max: { type: 'number' }, heatmapPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png' } },
+    },
+    overlayPng: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'heatmap blended over the grey crop, up to overlayAlpha where the map is strongest' },
     overlayAlpha: { type: 'number' },
+  },
+};
+
+const reason = {
+  type: 'object',
+  required: ['code', 'level', 'message'],
+  properties: {
+    code: { type: 'string', description: 'stable reason code, e.g. not-radiograph, lateral-view, too-small, colour-picture, out-of-distribution, gate-disabled' },
+    level: { enum: ['refuse', 'warn', 'note'] },
+    message: { type: 'string', description: 'the reason in plain words' },
+  },
+};
+
+const gate = {
+  type: 'object',
+  description: 'The input gate: is this a frontal chest radiograph like the ones the model was trained on? Refused images get no probability.',
+  required: ['verdict', 'reasons', 'header', 'image', 'ood'],
+  properties: {
+    verdict: { enum: ['passed', 'warned', 'refused'], description: 'refused: no P(COVID) at all; warned: P(COVID) with the warning first; passed: nothing found' },
+    reasons: { type: 'array', items: reason, description: 'refusals first, then warnings, then notes' },
+    header: { type: ['object', 'null'], description: 'DICOM header facts (modality, bodyPart, viewPosition, …; null fields: tag absent); null for other formats' },
+    image: { type: ['object', 'null'], description: 'pixel facts: width, height, aspect, greyStd, storedChannels, colourFraction, meanChroma' },
+    ood: {
+      type: ['object', 'null'],
+      description: 'learned check: distance of the image\'s features from the training images\'; cut-offs set on the validation split',
+      properties: { score: { type: 'number' }, cutoff: { type: 'number' }, farCutoff: { type: 'number' }, flagged: { type: 'boolean' }, method: { type: 'string' } },
+    },
+    disabled: { const: true, description: 'present when the gate was switched off' },
   },
 };
 
 const prediction = {
   type: 'object',
-  required: ['file', 'probability', 'label', 'threshold', 'operatingPoint', 'model', 'image', 'crop', 'heatmaps', 'timings', 'notice'],
+  required: ['file', 'gate', 'probability', 'label', 'threshold', 'operatingPoint', 'model', 'image', 'crop', 'fullImage', 'heatmaps', 'timings', 'notice'],
   properties: {
     file: { type: 'string', description: 'the uploaded file name (display only)' },
-    probability: { type: 'number', minimum: 0, maximum: 1, description: 'P(COVID)' },
-    label: { enum: ['covid', 'non'], description: '"covid" when probability >= threshold' },
+    gate,
+    probability: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'P(COVID); null when the gate refused the image' },
+    label: { enum: ['covid', 'non', null], description: '"covid" when probability >= threshold; null when refused' },
     threshold: { type: 'number', description: 'the run\'s operating threshold, chosen on validation data' },
     operatingPoint: { $ref: '#/components/schemas/OperatingPoint' },
     model: { $ref: '#/components/schemas/ModelRef' },
     image: { type: 'object', properties: { format: { type: 'string' }, width: { type: 'integer' }, height: { type: 'integer' }, bitDepth: { type: 'integer' } } },
     crop: { type: 'object', properties: { width: { type: 'integer' }, height: { type: 'integer' }, png: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png', description: 'the grey crop the model saw' } } },
+    fullImage: {
+      type: 'object',
+      description: 'the whole image shrunk for display (longest side at most 768), and where the model\'s crop lies in it as fractions of its width and height',
+      properties: {
+        width: { type: 'integer' }, height: { type: 'integer' },
+        jpeg: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/jpeg' },
+        cropBox: { type: 'object', properties: { left: { type: 'number' }, top: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } } },
+      },
+    },
     heatmaps: { type: 'object', properties: { cam: { $ref: '#/components/schemas/Heatmap' }, occlusion: { $ref: '#/components/schemas/Heatmap' } } },
     timings: {
       type: 'object',

@@ -12,9 +12,9 @@ import { encodeNpyF32 } from '../util/npy.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
 import { VIRIDIS } from '../explain/colormap.js';
 import { ClassActivationMap, COLOUR_MAP_TEXT, EXPLAINER_DEFAULTS, MAP_MEANING, OcclusionSensitivity, type ExplainMethod } from '../explain/explainers.js';
-import { cropGeometry, displayScale, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from '../explain/heatmap.js';
+import { cropGeometry, fixedScaleMax, HEATMAP_UNIT, heatmapToOriginal, argmax, type DisplayScale, type Heatmap } from '../explain/heatmap.js';
 import { patchStarts, type Rect } from '../explain/occlusion.js';
-import { blendOverGrey, colourise, encodePng, renderPanel, type PanelRow } from '../explain/render.js';
+import { blendOverGrey, colourise, encodePng, heatPictures, renderPanel, type PanelColourBar, type PanelRow } from '../explain/render.js';
 
 export type { ExplainMethod };
 
@@ -29,9 +29,12 @@ export interface ExplainFilesOptions extends ModelLoadOptions {
   fill?: 'mean' | number;
   batchSize?: number;
   roi?: Rect;
-  /** Overlay opacity (default 0.45). */
+  /** Largest overlay opacity (default 0.45), reached where the display-scaled map is 1. */
   alpha?: number;
+  /** Display scaling (default 'positive': each map to its own maximum); 'fixed' shows every map on 0..fixedMax. */
   scale?: DisplayScale;
+  /** Full-colour value of the 'fixed' scale, in the map's unit (default fixedScaleMax of the method: for CAM it grows with the feature map's cells). */
+  fixedMax?: number;
   /** Also write the overlay on the original image's size and framing. */
   original?: boolean;
   captions?: boolean;
@@ -59,6 +62,8 @@ export interface ExplainSummary {
   method: ExplainMethod;
   settings: Record<string, unknown>;
   meaning: string;
+  /** Unit of the map values (and of the colour scale). */
+  unit: string;
   colourMap: string;
   panel: string | null;
   captions: boolean;
@@ -86,6 +91,19 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
   const occlusion = new OcclusionSensitivity({ patch: opts.patch ?? d.patch, stride: opts.stride ?? d.stride, fill: opts.fill ?? d.fill, batchSize: opts.batchSize ?? d.batchSize });
   const camExplainer = new ClassActivationMap();
   const names = stems(opts.files);
+  const scale = opts.scale ?? 'positive';
+  const alpha = opts.alpha ?? EXPLAINER_DEFAULTS.overlayAlpha;
+  const unit = HEATMAP_UNIT[opts.method];
+  // the CAM's fixed scale depends on its number of feature-map cells, known from the first map
+  let fixedMax: number | null = opts.fixedMax ?? (opts.method === 'occlusion' ? fixedScaleMax('occlusion', 1) : null);
+  const scaleText = () => scale === 'fixed' ? `a fixed scale, 0 to ${fixedMax} ${unit}, the same for every image` : scale === 'minmax' ? 'each map\'s own minimum to maximum' : `0 to each map's own maximum (${unit})`;
+  const scaleSettings = () => scale === 'fixed' ? { scale, fixedMax } : { scale };
+  /** The panel's colour bar: fixed ends, or each row's own maximum (given in its caption). */
+  const bar = (peak: number | null): PanelColourBar => scale === 'fixed'
+    ? { low: '0', high: `${fixedMax} ${unit}`, note: 'fixed scale' }
+    : scale === 'minmax'
+      ? { low: 'map min', high: 'map max', note: 'own range' }
+      : { low: '0', high: peak !== null ? `${peak.toPrecision(2)} ${unit}` : 'each map\'s max', note: 'own maximum' };
   const results: ExplainedFile[] = [];
   const rows: PanelRow[] = [];
   const perFile = opts.method === 'occlusion'
@@ -102,7 +120,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         results.push({ file, error: err.message });
-        progress.tick(perFile);
+        // an unreadable file is no work done: counting its patches as done would report an absurd rate
         continue;
       }
       const { image: img, crop: grey, tensor: tensorBuf } = prepared;
@@ -119,17 +137,16 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
         probability = res.probability;
       } else {
         const res = await camExplainer.compute(model, tensorBuf);
+        fixedMax ??= fixedScaleMax('cam', res.lowres.width * res.lowres.height);
         progress.tick();
         map = res.map;
         probability = res.probability;
       }
-      const scaled = displayScale(map, opts.scale);
-      const heat = colourise(scaled, cw, ch, VIRIDIS);
-      const overlay = blendOverGrey(grey, heat, opts.alpha);
+      const { scaled, heat, overlay } = heatPictures(map, grey, { scale, fixedMax: fixedMax ?? undefined, alpha });
       const label = probability >= threshold ? 'covid' : 'non';
       const peakValue = argmax(map).value;
-      // the map is scaled to its own maximum, so the caption states that maximum
-      const caption = `${basename(file)}: P(COVID) = ${probability.toFixed(3)} (${label} at ${threshold.toFixed(3)}); map max ${peakValue.toPrecision(2)}`;
+      // under the per-image scales the colours do not compare across rows, so each caption states its maximum
+      const caption = `${basename(file)}: P(COVID) = ${probability.toFixed(3)} (${label} at ${threshold.toFixed(3)}); map max ${peakValue.toPrecision(2)} ${unit}`;
       const stem = names[i];
       const paths = {
         heatmap: join(out, `${stem}.${opts.method}.heatmap.png`),
@@ -140,13 +157,13 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
       const row: PanelRow = { grey, heat, overlay, caption };
       await writeFileAtomic(paths.heatmap, await encodePng(heat));
       await writeFileAtomic(paths.overlay, await encodePng(overlay));
-      await writeFileAtomic(paths.panel, (await renderPanel([row], cw, ch, { captions: opts.captions, title: opts.method })).png);
+      await writeFileAtomic(paths.panel, (await renderPanel([row], cw, ch, { captions: opts.captions, title: opts.method, colourBar: bar(peakValue) })).png);
       await writeFileAtomic(paths.npy, encodeNpyF32(map.data, [ch, cw]));
       if (opts.original) {
         const geo = cropGeometry(img.width, img.height, cfg);
         const onOriginal = heatmapToOriginal({ width: cw, height: ch, data: scaled }, img.width, img.height, geo);
         paths.overlayOriginal = join(out, `${stem}.${opts.method}.overlay-original.png`);
-        await writeFileAtomic(paths.overlayOriginal, await encodePng(overlayOnOriginal(img.data, onOriginal, opts.alpha ?? EXPLAINER_DEFAULTS.overlayAlpha)));
+        await writeFileAtomic(paths.overlayOriginal, await encodePng(overlayOnOriginal(img.data, onOriginal, alpha)));
       }
       rows.push(row);
       const peak = argmax(map);
@@ -159,7 +176,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
   let panel: string | null = null;
   let captions = false;
   if (rows.length) {
-    const rendered = await renderPanel(rows, cw, ch, { captions: opts.captions, title: opts.method });
+    const rendered = await renderPanel(rows, cw, ch, { captions: opts.captions, title: opts.method, colourBar: bar(null) });
     captions = rendered.captions;
     panel = join(out, `panel.${opts.method}.png`);
     await writeFileAtomic(panel, rendered.png);
@@ -168,10 +185,11 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
     run: model.dir,
     method: opts.method,
     settings: opts.method === 'occlusion'
-      ? { ...occlusion.settings, roi: opts.roi ?? null, scale: opts.scale ?? 'positive' }
-      : { ...camExplainer.settings, scale: opts.scale ?? 'positive' },
+      ? { ...occlusion.settings, roi: opts.roi ?? null, ...scaleSettings() }
+      : { ...camExplainer.settings, ...scaleSettings() },
     meaning: MAP_MEANING[opts.method].formula,
-    colourMap: `${COLOUR_MAP_TEXT}; negative values shown as low under the "positive" scale`,
+    unit,
+    colourMap: `${COLOUR_MAP_TEXT} over ${scaleText()}; negative values are shown as none except under "minmax". Overlays tint the grey crop in proportion to the scaled value (none = untouched grey, full = opacity ${alpha}).`,
     panel,
     captions,
     files: results,
@@ -180,12 +198,7 @@ export async function explainFiles(opts: ExplainFilesOptions): Promise<ExplainSu
   return summary;
 }
 
-/** Blends a display-scaled map (NaN = not seen by the model) over the full-size grey image. */
+/** Blends a display-scaled map (NaN = not seen by the model: left grey) over the full-size grey image. */
 function overlayOnOriginal(grey: Uint8Array, map: Heatmap, alpha: number) {
-  const heat = colourise(map.data, map.width, map.height, VIRIDIS);
-  const blended = blendOverGrey(grey, heat, alpha);
-  for (let i = 0; i < grey.length; i++) {
-    if (Number.isNaN(map.data[i])) blended.data[3 * i] = blended.data[3 * i + 1] = blended.data[3 * i + 2] = grey[i];
-  }
-  return blended;
+  return blendOverGrey(grey, colourise(map.data, map.width, map.height, VIRIDIS), alpha, map.data);
 }

@@ -1,5 +1,5 @@
 /** Plain-language sentences for the page: numbers with their meaning, never bare. */
-import type { ApiModelCard, ApiOperatingPoint, ApiPrediction, ApiProportion } from '../server/api-types.js';
+import type { ApiAssessed, ApiModelCard, ApiOperatingPoint, ApiProportion } from '../server/api-types.js';
 
 /** 0.2719 → "27.2%". */
 export function percent(x: number, digits = 1): string {
@@ -26,7 +26,7 @@ export function operatingPointSentence(op: ApiOperatingPoint): string {
 }
 
 /** The verdict line of a prediction. */
-export function verdictText(r: ApiPrediction): string {
+export function verdictText(r: ApiAssessed): string {
   return r.label === 'covid'
     ? `Flagged: P(COVID) ${probabilityText(r.probability)} is at or above the threshold of ${percent(r.threshold)}.`
     : `Not flagged: P(COVID) ${probabilityText(r.probability)} is below the threshold of ${percent(r.threshold)}.`;
@@ -40,3 +40,16 @@ export function thresholdSentence(threshold: number, card: ApiModelCard | null):
 
 /** "12 MiB" style sizes (the same units as the server's messages). */
 export { bytesText } from '../util/bytes.js';
+
+/** A map value for a colour bar: two significant digits, no exponent for ordinary values. */
+export function mapValueText(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 0.01 && a < 1000 ? String(Number(v.toPrecision(2))) : v.toExponential(1);
+}
+
+/** Short form of the operating point for a result card: the share of COVID test images found and of non-COVID ones wrongly flagged. */
+export function operatingPointShort(op: ApiOperatingPoint): string {
+  const f = (p: ApiProportion) => (p.estimate === null ? 'n/a' : percent(p.estimate));
+  return `At this threshold the model found ${f(op.sensitivity)} of the COVID test images and wrongly flagged ${op.specificity.estimate === null ? 'n/a' : percent(1 - op.specificity.estimate)} of the non-COVID ones.`;
+}

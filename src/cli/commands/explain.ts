@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { explainFiles, type ExplainMethod } from '../../tasks/explain-files.js';
+import { FIXED_SCALE_TEXT, type DisplayScale } from '../../explain/heatmap.js';
 import type { Rect } from '../../explain/occlusion.js';
 import { formatShortcutReport } from '../../explain/shortcut.js';
 import { shortcutCheck } from '../../tasks/shortcut-check.js';
@@ -20,6 +21,7 @@ interface ExplainCliOptions extends RuntimeOptions {
   roi?: string;
   alpha: string;
   scale: string;
+  scaleMax?: string;
   original?: boolean;
   captions: boolean;
   model?: string;
@@ -54,32 +56,41 @@ export function registerExplain(program: Command, io: { out: (s: string) => void
     .option('--fill <v>', 'occlusion patch fill: "mean" (the image mean) or a grey level 0..255', 'mean')
     .option('--batch-size <n>', 'occluded copies per backbone call', '32')
     .option('--roi <x,y,w,h>', 'occlude only patches overlapping this crop rectangle')
-    .option('--alpha <x>', 'overlay opacity 0..1', '0.45')
-    .option('--scale <mode>', 'display scaling: positive (negatives clipped) or minmax', 'positive')
+    .option('--alpha <x>', 'largest overlay opacity 0..1 (reached where the map is strongest)', '0.45')
+    .addOption(new Option('--scale <mode>', 'colour scale: positive (0 to each map\'s own maximum), fixed (0 to --scale-max, the same for every image) or minmax').choices(['positive', 'fixed', 'minmax']).default('positive'))
+    .option('--scale-max <v>', `full-colour map value of --scale fixed (default: ${FIXED_SCALE_TEXT})`)
     .option('--original', 'also write the overlay on the original image size')
     .option('--no-captions', 'no text in the panels')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(addFilesFromOption(explain)).addHelpText('after', `
-Writes per file <name>.<method>.heatmap.png, .overlay.png, .panel.png (original | heatmap | overlay)
-and .npy (raw map, crop size), plus panel.<method>.png with all files and explain.<method>.json
-with the probabilities. Colour map: viridis (dark = low, yellow = high).
+Writes per file <name>.<method>.heatmap.png, .overlay.png, .panel.png (original | heatmap | overlay,
+with a colour bar) and .npy (raw map, crop size), plus panel.<method>.png with all files and
+explain.<method>.json with the probabilities, the maps' unit and the scale used.
+Map values: occlusion = drop in P(COVID) when the region is hidden; cam = contribution to the
+COVID − non-COVID logit difference. Colour map: viridis (dark violet = none/low, yellow = high);
+overlays tint the grey crop only where the map is positive, in proportion to its strength.
+By default each map is scaled to its own maximum (compare images by the "map max" in the
+captions); --scale fixed puts every image on the same scale, so a faint map stays faint.
 Examples:
   deep-covid explain --run runs/squeezenet --out heatmaps xray1.png xray2.dcm
-  deep-covid explain --run runs/squeezenet --method cam --out heatmaps xray1.png`);
+  deep-covid explain --run runs/squeezenet --method cam --out heatmaps xray1.png
+  deep-covid explain --run runs/squeezenet --method cam --scale fixed --out heatmaps a.png b.png`);
   explain.action(async (args: string[], o: ExplainCliOptions) => {
     const files = await resolveFileArguments(args, o.filesFrom);
     if (o.method !== 'occlusion' && o.method !== 'cam') throw new UsageError(`--method must be occlusion or cam, got "${o.method}"`);
-    if (o.scale !== 'positive' && o.scale !== 'minmax') throw new UsageError(`--scale must be positive or minmax, got "${o.scale}"`);
+    if (o.scaleMax !== undefined && o.scale !== 'fixed') throw new UsageError('--scale-max applies to --scale fixed only');
+    const fixedMax = o.scaleMax === undefined ? undefined : numberIn(o.scaleMax, '--scale-max', 1e-9, 1e9);
     const alpha = numberIn(o.alpha, '--alpha', 0, 1);
     const summary = await explainFiles({
       run: o.run, files, method: o.method as ExplainMethod, out: o.out,
       patch: positiveInt(o.patch, '--patch'), stride: positiveInt(o.stride, '--stride'), fill: fillOption(o.fill),
-      batchSize: positiveInt(o.batchSize, '--batch-size'), roi: roiOption(o.roi), alpha, scale: o.scale,
+      batchSize: positiveInt(o.batchSize, '--batch-size'), roi: roiOption(o.roi), alpha, scale: o.scale as DisplayScale, fixedMax,
       original: !!o.original, captions: o.captions, runtime: backboneOptions(o), modelPath: o.model,
       limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') }, onProgress: progressOf(o),
     });
     for (const f of summary.files) {
-      if ('error' in f) io.err(`${f.file}: ${f.error}`);
+      // the library's messages already name the file
+      if ('error' in f) io.err(f.error.includes(f.file) ? f.error : `${f.file}: ${f.error}`);
       else io.out(`${f.file}: P(COVID) ${f.probability.toFixed(4)} (${f.label}) → ${f.outputs.panel}`);
     }
     const bad = summary.files.filter((f) => 'error' in f).length;
