@@ -151,7 +151,7 @@ ${rows.join('\n')}
 
 Queue cost at batch 20:
 - a worker's idle time between batches (complete a job, fetch the next), measured with one batch at a time so that nothing hides it: **${gapMsPerImage.toFixed(2)} ms per image**, against ${predictMsPerImage.toFixed(1)} ms of predict work per image: **${(gapMsPerImage / predictMsPerImage * 100).toFixed(1)}%** (target < 5%). This is wall time, and on a machine this loaded most of it is waiting for a core; with 2 batches in flight (the default) a worker predicts one batch while the other's job is completed and the next fetched.
-- the same worker's CPU time: **${workerCpuMs.toFixed(1)} ms per image** with the queue, against ${median(cpuMs.predict).toFixed(1)} ms per image for \`predict\` in one process (median above): the queue's CPU cost on a worker is the difference, **${((workerCpuMs / median(cpuMs.predict) - 1) * 100).toFixed(1)}%**.
+- the same worker's CPU time: **${workerCpuMs.toFixed(1)} ms per image** with the queue, against ${median(cpuMs.predict).toFixed(1)} ms per image for \`predict\` in one process (median above): difference ${((workerCpuMs / median(cpuMs.predict) - 1) * 100).toFixed(1)}% (the queue's CPU on a worker; a negative figure means it is inside the run-to-run noise).
 - Redis: **${redisMed.commands.toFixed(2)} commands** and **${redisMed.bytes.toFixed(0)} bytes** (in + out) per image (paths of ~${Math.round(files.reduce((s, f) => s + f.length, 0) / files.length)} characters, sha256s, results, the event stream)
 - the coordinator (reading and hashing each file, enqueueing, collecting, appending rows): ${median([...cpuMs.queue1, ...cpuMs.queue2]).toFixed(2)} ms CPU per image
 

@@ -26,6 +26,8 @@ export interface DriveOptions {
   model: ModelInfo;
   executor: BatchExecutor;
   batchSize: number;
+  /** false: the input gate refuses nothing (default true). */
+  gate?: boolean;
   /** Events over the inputs: done = inputs with a row; fromCache = those skipped or copied (no prediction). */
   onProgress?: ProgressListener;
   signal?: AbortSignal;
@@ -63,9 +65,9 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 /** File reads at once while hashing: a queue's window of hundreds of batches must not open thousands of files. */
 const HASH_READS = 32;
 
-/** The key of a batch: its items' content hashes and the model (a queue job id, so re-sending is idempotent). */
-export function batchKey(modelId: string, sha256s: string[]): string {
-  return `b${sha256Hex(`${modelId}\n${sha256s.join('\n')}`)}`;
+/** The key of a batch: its items' content hashes, the model and the gate setting (a queue job id, so re-sending is idempotent). */
+export function batchKey(modelId: string, sha256s: string[], gate = true): string {
+  return `b${sha256Hex(`${modelId}${gate ? '' : '\ngate off'}\n${sha256s.join('\n')}`)}`;
 }
 
 /**
@@ -81,7 +83,7 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
   const doneKeys = new Set(o.existing.map((r) => `${r.file}\n${r.sha256}`));
   // content already predicted by this model (under any name): copied instead of predicted again
   const byContent = new Map<string, ScreenRow>();
-  for (const r of o.existing) if ((r.probability !== null || r.decision === 'refused') && r.sha256) byContent.set(r.sha256, r);
+  for (const r of o.existing) if (r.probability !== null && r.sha256) byContent.set(r.sha256, r);
   const latest = new Map<string, ScreenRow>();
   for (const r of o.existing) latest.set(r.file, r);
   const tally = new RowTally();
@@ -91,19 +93,22 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
   const progress = createProgress({ label: 'screen', unit: 'img', total: inputs.length, onProgress: o.onProgress });
 
   const row = (input: ScreenInput, sha256: string, outcome: ItemOutcome): ScreenRow => {
-    const base = { file: input.name, sha256, threshold: model.threshold, gate: GATE_NOT_ASSESSED, model: model.id };
+    const base = { file: input.name, sha256, threshold: model.threshold, model: model.id };
     if ('probability' in outcome) {
-      return { ...base, gate: outcome.gate, probability: outcome.probability, decision: outcome.probability >= model.threshold ? 'covid' : 'non', error_kind: '', error: '' };
+      const decision = outcome.probability >= model.threshold ? 'covid' : 'non';
+      return { ...base, probability: outcome.probability, decision, gate: outcome.gate.verdict, gate_reasons: outcome.gate.reasons, error_kind: '', error: '' };
     }
-    if ('refused' in outcome) return { ...base, gate: outcome.gate, probability: null, decision: 'refused', error_kind: '', error: '' };
-    return { ...base, probability: null, decision: 'error', error_kind: outcome.kind, error: outcome.error };
+    if ('refused' in outcome) {
+      return { ...base, probability: null, decision: 'refused', gate: outcome.gate.verdict, gate_reasons: outcome.gate.reasons, error_kind: '', error: '' };
+    }
+    return { ...base, probability: null, decision: 'error', gate: GATE_NOT_ASSESSED, gate_reasons: '', error_kind: outcome.kind, error: outcome.error };
   };
 
   const record = async (rows: ScreenRow[]) => {
     await o.results.append(rows);
     for (const r of rows) {
       doneKeys.add(`${r.file}\n${r.sha256}`);
-      if (r.probability !== null || r.decision === 'refused') byContent.set(r.sha256, r);
+      if (r.probability !== null) byContent.set(r.sha256, r);
       tally.add(r);
     }
     written += rows.length;
@@ -125,8 +130,7 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
         now.push(row(h.input, '', { error: h.readError, kind: 'unreadable' }));
       } else if (byContent.has(h.sha256)) {
         const prior = byContent.get(h.sha256)!;
-        // the same content seen earlier (another path): the same answer, refusals included
-        now.push(row(h.input, h.sha256, prior.decision === 'refused' ? { refused: true, gate: prior.gate } : { probability: prior.probability!, gate: prior.gate }));
+        now.push(row(h.input, h.sha256, { probability: prior.probability!, gate: { verdict: prior.gate, reasons: prior.gate_reasons } }));
         reused++;
         notPredicted++;
       } else {
@@ -135,7 +139,7 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     }
     let key: string | null = null;
     if (todo.length > 0) {
-      key = batchKey(model.id, todo.map((t) => t.sha256));
+      key = batchKey(model.id, todo.map((t) => t.sha256), o.gate !== false);
       const outcomes = await o.executor.run(key, todo.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
       todo.forEach((t, i) => now.push(row(t.input, t.sha256, outcomes[i])));
     }

@@ -6,10 +6,10 @@ import type { ScreenModel } from './model.js';
  * overlap one batch's reading and decoding (sharp's threads) with the other's forward pass
  * (onnxruntime's threads), which keeps every core busy without a second copy of the model.
  */
-export function embeddedExecutor(model: ScreenModel, concurrency = 2): BatchExecutor {
+export function embeddedExecutor(model: ScreenModel, concurrency = 2, gate = true): BatchExecutor {
   return {
     concurrency,
-    run: (_key, items, signal) => model.predict(items, { signal }),
+    run: (_key, items, signal) => model.predict(items, { signal, gate }),
     close: () => model.release(),
   };
 }

@@ -3,7 +3,6 @@
  * `loadModel`, predicting P(COVID) for a batch of files. Everything else in src/screen (embedded
  * runner, queue worker) goes through `ScreenModel`.
  */
-import type { GateResult } from '../gate/index.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadModel, type ModelLoadOptions } from '../model/index.js';
@@ -27,19 +26,19 @@ export interface ModelInfo {
   threshold: number;
 }
 
-/** What one input of a batch gave. `kind` is an input problem, 'unreadable', 'changed' or 'failed'. */
-/**
- * What a model made of one file: a probability (with the gate's verdict in words), a refusal by the
- * input gate (no probability), or an error.
- */
-export type ItemOutcome = { probability: number; gate: string } | { refused: true; gate: string } | { error: string; kind: string };
-
-/** The gate's verdict as one results cell: "passed", or the verdict and its reasons in words. */
-export function gateCell(g: GateResult): string {
-  const reasons = g.reasons.filter((r) => r.level !== 'note');
-  const stamp = g.disabled ? ' (gate off)' : '';
-  return reasons.length ? `${g.verdict}${stamp}: ${reasons.map((r) => r.message.replace(/\.$/, '')).join('; ')}` : `${g.verdict}${stamp}`;
+/** The input gate's verdict on one input, as results store it. */
+export interface GateCell {
+  /** 'passed', 'warned' or 'refused' ('… (gate off)' when the gate was switched off). */
+  verdict: string;
+  /** Its reasons in words, '; '-separated ('' when none). */
+  reasons: string;
 }
+
+/**
+ * What one input of a batch gave: a probability (with the gate's verdict), a refusal by the gate,
+ * or an error whose `kind` is an input problem, 'unreadable', 'changed', 'failed' or 'other'.
+ */
+export type ItemOutcome = { probability: number; gate: GateCell } | { refused: true; gate: GateCell } | { error: string; kind: string };
 
 /** One file of a batch; `sha256`, when given, must match the content read (else a 'changed' error). */
 export interface BatchItem {
@@ -51,7 +50,7 @@ export interface BatchItem {
 export interface ScreenModel {
   readonly info: ModelInfo;
   /** One outcome per item, in order. Bad files give error outcomes; only systemic faults throw. */
-  predict(items: BatchItem[], opts?: { signal?: AbortSignal }): Promise<ItemOutcome[]>;
+  predict(items: BatchItem[], opts?: { signal?: AbortSignal; gate?: boolean }): Promise<ItemOutcome[]>;
   release(): Promise<void>;
 }
 
@@ -86,15 +85,15 @@ export async function loadScreenModel(dir: string, opts: LoadModelOptions = {}):
   return {
     info,
     async predict(items, predictOpts = {}) {
-      const preds = await model.predict(items.map((it) => it.path), { signal: predictOpts.signal, limits: opts.limits, cache: null });
+      const preds = await model.predict(items.map((it) => it.path), { signal: predictOpts.signal, gate: predictOpts.gate, limits: opts.limits, cache: null });
       return preds.map((p, i): ItemOutcome => {
         const { path, sha256 } = items[i];
         if ('error' in p) return { error: p.error, kind: p.problem ?? 'other' };
         if (sha256 !== undefined && p.sha256 !== sha256) {
           return { error: `${path}: content changed since it was listed (sha256 ${p.sha256.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`, kind: 'changed' };
         }
-        if (!('probability' in p)) return { refused: true, gate: gateCell(p.gate) };
-        return { probability: p.probability, gate: gateCell(p.gate) };
+        const gate = { verdict: p.gate.disabled ? `${p.gate.verdict} (gate off)` : p.gate.verdict, reasons: p.gate.reasons.map((r) => r.message).join('; ') };
+        return 'refused' in p ? { refused: true, gate } : { probability: p.probability, gate };
       });
     },
     release: () => model.release(),

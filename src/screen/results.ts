@@ -6,10 +6,10 @@ import { formatCsv, parseCsv } from '../util/csv.js';
 /** What became of one input: a decision at the run's threshold, a refusal by the input gate, or an error. */
 export type Decision = 'covid' | 'non' | 'refused' | 'error';
 
-/** The gate column of an error row: nothing was assessed. */
+/** The gate column of an input that could not be read or decoded. */
 export const GATE_NOT_ASSESSED = 'not assessed';
 
-/** One results row: one per input. `probability` is null on error rows. */
+/** One results row: one per input. `probability` is null on refused and error rows. */
 export interface ScreenRow {
   /** The input as the source names it (path relative to a source folder, or as listed). */
   file: string;
@@ -18,8 +18,10 @@ export interface ScreenRow {
   probability: number | null;
   decision: Decision;
   threshold: number;
-  /** Input-gate verdict (passed / warned / refused + reasons); 'not assessed' for now. */
+  /** The input gate's verdict: passed, warned or refused ('not assessed' on error rows). */
   gate: string;
+  /** The gate's reasons in words, '; '-separated. */
+  gate_reasons: string;
   /** '' or what went wrong: an input problem (empty, truncated, not-an-image, …), 'unreadable', 'changed' or 'failed'. */
   error_kind: string;
   error: string;
@@ -28,7 +30,7 @@ export interface ScreenRow {
 }
 
 /** Column order of CSV results (and key order of JSON lines). */
-export const ROW_COLUMNS = ['file', 'sha256', 'probability', 'decision', 'threshold', 'gate', 'error_kind', 'error', 'model'] as const;
+export const ROW_COLUMNS = ['file', 'sha256', 'probability', 'decision', 'threshold', 'gate', 'gate_reasons', 'error_kind', 'error', 'model'] as const;
 
 /** Output formats. */
 export type ResultsFormat = 'csv' | 'jsonl';
@@ -51,7 +53,7 @@ function oneLine(s: string): string {
 }
 
 function clean(row: ScreenRow): ScreenRow {
-  return { ...row, file: oneLine(row.file), error: oneLine(row.error), gate: oneLine(row.gate) };
+  return { ...row, file: oneLine(row.file), error: oneLine(row.error), gate: oneLine(row.gate), gate_reasons: oneLine(row.gate_reasons) };
 }
 
 /** Formats rows as complete lines of the given format (no CSV header). */
@@ -75,7 +77,7 @@ function rowFrom(o: Record<string, unknown>, where: string): ScreenRow {
   }
   return {
     file: str('file'), sha256: str('sha256'), probability, decision: decision as Decision, threshold: Number(o.threshold),
-    gate: str('gate'), error_kind: str('error_kind'), error: str('error'), model: str('model'),
+    gate: str('gate'), gate_reasons: str('gate_reasons'), error_kind: str('error_kind'), error: str('error'), model: str('model'),
   };
 }
 

@@ -28,6 +28,11 @@ export interface ScreenOptions extends LoadModelOptions {
    * with `queue`, enqueued and not yet collected (default 256).
    */
   concurrency?: number;
+  /**
+   * false: the input gate refuses nothing; rows say what it would have refused (default true:
+   * an input unlike the training images gets a 'refused' row and no probability).
+   */
+  gate?: boolean;
   /** A Redis URL (redis://host:port[/db]): batches go to `deep-covid worker` processes instead. */
   queue?: string;
   queueOptions?: Partial<CoordinatorOptions>;
@@ -68,9 +73,10 @@ export async function screen(opts: ScreenOptions): Promise<ScreenResult> {
       ...opts.queueOptions,
       window: opts.concurrency ?? opts.queueOptions?.window,
       onStatus: opts.onStatus,
+      gate: opts.gate,
     });
   } else {
-    executor = embeddedExecutor(await loadScreenModel(opts.run, opts), opts.concurrency ?? 2);
+    executor = embeddedExecutor(await loadScreenModel(opts.run, opts), opts.concurrency ?? 2, opts.gate !== false);
   }
   let opened;
   try {
@@ -82,7 +88,7 @@ export async function screen(opts: ScreenOptions): Promise<ScreenResult> {
   const { results, rows, droppedTornLine } = opened;
   try {
     const summary = await driveScreen({
-      inputs: source.inputs, results, existing: rows, model: info, executor, batchSize, onProgress: opts.onProgress, signal: opts.signal,
+      inputs: source.inputs, results, existing: rows, model: info, executor, batchSize, gate: opts.gate, onProgress: opts.onProgress, signal: opts.signal,
     });
     return { ...summary, ignored: source.ignored, droppedTornLine, out: results.path, format, modelId: info.id, runId: info.runId, mode: opts.queue ? 'queue' : 'embedded' };
   } finally {

@@ -14,6 +14,8 @@ interface ScreenCliOptions extends RuntimeOptions {
   batch?: string;
   concurrency?: string;
   model?: string;
+  /** false with --no-gate */
+  gate?: boolean;
 }
 
 interface WorkerCliOptions extends RuntimeOptions {
@@ -45,7 +47,7 @@ function summaryLines(r: ScreenResult): string[] {
   const kinds = Object.entries(r.byErrorKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
   return [
     `${r.stopped ? 'stopped early (run the same command to resume)' : 'screened'}: ${r.inputs} inputs with run ${r.runId} (model ${r.modelId.slice(0, 12)}…, ${r.mode}); ${r.written} new rows (${r.reused} copied from rows with the same content), ${r.skipped} already done`,
-    `  decisions: covid ${r.byDecision.covid}, non ${r.byDecision.non}, error ${r.byDecision.error}${kinds ? ` (${kinds})` : ''}`,
+    `  decisions: covid ${r.byDecision.covid}, non ${r.byDecision.non}, refused by the input gate ${r.byDecision.refused}, error ${r.byDecision.error}${kinds ? ` (${kinds})` : ''}`,
     `  results: ${r.out} (${r.format}); ${r.seconds.toFixed(1)} s, ${r.rowsPerSecond.toFixed(1)} rows/s${r.ignored ? `; ${r.ignored} file(s) without an image name ignored` : ''}${r.droppedTornLine ? '; an incomplete last line from an earlier crash was removed first' : ''}`,
     NOT_DIAGNOSTIC,
   ];
@@ -61,17 +63,18 @@ export function registerScreen(program: Command, io: IO): void {
     .option('--queue <url>', 'Redis URL (redis://HOST:PORT): send batches to `deep-covid worker` processes instead of running here')
     .option('--batch <n>', 'images per batch: per queue job (default 20) or, here, per model call (default 100)')
     .option('--concurrency <n>', 'batches in flight: here (default 2, decoding overlaps inference) or, with --queue, enqueued and not yet collected (default 256)')
+    .option('--no-gate', 'the input gate refuses nothing; rows still say what it would have refused')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training');
   addRuntimeOptions(cmd).addHelpText('after', `
-Rows: file, sha256, probability, decision (covid|non at the run's threshold, or error), threshold,
-gate (input-gate verdict; "not assessed" for now), error_kind, error, model.
+Rows: file, sha256, probability, decision (covid|non at the run's threshold, refused by the input
+gate, or error), threshold, gate (passed|warned|refused), gate_reasons, error_kind, error, model.
 Scaling to many machines: docs/scaling.md.
 Examples:
   deep-covid screen --run runs/squeezenet --input ../shared/data/covidx5k-dev --out screen.csv
   deep-covid screen --run runs/squeezenet --input archive.csv --out screen.jsonl --queue redis://10.0.0.5:6379`);
   cmd.action(async (o: ScreenCliOptions) => {
     const res: ScreenResult = await withStopSignal((signal) => screen({
-        run: o.run, input: o.input, out: o.out, format: o.format, queue: o.queue,
+        run: o.run, input: o.input, out: o.out, format: o.format, queue: o.queue, gate: o.gate,
         batchSize: o.batch === undefined ? undefined : positiveInt(o.batch, '--batch'),
         concurrency: o.concurrency === undefined ? undefined : positiveInt(o.concurrency, '--concurrency'),
         runtime: backboneOptions(o), modelPath: o.model, limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') },

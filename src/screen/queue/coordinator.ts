@@ -23,6 +23,8 @@ export interface CoordinatorOptions {
   maxOutageMs: number;
   /** Status changes worth telling the user (outage, recovery, no worker). */
   onStatus?: (message: string) => void;
+  /** false: workers run with the input gate off (default true). */
+  gate?: boolean;
 }
 
 const DEFAULTS: Omit<CoordinatorOptions, 'onStatus'> = { window: 256, attempts: 3, backoffMs: 2000, reconcileMs: 2000, maxOutageMs: 600_000 };
@@ -122,7 +124,7 @@ class QueueCoordinator implements BatchExecutor {
   private async enqueue(key: string): Promise<void> {
     const w = this.waiting.get(key);
     if (!w) return;
-    const data: ScreenJobData = { v: 1, model: this.model.id, items: w.items };
+    const data: ScreenJobData = { v: 1, model: this.model.id, gate: this.opts.gate !== false, items: w.items };
     await this.queue.add(SCREEN_JOB, data, {
       jobId: key,
       attempts: this.opts.attempts,
@@ -181,7 +183,7 @@ class QueueCoordinator implements BatchExecutor {
   private split(key: string, w: Waiter): void {
     this.waiting.delete(key);
     void this.queue.remove(key).catch(() => undefined);
-    const keys = w.items.map((it) => batchKey(this.model.id, [it.sha256]));
+    const keys = w.items.map((it) => batchKey(this.model.id, [it.sha256], this.opts.gate !== false));
     Promise.all(w.items.map((it, i) => this.run(keys[i], [it]))).then(
       (parts) => {
         for (const k of new Set(keys)) void this.queue.remove(k).catch(() => undefined);

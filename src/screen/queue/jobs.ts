@@ -5,6 +5,8 @@ export interface ScreenJobData {
   v: 1;
   /** ModelInfo.id the results must come from; a worker with another model refuses the job. */
   model: string;
+  /** false: the input gate refuses nothing (results say what it would have refused). */
+  gate: boolean;
   items: Required<BatchItem>[];
 }
 
@@ -17,9 +19,9 @@ export function outcomesOf(value: unknown, n: number): ItemOutcome[] | null {
   for (const o of value as unknown[]) {
     if (typeof o !== 'object' || o === null) return null;
     const r = o as Record<string, unknown>;
-    const ok = (typeof r.probability === 'number' && Number.isFinite(r.probability) && typeof r.gate === 'string')
-      || (r.refused === true && typeof r.gate === 'string')
-      || (typeof r.error === 'string' && typeof r.kind === 'string');
+    const g = r.gate as Record<string, unknown> | undefined;
+    const gate = typeof g === 'object' && g !== null && typeof g.verdict === 'string' && typeof g.reasons === 'string';
+    const ok = (typeof r.probability === 'number' && Number.isFinite(r.probability) && gate) || (r.refused === true && gate) || (typeof r.error === 'string' && typeof r.kind === 'string');
     if (!ok) return null;
   }
   return value as ItemOutcome[];

@@ -56,7 +56,7 @@ export async function runWorker(opts: WorkerOptions): Promise<ScreenWorker> {
     if (job.name !== SCREEN_JOB || data?.v !== 1 || !Array.isArray(data.items)) throw new UnrecoverableError(`job ${job.id} is not a deep-covid screening batch`);
     if (data.model !== model.info.id) throw new UnrecoverableError(`job ${job.id} is for model ${data.model.slice(0, 12)}…, this worker serves ${model.info.id.slice(0, 12)}…`);
     const t0 = performance.now();
-    const outcomes = await model.predict(data.items);
+    const outcomes = await model.predict(data.items, { gate: data.gate !== false });
     emit({ type: 'batch', jobId: job.id ?? '', images: outcomes.length, errors: outcomes.filter((o) => 'error' in o).length, ms: performance.now() - t0 });
     return outcomes;
   };
