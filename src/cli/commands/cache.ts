@@ -1,18 +1,11 @@
 import type { Command } from 'commander';
 import { cacheUsage, clearCache, type CacheModelUsage } from '../../features/cache.js';
+import { bytesText } from '../../util/bytes.js';
 import { featureCache, type RuntimeOptions } from '../common.js';
 
-/** "812.3 MB" style sizes (1 MB = 10^6 bytes, as `du --si`). */
-export function sizeText(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
-  return `${bytes} B`;
-}
-
 function modelLine(m: CacheModelUsage): string {
-  const per = m.entries ? `, ${sizeText(m.bytes / m.entries)} per image` : '';
-  return `  ${(m.name ?? '(unnamed model)').padEnd(16)} model ${m.id}  ${String(m.entries).padStart(7)} entries  ${sizeText(m.bytes).padStart(9)}${per}`;
+  const per = m.entries ? `, ${bytesText(m.bytes / m.entries)} per image` : '';
+  return `  ${(m.name ?? '(unnamed model)').padEnd(16)} model ${m.id}  ${String(m.entries).padStart(7)} entries  ${bytesText(m.bytes).padStart(9)}${per}`;
 }
 
 /** `deep-covid cache [list]` and `deep-covid cache clear [--backbone NAME]`: where the feature cache is, how big, and emptying it. */
@@ -23,9 +16,9 @@ export function registerCache(program: Command, io: { out: (s: string) => void; 
     .option('--cache <dir>', 'cache folder (default: $DEEP_COVID_CACHE or ~/.cache/deep-covid)')
     .addHelpText('after', `
 Every command that runs a backbone keeps each image's features here, so later commands skip the
-backbone. SqueezeNet keeps whole 512 x 13 x 13 feature maps (about 350 kB per image and augmented
-copy); the other backbones keep pooled vectors (2-8 kB). One reproduce on the development set
-leaves several hundred MB. Deleting entries is always safe: they are recomputed when needed.
+backbone. SqueezeNet keeps whole 512 x 13 x 13 feature maps (about 340 KiB per image and augmented
+copy); the other backbones keep pooled vectors (2-8 KiB). One reproduce on the development set
+leaves about 500 MiB. Deleting entries is always safe: they are recomputed when needed.
 Examples:
   deep-covid cache
   deep-covid cache clear --backbone squeezenet1_1`)
@@ -38,8 +31,8 @@ Examples:
         return;
       }
       for (const m of u.models) io.out(modelLine(m));
-      if (u.older.entries) io.out(`  ${'(older layout)'.padEnd(16)} no longer read    ${String(u.older.entries).padStart(7)} entries  ${sizeText(u.older.bytes).padStart(9)}`);
-      io.out(`  total ${sizeText(u.bytes)}; free it with: deep-covid cache clear [--backbone NAME]`);
+      if (u.older.entries) io.out(`  ${'(older layout)'.padEnd(16)} no longer read    ${String(u.older.entries).padStart(7)} entries  ${bytesText(u.older.bytes).padStart(9)}`);
+      io.out(`  total ${bytesText(u.bytes)}; free it with: deep-covid cache clear [--backbone NAME]`);
     });
   cache.command('clear')
     .description('delete cached features (all, or one backbone\'s); they are recomputed when needed')
@@ -55,6 +48,6 @@ Examples:
         return;
       }
       const entries = res.removed.reduce((t, m) => t + m.entries, res.older.entries);
-      io.out(`removed ${entries} entries (${sizeText(res.bytes)}) from ${dir}`);
+      io.out(`removed ${entries} entries (${bytesText(res.bytes)}) from ${dir}`);
     });
 }
