@@ -3,7 +3,7 @@
  * and 20), the end-to-end rate from PNG files on disk to cached features (extractFeatures with a
  * fresh FeatureCache), and onnxruntime's SGEMM rate as the machine's yardstick. Writes a Markdown
  * table into BENCHMARKS.md between `<!-- bench:features -->` and `<!-- /bench:features -->`.
- * Usage: npx tsx bench/features.ts [n-images=200] [seconds-per-timing=3]
+ * Usage: npx tsx bench/features.ts [n-images=200] [seconds-per-timing=3] [backbone,...]
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,6 +30,8 @@ const SHARED = resolve(ROOT, '../shared');
 const MODELS = join(SHARED, 'models');
 const DEV_SET = join(SHARED, 'data', 'covidx5k-dev');
 const N_IMAGES = Number(process.argv[2] ?? 200);
+/** Backbones to measure (comma-separated; default: all of the paper's). */
+const ONLY = process.argv[4] ? process.argv[4].split(',') : null;
 const MIN_SECONDS = Number(process.argv[3] ?? 3);
 /** ResNet-18 at 224x224: 1.82 GMACs = 3.6 GFLOP per image. */
 const RESNET18_GFLOP = 3.6;
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
   console.log(`decode + preprocess only (sharp, 20 at a time): ${decodeRate.toFixed(1)} images/s`);
 
   const rows: Row[] = [];
-  for (const name of PAPER_BACKBONES) {
+  for (const name of ONLY ?? PAPER_BACKBONES) {
     const bb = await Backbone.load(name, { modelsDir: MODELS, download: false });
     const tensor = bb.manifest.head.kind === 'squeezenet-conv' ? 'map' : 'pooled';
     const want = tensor === 'map' ? { map: true } : { pooled: true };
@@ -157,7 +159,7 @@ async function main(): Promise<void> {
     console.log(`${name}: bare b1 ${b1.toFixed(1)}/s, b20 ${r.b20.toFixed(1)}/s; end-to-end ${r.e2e.toFixed(1)}/s (${(r.e2e / r.b20 * 100).toFixed(0)}%)`);
   }
 
-  const r18 = rows.find((r) => r.name === 'resnet18')!;
+  const r18 = rows.find((r) => r.name === 'resnet18');
   const table = [
     `Measured ${new Date().toISOString().slice(0, 10)} with \`npx tsx bench/features.ts ${N_IMAGES} ${MIN_SECONDS}\` (${files.length} dev-set PNGs end to end, batch 20; each bare rate is the mean over ≥ ${MIN_SECONDS} s after warm-up; bare batch-20 and end-to-end runs alternate over ${ROUNDS} rounds and the medians are shown, because the machine's speed drifts).`,
     '',
@@ -169,11 +171,14 @@ async function main(): Promise<void> {
     '| --- | --- | --- | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.name} | ${r.weights} | ${r.tensor} | ${r.b1.toFixed(1)} | ${r.b20.toFixed(1)} | ${r.e2e.toFixed(1)} | ${(r.e2e / r.b20 * 100).toFixed(0)}% |`),
     '',
-    `ResNet-18 effective rate: ${RESNET18_GFLOP} GFLOP x ${r18.b20.toFixed(1)} img/s = **${(RESNET18_GFLOP * r18.b20).toFixed(1)} GFLOP/s** at batch 20 ` +
-      `(${((RESNET18_GFLOP * r18.b20) / gflops * 100).toFixed(0)}% of SGEMM); end to end ${(RESNET18_GFLOP * r18.e2e).toFixed(1)} GFLOP/s.`,
+    r18
+      ? `ResNet-18 effective rate: ${RESNET18_GFLOP} GFLOP x ${r18.b20.toFixed(1)} img/s = **${(RESNET18_GFLOP * r18.b20).toFixed(1)} GFLOP/s** at batch 20 ` +
+        `(${((RESNET18_GFLOP * r18.b20) / gflops * 100).toFixed(0)}% of SGEMM); end to end ${(RESNET18_GFLOP * r18.e2e).toFixed(1)} GFLOP/s.`
+      : '',
   ].join('\n');
   console.log(`\n${table}`);
 
+  if (process.env.BENCH_NO_WRITE) return;
   const mdPath = join(ROOT, 'BENCHMARKS.md');
   const start = '<!-- bench:features -->';
   const end = '<!-- /bench:features -->';

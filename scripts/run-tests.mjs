@@ -20,7 +20,8 @@ const files = find('test').filter((f) => filter.length === 0 || filter.some((s) 
 // tests find the backbones in ../shared/models beside the checkout (the library's opt-in, see src/util/env.ts)
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, DEEP_COVID_DEV: '1' },
+  // ORT_DISABLE_TELEMETRY: for tests that open onnxruntime sessions without deep-covid's Backbone (see src/backbone/ort-env.ts)
+  env: { ...process.env, DEEP_COVID_DEV: '1', ORT_DISABLE_TELEMETRY: '1' },
 });
 let text = '';
 child.stdout.on('data', (d) => { process.stdout.write(d); text += d.toString(); });

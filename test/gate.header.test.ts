@@ -97,8 +97,23 @@ describe('assessHeader on the DICOM fixtures', { skip: skipNoShared }, () => {
     }
   });
 
-  test('the 16x16 cervical-spine CR film is refused as a lateral view', async () => {
+  test('the CR films of other body parts are refused with the body part named', async () => {
+    const parts: Record<string, string> = {
+      'ts-jpeg-extended-12bit-cr.dcm': 'HIP',
+      'ts-jpeg2000-lossless-cr-monochrome1-10bit.dcm': 'EXTREMITY',
+      'ts-htj2k-lossless-rpcl-cr-monochrome1-10bit.dcm': 'EXTREMITY',
+      'cr-monochrome1-rescale-window-16x16.dcm': 'CSPINE',
+    };
+    for (const [f, part] of Object.entries(parts)) {
+      const h = assessHeader((await loadGreyImage(join(DICOM, f))).meta)!;
+      const r = h.reasons.find((x) => x.code === 'not-chest');
+      assert.ok(r && r.level === 'refuse' && r.message.includes(part), `${f}: ${JSON.stringify(h.reasons)}`);
+    }
+  });
+
+  test('the 16x16 cervical-spine CR film is refused as not a chest (body part CSPINE) and as a lateral view (LL)', async () => {
     const img = await loadGreyImage(join(DICOM, 'cr-monochrome1-rescale-window-16x16.dcm'));
-    assert.equal(assessHeader(img.meta)!.reasons[0].code, 'lateral-view');
+    const refusals = assessHeader(img.meta)!.reasons.filter((r) => r.level === 'refuse').map((r) => r.code);
+    assert.deepEqual(refusals, ['not-chest', 'lateral-view']);
   });
 });

@@ -103,6 +103,11 @@ describe('the gate on the development data (squeezenet1_1, ImageNet weights)', {
       }
     }
     assert.equal(named, 8);
+    // the CR films of the hip, lower leg and cervical spine: refused by their header's body part
+    for (const f of ['ts-jpeg-extended-12bit-cr.dcm', 'ts-jpeg2000-lossless-cr-monochrome1-10bit.dcm', 'cr-monochrome1-rescale-window-16x16.dcm']) {
+      const r = results.find((x) => x.file.endsWith(f))!;
+      assert.ok('gate' in r && r.gate.verdict === 'refused' && r.gate.reasons.some((x) => x.code === 'not-chest'), f);
+    }
     const rsna = results.find((r) => r.file.endsWith('rsna-monochrome2-jpeg-baseline.dcm'))!;
     assert.ok('gate' in rsna && rsna.gate.verdict === 'passed', JSON.stringify(rsna));
     assert.ok('gate' in rsna && rsna.gate.ood && rsna.gate.ood.score < rsna.gate.ood.cutoff);

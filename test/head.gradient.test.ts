@@ -2,7 +2,7 @@
 // finite differences of the weighted cross-entropy in float64.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HeadKernel, createHead, fillDropoutMask, maskWords, type Head, type HeadSpec, type SampleMask } from '../src/head/index.js';
+import { ConvKernel, createKernel, createHead, fillSparseMask, LinearKernel, mapsByPosition, sparseMaskPlan, type HeadKernel, fillDropoutMask, maskWords, type Head, type HeadSpec, type SampleMask } from '../src/head/index.js';
 import { Rng } from '../src/util/rng.js';
 
 const TARGETS = [0, 1, 1, 0];
@@ -15,7 +15,7 @@ function setup(spec: HeadSpec, withMask: boolean, seed: number) {
   for (let i = 0; i < head.weight.length; i++) head.weight[i] *= 3;
   head.bias[0] = 0.05;
   head.bias[1] = -0.05;
-  const k = new HeadKernel(head);
+  const k = createKernel(head);
   const x = new Float32Array(TARGETS.length * k.sampleSize);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
   const masks: (SampleMask | null)[] = TARGETS.map(() => {
@@ -81,7 +81,7 @@ test('masked forward equals the dense forward on explicitly masked and scaled in
   const p = 35;
   const words = k.layout.wordsPerRow;
   const plain: Head = { ...head, dropout: 0 };
-  const k2 = new HeadKernel(plain);
+  const k2 = createKernel(plain);
   for (let s = 0; s < TARGETS.length; s++) {
     const m = masks[s]!;
     const xs = new Float32Array(size);
@@ -109,8 +109,8 @@ for (const [p, channels, count] of [[0.2, 70, 11], [0, 64, 8], [0.5, 33, 3]] as 
     const labels = Uint8Array.from({ length: n }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0);
     const samples = Int32Array.from({ length: count }, (_, i) => (i * 4 + 3) % n);
     const cw = [0.8, 1.7];
-    const one = new HeadKernel(head);
-    const batch = new HeadKernel(head);
+    const one = new LinearKernel(head);
+    const batch = new LinearKernel(head);
     const words = one.layout.wordsPerRow;
     const bits = new Uint32Array(count * words);
     for (let i = 0; i < count; i++) fillDropoutMask(bits.subarray(i * words, (i + 1) * words), one.layout, p, rng);
@@ -131,3 +131,53 @@ for (const [p, channels, count] of [[0.2, 70, 11], [0, 64, 8], [0.5, 33, 3]] as 
     assert.ok(one.gradWeight.some((g, i) => i !== 3 && g !== 0));
   });
 }
+
+test('conv head: the training path (sparse maps + sparse dropout bits) equals accumulate() with the same mask as element bits', () => {
+  const spec: HeadSpec = { kind: 'squeezenet-conv', inChannels: 7, spatial: [6, 7], dropout: 0.5 };
+  const rng = new Rng(31);
+  const head = createHead(spec, rng);
+  for (let i = 0; i < head.weight.length; i++) head.weight[i] *= 3;
+  const n = 5;
+  const size = 7 * 42;
+  const x = new Float32Array(n * size);
+  for (let i = 0; i < x.length; i++) x[i] = rng.next() < 0.6 ? 0 : rng.normal();
+  const maps = mapsByPosition(x, n, 7, 42);
+  const plan = sparseMaskPlan(maps);
+  const fast = new ConvKernel(head);
+  const at = fast.attach(maps);
+  const plain = new ConvKernel(head);
+  const words = plain.layout.wordsPerRow;
+  fast.beginBatch(2);
+  plain.zeroGrad();
+  for (let s = 0; s < n; s++) {
+    const y = s % 2;
+    fillSparseMask(fast.maskBits(), plan, s, 0.5, 1000 + s);
+    const lossFast = fast.accumulateAttached(at, s, y, 1.3, 0.1);
+    // the same kept values as an element mask over the dense sample
+    const sparseBits = fast.maskBits();
+    const dense = new Uint32Array(7 * words);
+    let w = 0;
+    for (let q = 0; q < 42; q++) {
+      const r = s * 42 + q;
+      for (let k0 = maps.rowStart[r]; k0 < maps.rowStart[r + 1]; k0 += 32, w++) {
+        for (let j = 0; j < 32 && k0 + j < maps.rowStart[r + 1]; j++) {
+          if ((sparseBits[w] >>> j) & 1) {
+            const c = maps.columns[k0 + j];
+            dense[c * words + (q >>> 5)] |= 1 << (q & 31);
+          }
+        }
+      }
+    }
+    const lossPlain = plain.accumulate(x, s, y, 1.3, 0.1, { bits: dense, scale: 2 });
+    assert.equal(lossFast, lossPlain, `sample ${s} loss`);
+    assert.deepEqual(fast.logits, plain.logits);
+    const evalKernel = new ConvKernel(head);
+    evalKernel.forwardAttached(evalKernel.attach(maps), s);
+    plain.forward(x, s, null);
+    assert.deepEqual(Array.from(evalKernel.logits), Array.from(plain.logits), `sample ${s} eval logits`);
+  }
+  fast.endBatch();
+  assert.deepEqual(fast.gradWeight, plain.gradWeight);
+  assert.deepEqual(fast.gradBias, plain.gradBias);
+  assert.ok(fast.gradWeight.some((g) => g !== 0));
+});

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { Adam, HeadKernel, predictProba, type Head, type HeadKind } from '../src/head/index.js';
+import { Adam, createKernel, predictProba, type Head, type HeadKind } from '../src/head/index.js';
 
 interface Step { batch: number[]; loss: number; weight: number[]; bias: number[] }
 interface Case {
@@ -28,7 +28,7 @@ for (const c of fixture.cases) {
     };
     const x = Float32Array.from(c.x);
     for (let i = 0; i < c.x.length; i++) assert.equal(x[i], c.x[i], 'fixture inputs are exact in float32');
-    const k = new HeadKernel(head);
+    const k = createKernel(head);
     const adam = new Adam([head.weight, head.bias], { lr: c.lr, weightDecay: c.weightDecay });
     const cw = c.classWeights ?? [1, 1];
     for (const [si, step] of c.steps.entries()) {

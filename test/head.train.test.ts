@@ -1,9 +1,9 @@
 // Training on seeded synthetic problems: learns, keeps the min-val-loss epoch, is deterministic,
-// gives the same bits on 1 or 2 threads, and the conv batch pool agrees with a plain kernel loop.
+// and the conv head's training path agrees with a plain kernel loop.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DatasetError, UsageError } from '../src/errors.js';
-import { Adam, computeLogits, createHead, HeadKernel, predictProba, trainHead, type HeadSpec, type LabelledFeatures } from '../src/head/index.js';
+import { Adam, computeLogits, createHead, createKernel, predictProba, trainHead, type HeadSpec, type LabelledFeatures } from '../src/head/index.js';
 import { Rng } from '../src/util/rng.js';
 
 /** Two Gaussian clusters in `dim` dimensions, means +-shift. */
@@ -110,41 +110,6 @@ test('bad labels and options raise typed errors', () => {
   assert.throws(() => trainHead({ ...linearSpec, dropout: 1 }, data, data), UsageError);
 });
 
-test('squeezenet-conv: 2 threads (worker) give bit-identical weights and history to 1 thread, and exit cleanly', () => {
-  const rng = new Rng(6);
-  // samples large enough (64 x 13 x 13) that the worker wakes before the calling thread has done the batch
-  const spec: HeadSpec = { kind: 'squeezenet-conv', inChannels: 64, spatial: [13, 13], dropout: 0.5 };
-  const train = maps(47, 64, 169, rng); // 47: batches of 20, 20, 7
-  for (let i = 0; i < train.features.length; i += 3) train.features[i] = 0; // zeros are skipped
-  const val = maps(12, 64, 169, rng);
-  const one = trainHead(spec, train, val, { epochs: 4, seed: 3, lr: 1e-2, threads: 1 });
-  const two = trainHead(spec, train, val, { epochs: 4, seed: 3, lr: 1e-2, threads: 2 });
-  assert.equal(one.threads, 1);
-  assert.equal(one.workerSlots, 0);
-  assert.equal(two.threads, 2);
-  assert.ok(two.workerSlots > 0, 'the worker computed some samples');
-  assert.deepEqual(two.lastHead.weight, one.lastHead.weight);
-  assert.deepEqual(two.lastHead.bias, one.lastHead.bias);
-  assert.deepEqual(two.history, one.history);
-  assert.ok(one.history[0].trainLoss > 0);
-});
-
-test('squeezenet-conv: 2 threads stay bit-identical over many short and partial batches (claim protocol)', () => {
-  // the batch size changes at every epoch end (47 = 20 + 20 + 7): a worker still leaving one batch
-  // must not claim or count slots of the next (an earlier hand-over did, and hung or diverged)
-  const rng = new Rng(9);
-  const spec: HeadSpec = { kind: 'squeezenet-conv', inChannels: 64, spatial: [13, 13], dropout: 0.5 };
-  const train = maps(47, 64, 169, rng);
-  const val = maps(6, 64, 169, rng);
-  const opts = { epochs: 8, seed: 1, lr: 1e-2 };
-  const one = trainHead(spec, train, val, { ...opts, threads: 1 });
-  for (let r = 0; r < 2; r++) {
-    const two = trainHead(spec, train, val, { ...opts, threads: 2 });
-    assert.deepEqual(two.lastHead.weight, one.lastHead.weight, `run ${r}`);
-    assert.deepEqual(two.history, one.history, `run ${r}`);
-  }
-});
-
 test('squeezenet-conv without dropout matches a plain per-sample loop over HeadKernel (dense, zeros included)', () => {
   const rng = new Rng(7);
   const spec: HeadSpec = { kind: 'squeezenet-conv', inChannels: 6, spatial: [3, 4], dropout: 0 };
@@ -152,12 +117,12 @@ test('squeezenet-conv without dropout matches a plain per-sample loop over HeadK
   for (let i = 0; i < train.features.length; i += 2) train.features[i] = 0;
   const val = maps(8, 6, 12, rng);
   const cw: [number, number] = [1, 1.5];
-  const res = trainHead(spec, train, val, { epochs: 3, seed: 4, lr: 1e-2, batchSize: 10, classWeights: cw, threads: 2 });
+  const res = trainHead(spec, train, val, { epochs: 3, seed: 4, lr: 1e-2, batchSize: 10, classWeights: cw });
   // the same run by hand: init and shuffle streams are the trainer's (seed -> init, shuffle, dropout forks)
   const root = new Rng(4);
   const head = createHead(spec, root.fork());
   const shuffle = root.fork();
-  const k = new HeadKernel(head);
+  const k = createKernel(head);
   const adam = new Adam([head.weight, head.bias], { lr: 1e-2 });
   const order = new Int32Array(25);
   for (let e = 0; e < 3; e++) {
@@ -174,11 +139,4 @@ test('squeezenet-conv without dropout matches a plain per-sample loop over HeadK
   }
   for (let i = 0; i < head.weight.length; i++) assert.ok(Math.abs(res.lastHead.weight[i] - head.weight[i]) < 1e-12, `weight ${i}`);
   for (let i = 0; i < 2; i++) assert.ok(Math.abs(res.lastHead.bias[i] - head.bias[i]) < 1e-12, `bias ${i}`);
-});
-
-test('threads must be a positive integer', () => {
-  const rng = new Rng(8);
-  const data = maps(4, 2, 4, rng);
-  const spec: HeadSpec = { kind: 'squeezenet-conv', inChannels: 2, spatial: [2, 2], dropout: 0.5 };
-  assert.throws(() => trainHead(spec, data, data, { threads: 0 }), UsageError);
 });

@@ -20,7 +20,7 @@ import {
   buildServer, CONTENT_SECURITY_POLICY, InferenceQueue, BusyError, loadModelService, safeName,
   type ApiError, type ApiModelCard, type ApiPrediction, type Predictor,
 } from '../src/server/index.js';
-import { makeTinyDataset } from './helpers/tiny-dataset.js';
+import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { BAD_INPUTS, DEV_SET, SHARED, skipNoShared } from './helpers/shared.js';
 
 const DICOM = join(SHARED, 'data', 'dicom', 'rsna-monochrome2-jpeg-baseline.dcm');
@@ -37,7 +37,8 @@ let cache: FeatureCache;
 before(async () => {
   if (skip) return;
   work = await mkdtemp(join(tmpdir(), 'dc-server-'));
-  const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
+  // real chest X-rays: the run's input gate learns from its training images what a chest film looks like
+  const data = await makeDevSubset(DEV_SET, 30, 6);
   runDir = join(work, 'run');
   cache = new FeatureCache(join(work, 'cache'));
   await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache });
@@ -88,9 +89,11 @@ test('a dev-set PNG (multipart) and a DICOM (raw body) give the same P(COVID) as
   const b = dcm.json() as ApiPrediction;
   for (const [api, cli] of [[a, viaCli[0]], [b, viaCli[1]]] as const) {
     if (!('probability' in cli)) continue;
+    assert.ok(api.probability !== null, `${api.file} was refused: ${JSON.stringify(api.gate.reasons)}`);
     assert.ok(Math.abs(api.probability - cli.probability) < 1e-6, `${api.probability} vs ${cli.probability}`);
     assert.equal(api.threshold, run.record.threshold.value);
     assert.equal(api.label, api.probability >= api.threshold ? 'covid' : 'non');
+    assert.equal(api.gate.verdict, cli.gate.verdict, 'the API and the CLI give the same gate verdict');
   }
   assert.equal(a.file, 'figure1.png');
   assert.equal(b.file, 'chest.dcm');
@@ -190,7 +193,9 @@ test('every bad-inputs fixture: reject-* get the right error status, valid-* are
     const res = await post(app, await readFile(join(BAD_INPUTS, f)), f);
     if (f.startsWith('valid-')) {
       assert.equal(res.statusCode, 200, `${f}: ${res.body}`);
-      assert.ok((res.json() as ApiPrediction).probability >= 0);
+      // answered: a probability, or a refusal by the gate with its reasons (never a bare number for a refused image)
+      const body = res.json() as ApiPrediction;
+      assert.ok(body.probability === null ? body.gate.verdict === 'refused' && body.gate.reasons.length > 0 : body.probability >= 0 && body.gate.verdict !== 'refused', `${f}: ${res.body.slice(0, 300)}`);
     } else {
       assert.ok(expected[f], `no expectation for ${f}`);
       assertError(res, expected[f][0], expected[f][1], new RegExp(f.replace(/\./g, '\\.')));

@@ -17,7 +17,7 @@ import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { buildServer, loadModelService, type ApiPrediction, type Predictor } from '../src/server/index.js';
 import { mapValueText, probabilityText } from '../src/web/wording.js';
-import { makeTinyDataset } from './helpers/tiny-dataset.js';
+import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -46,7 +46,8 @@ before(async () => {
   assert.equal(built.status, 0, `build-web failed: ${built.stderr}`);
   let runDir = process.env.DEEP_COVID_E2E_RUN;
   if (!runDir) {
-    const data = await makeTinyDataset({ train: [12, 16], test: [6, 6], perPatient: 2, manifest: true });
+    // real chest X-rays: the run's input gate learns from its training images what a chest film looks like
+    const data = await makeDevSubset(DEV_SET, 30, 6);
     runDir = join(work, 'run');
     await trainRun({ data, out: runDir, config: { backbone: 'squeezenet1_1', epochs: 6, augmentFactor: 2, seed: 5 }, cache: new FeatureCache(join(work, 'cache')) });
     await rm(data, { recursive: true, force: true });
@@ -107,7 +108,7 @@ test('a dev-set PNG uploaded through the file input shows the API\'s probability
   const prob = card.getByTestId('probability');
   await prob.waitFor();
   assert.equal(Number(await prob.getAttribute('data-probability')), api.probability);
-  assert.equal(await prob.innerText(), probabilityText(api.probability));
+  assert.equal(await prob.innerText(), probabilityText(api.probability!));
   assert.equal(await card.getByTestId('label').getAttribute('data-label'), api.label);
   if (api.operatingPoint) {
     // the long explanation is written once, below the results, not in every card
@@ -145,7 +146,7 @@ test('a DICOM uploaded through the file input shows the API\'s probability; no h
   const prob = card.getByTestId('probability');
   await prob.waitFor();
   assert.equal(Number(await prob.getAttribute('data-probability')), api.probability);
-  assert.equal(await prob.innerText(), probabilityText(api.probability));
+  assert.equal(await prob.innerText(), probabilityText(api.probability!));
   assert.equal(await page.locator('li.result').count(), 2);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `page is ${overflow}px wider than the window`);
@@ -214,4 +215,32 @@ test('a file that is not an image gets a clear error in its card', { skip }, asy
   assert.match(await alert.innerText(), /not an image/);
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.screenshot({ path: join(shots, '8-error-1280.png') });
+});
+
+test('a CT slice is shown as refused: the reason first, no probability, no heatmap', { skip }, async () => {
+  const ct = join(SHARED, 'data', 'dicom', 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm');
+  const api = await apiPredict(ct);
+  assert.equal(api.gate.verdict, 'refused');
+  assert.equal(api.probability, null);
+  await page.setInputFiles('#file-input', ct);
+  const card = page.locator('li.result').first();
+  await card.getByRole('heading', { name: basename(ct) }).waitFor();
+  const refusal = card.getByTestId('refused');
+  await refusal.waitFor();
+  assert.equal(await card.getByTestId('label').getAttribute('data-label'), 'refused');
+  assert.match(await refusal.innerText(), /Not assessed[\s\S]*\bCT\b/);
+  assert.equal(await card.getByTestId('probability').count(), 0, 'no probability is shown for a refused image');
+  assert.equal(await card.locator('img').count(), 0, 'no heatmap or crop is shown for a refused image');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await card.screenshot({ path: join(shots, '9-refused-ct-1280.png') });
+  const phone = await browser.newPage({ viewport: { width: 375, height: 667 }, deviceScaleFactor: 1 });
+  try {
+    await phone.goto(url);
+    await phone.setInputFiles('#file-input', ct);
+    await phone.getByTestId('refused').waitFor();
+    assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), 0, 'no sideways scrolling at 375 px');
+    await phone.screenshot({ path: join(shots, '9-refused-ct-375.png'), fullPage: true });
+  } finally {
+    await phone.close();
+  }
 });

@@ -1,4 +1,4 @@
-import { InputError, type InputProblem } from '../errors.js';
+import { InputError, ModelError, type InputProblem } from '../errors.js';
 import type { Backbone } from '../backbone/backbone.js';
 import type { GreyImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
@@ -6,7 +6,7 @@ import { preprocessKey } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop, resizeAndCropProbed } from '../preprocess/to-tensor.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
-import type { FeatureCache } from './cache.js';
+import { allFinite, type FeatureCache } from './cache.js';
 
 /** One image to turn into features; variant > 0 asks for an augmented copy. */
 export interface FeatureRequest {
@@ -41,6 +41,11 @@ export interface ExtractOptions {
   label?: string;
   /** Receives progress events (the library never prints). */
   onProgress?: ProgressListener;
+  /**
+   * Told (once per extraction) when the cache cannot be written, e.g. a read-only folder: the
+   * extraction goes on without caching. The library prints nothing itself.
+   */
+  warn?: (message: string) => void;
 }
 
 /** A failed request: which file and why. */
@@ -101,6 +106,19 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, onProgress: opts.onProgress });
   let fromCache = 0;
   let computed = 0;
+  // set to null after the first failed write: the cache is then only read
+  let writeCache = opts.cache ?? null;
+  const put = async (key: string, row: Float32Array): Promise<void> => {
+    if (writeCache === null) return;
+    try {
+      await writeCache.put(key, row, shape);
+    } catch (err) {
+      if (writeCache === null) return;
+      writeCache = null;
+      const why = err instanceof Error ? err.message : String(err);
+      opts.warn?.(`the feature cache ${opts.cache!.dir} cannot be written (${why}); going on without caching new features`);
+    }
+  };
 
   const prepareChunk = async (start: number, buffer: Float32Array): Promise<Prepared[]> => {
     const end = Math.min(n, start + batchSize);
@@ -173,6 +191,10 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
     progress.tick();
   }
 
+  // cache writes of a batch go on while the next batches are decoded and run; at most two batches'
+  // writes are in flight, and all are awaited before returning
+  let writing: Promise<void>[] = [];
+  let written: Promise<void> = Promise.resolve();
   let next = n > 0 ? prepareChunk(0, buffers[0]) : null;
   for (let start = 0, b = 0; start < n; start += batchSize, b ^= 1) {
     const prepared = await next!;
@@ -198,15 +220,24 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       const writes: Promise<void>[] = [];
       for (const p of misses) {
         const row = data.subarray(p.slot * dim, (p.slot + 1) * dim);
+        if (!allFinite(row)) {
+          // never handed to a head, never cached
+          fail(p.index, new ModelError(`${requests[p.index].file}: ${backbone.name} gave non-finite features (NaN or infinity) for this image; check the model file`));
+          continue;
+        }
         features?.set(row, p.index * dim);
         ok[p.index] = 1;
-        if (opts.cache && p.key) writes.push(opts.cache.put(p.key, row.slice(), shape));
+        if (p.key) writes.push(put(p.key, row.slice()));
         computed++;
         progress.tick();
       }
-      await Promise.all(writes);
+      await written;
+      written = Promise.all(writing).then(() => undefined);
+      writing = writes;
     }
   }
+  await written;
+  await Promise.all(writing);
   progress.done();
   const seconds = (performance.now() - t0) / 1000;
   return {

@@ -1,4 +1,5 @@
-import type { Rng } from '../util/rng.js';
+import { Rng } from '../util/rng.js';
+import type { SparseMaps } from './sparse-maps.js';
 
 /**
  * Element-wise dropout masks stored as bits (1 = kept). A mask covers `rows` rows of `rowLength`
@@ -43,22 +44,33 @@ export function fillDropoutMask(bits: Uint32Array, layout: MaskLayout, p: number
     }
     return;
   }
-  const { threshold, alias } = aliasTable(p);
+  const table = aliasTable(p);
   for (let r = 0, j = 0; r < rows; r++) {
     for (let k = 0; k < wordsPerRow; k++, j++) {
       const n = k === wordsPerRow - 1 ? tail : 32;
-      let w = 0;
-      for (let b = 0; b < n; b += 8) {
-        const u = rng.nextUint32();
-        const col = u >>> 24;
-        const other = alias[col];
-        // -1 when the low 24 bits fall below the column's threshold (keep the column's own pattern), else 0
-        const own = ((u & 0xffffff) - threshold[col]) >> 31;
-        w |= (other ^ ((col ^ other) & own)) << b;
-      }
+      const w = aliasWord(table, rng, n);
       bits[j] = n === 32 ? w : w & tailMask;
     }
   }
+}
+
+/**
+ * Up to 32 mask bits (the low n, rounded up to a multiple of 8) for dropout probability p: one
+ * nextUint32() per 8 elements. The top 8 bits of a draw pick a column of the alias table, the low 24
+ * bits choose between the column's pattern and its alias.
+ */
+function aliasWord(table: AliasTable, rng: Rng, n: number): number {
+  const { threshold, alias } = table;
+  let w = 0;
+  for (let b = 0; b < n; b += 8) {
+    const u = rng.nextUint32();
+    const col = u >>> 24;
+    const other = alias[col];
+    // -1 when the low 24 bits fall below the column's threshold (keep the column's own pattern), else 0
+    const own = ((u & 0xffffff) - threshold[col]) >> 31;
+    w |= (other ^ ((col ^ other) & own)) << b;
+  }
+  return w;
 }
 
 interface AliasTable {
@@ -118,43 +130,56 @@ function aliasTable(p: number): AliasTable {
 }
 
 /**
- * Bitmaps of the nonzero elements of n samples (same layout as a dropout mask, one mask per sample,
- * rows x rowLength values each). A dropout mask ANDed with a sample's bitmap drops nothing that
- * contributes: zero inputs (+0 or -0) add exactly 0 to the head's sums and gradients. When `copyTo`
- * is given, the features are also copied into it in the same pass.
+ * Where each sample's dropout words start and how many of each word's bits belong to values (see
+ * fillSparseMask): each row's nonzero values take ceil(count / 32) words, the last one partly used.
  */
-export function nonzeroBits(features: Float32Array, n: number, layout: MaskLayout, out?: Uint32Array, copyTo?: Float32Array): Uint32Array {
-  const { rows, rowLength, wordsPerRow } = layout;
-  const words = rows * wordsPerRow;
-  const res = out ?? new Uint32Array(n * words);
-  // test the float bits (sign masked off) without a branch: random zero patterns defeat prediction
-  const bitsOf = new Int32Array(features.buffer, features.byteOffset, n * rows * rowLength);
-  const copy = copyTo ? new Int32Array(copyTo.buffer, copyTo.byteOffset, n * rows * rowLength) : null;
-  for (let s = 0, x = 0, j = 0; s < n; s++) {
-    for (let r = 0; r < rows; r++) {
-      for (let k = 0; k < wordsPerRow; k++, j++) {
-        const m = rowLength - 32 * k < 32 ? rowLength - 32 * k : 32;
-        let w = 0;
-        for (let b = 0; b < m; b++, x++) {
-          const raw = bitsOf[x];
-          if (copy !== null) copy[x] = raw;
-          const v = raw & 0x7fffffff;
-          w |= ((v | -v) >>> 31) << b;
-        }
-        res[j] = w;
-      }
+export interface SparseMaskPlan {
+  /** Words of sample s: [start[s], start[s + 1]). */
+  readonly start: Int32Array;
+  /** Bits used in each word (1 ... 32). */
+  readonly used: Uint8Array;
+}
+
+/** The plan of the dropout words of every sample of `maps`. */
+export function sparseMaskPlan(maps: SparseMaps): SparseMaskPlan {
+  const rs = maps.rowStart;
+  const start = new Int32Array(maps.samples + 1);
+  let total = 0;
+  for (let r = 0; r < maps.samples * maps.rows; r++) total += (rs[r + 1] - rs[r] + 31) >>> 5;
+  const used = new Uint8Array(total);
+  let w = 0;
+  for (let s = 0, r = 0; s < maps.samples; s++) {
+    start[s] = w;
+    for (let end = r + maps.rows; r < end; r++) {
+      for (let left = rs[r + 1] - rs[r]; left > 0; left -= 32) used[w++] = left < 32 ? left : 32;
     }
   }
-  return res;
+  start[maps.samples] = w;
+  return { start, used };
 }
 
 /**
- * bits[j] = (p = 0.5 dropout word j) & nonzero[nonzeroOff + j] for j < words: the same words as
- * fillDropoutMask(bits, layout, 0.5, new Rng(seed)) ANDed with the bitmap (tail bits come out 0
- * because the bitmap's are), with Rng's generator (splitmix32-seeded mulberry32) inlined on a local
- * state, which is about 3x faster than calling Rng.nextUint32() per word.
+ * Dropout bits for the nonzero values of sample s (1 = kept), laid out by the plan: bits past a
+ * row's count are 0. Only nonzero inputs get a bit because a dropped zero and a kept zero contribute
+ * the same nothing, so the trained head follows element-wise dropout's law while drawing about 1/8
+ * of its bits on SqueezeNet maps. The bits come from their own stream seeded by `seed`
+ * (splitmix32-seeded mulberry32, as Rng): at p = 0.5 that generator is inlined, one 32-bit draw per
+ * word; other p use the alias sampler of fillDropoutMask (one draw per 8 bits); p = 0 keeps every
+ * value. Returns the number of words written.
  */
-export function fillHalfMaskAnd(bits: Uint32Array, words: number, seed: number, nonzero: Uint32Array, nonzeroOff: number): void {
+export function fillSparseMask(bits: Uint32Array, plan: SparseMaskPlan, s: number, p: number, seed: number): number {
+  const used = plan.used;
+  const first = plan.start[s];
+  const words = plan.start[s + 1] - first;
+  if (p !== 0.5) {
+    const rng = new Rng(seed);
+    const table = p > 0 ? aliasTable(p) : null;
+    for (let j = 0; j < words; j++) {
+      const word = table === null ? -1 : aliasWord(table, rng, 32);
+      bits[j] = word & (-1 >>> (32 - used[first + j]));
+    }
+    return words;
+  }
   let z = ((seed >>> 0) + 0x9e3779b9) | 0;
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
@@ -163,6 +188,7 @@ export function fillHalfMaskAnd(bits: Uint32Array, words: number, seed: number, 
     state = (state + 0x6d2b79f5) | 0;
     let t = Math.imul(state ^ (state >>> 15), state | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    bits[j] = (t ^ (t >>> 14)) & nonzero[nonzeroOff + j];
+    bits[j] = (t ^ (t >>> 14)) & (-1 >>> (32 - used[first + j]));
   }
+  return words;
 }

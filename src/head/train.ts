@@ -1,14 +1,10 @@
 import { DatasetError, UsageError } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import { availableParallelism } from 'node:os';
 import { Adam, ADAM_DEFAULTS } from './adam.js';
-import { convMaskLayout, MAX_POOL_BATCH } from './conv-batch.js';
-import { ConvBatchPool } from './conv-pool.js';
-import { fillDropoutMask, maskWords, nonzeroBits } from './dropout.js';
 import { cloneHead, createHead } from './init.js';
-import { HeadKernel } from './kernels.js';
-import { computeLogits, sampleCount } from './predict.js';
+import { sampleCount } from './predict.js';
 import { checkHeadSpec } from './spec-check.js';
+import { convSteps, linearSteps } from './train-steps.js';
 import type { Head, HeadSpec } from './types.js';
 
 /** A feature set with one class label (0 = non-COVID, 1 = COVID) per sample. */
@@ -49,13 +45,6 @@ export interface TrainOptions {
   dropout?: number;
   /** Start from these weights instead of a fresh PyTorch-default initialisation (copied, not modified). */
   initialHead?: Head;
-  /**
-   * Threads computing a squeezenet-conv batch (the calling thread counts as one; the others are
-   * worker threads). Default: min(2, available cores) when a batch holds at least 2^20 feature
-   * values (SqueezeNet's 512x13x13 maps at batch 20), else 1. Results do not depend on it. Pooled
-   * (linear) heads always train on the calling thread.
-   */
-  threads?: number;
   /** Called after every epoch (progress bars). */
   onEpoch?: (record: EpochRecord, epochs: number) => void;
 }
@@ -82,10 +71,6 @@ export interface TrainResult {
   history: EpochRecord[];
   /** Weights after the last epoch. */
   lastHead: Head;
-  /** Threads that computed the batches (1 = the calling thread only). */
-  threads: number;
-  /** Samples (over all epochs) whose forward/backward a worker thread computed; diagnostics. */
-  workerSlots: number;
 }
 
 /**
@@ -113,111 +98,64 @@ export function trainHead(spec: HeadSpec, train: LabelledFeatures, val: Labelled
   if (nVal === 0) throw new DatasetError('validation features: the validation set is empty; add images to the validation split');
   const cw = o.classWeights ?? [1, 1];
 
-  const kernel = new HeadKernel(head);
-  const valKernel = new HeadKernel(head);
-  const adam = new Adam([head.weight, head.bias], { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
-  const grads = [kernel.gradWeight, kernel.gradBias];
-  const p = head.dropout;
-  const conv = head.kind === 'squeezenet-conv';
-  // pooled heads: masks of a batch drawn in sample order from one stream on this thread
-  const maskLen = maskWords(kernel.layout);
-  const batchMasks = !conv && p > 0 ? new Uint32Array(o.batchSize * maskLen) : null;
-  // conv head: batches go through the slot pool (one dropout seed per sample); zero features are
-  // skipped through per-sample nonzero bitmaps, which also serve as the eval-mode masks
-  const convLayout = conv ? convMaskLayout(head) : null;
-  const valNonzero = convLayout ? nonzeroBits(val.features, nVal, convLayout) : null;
-  const pool = convLayout
-    ? new ConvBatchPool(head, train.features, yTrain, cw, o.batchSize, convThreads(o, n, kernel.sampleSize))
-    : null;
-  const batchSamples = new Int32Array(o.batchSize);
-  const batchSeeds = new Uint32Array(o.batchSize);
+  const adamOpts = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay };
+  const step = head.kind === 'squeezenet-conv'
+    ? convSteps(head, train.features, n, val.features, nVal, yTrain, cw, dropRng)
+    : linearSteps(head, train.features, val.features, yTrain, cw, o.batchSize, dropRng);
+  const adam = new Adam([head.weight, head.bias], adamOpts);
+  const grads = [step.gradWeight, step.gradBias];
   const order = new Int32Array(n);
   const valLogits = new Float64Array(2 * nVal);
   const best = cloneHead(head);
   let bestEpoch = 0;
   let bestValLoss = Infinity;
   const history: EpochRecord[] = [];
-  let threads = 1;
-  let workerSlots = 0;
 
-  try {
-    for (let epoch = 1; epoch <= o.epochs; epoch++) {
-      for (let i = 0; i < n; i++) order[i] = i;
-      shuffleRng.shuffle(order);
-      let lossSum = 0;
-      for (let start = 0; start < n; start += o.batchSize) {
-        const end = Math.min(n, start + o.batchSize);
-        let wsum = 0;
-        for (let i = start; i < end; i++) wsum += cw[yTrain[order[i]]];
-        const coef = 1 / wsum;
-        let batchLoss = 0;
-        if (pool !== null) {
-          const len = end - start;
-          for (let i = 0; i < len; i++) {
-            batchSamples[i] = order[start + i];
-            batchSeeds[i] = dropRng.nextUint32();
-          }
-          batchLoss = pool.runBatch(head, batchSamples.subarray(0, len), batchSeeds.subarray(0, len), coef, kernel.gradWeight, kernel.gradBias);
-        } else {
-          kernel.zeroGrad();
-          const len = end - start;
-          if (batchMasks !== null) {
-            for (let i = 0; i < len; i++) fillDropoutMask(batchMasks.subarray(i * maskLen, (i + 1) * maskLen), kernel.layout, p, dropRng);
-          }
-          batchLoss = kernel.accumulateLinearBatch(train.features, order.subarray(start, end), len, yTrain, cw, coef, batchMasks, 1 / (1 - p));
-        }
-        adam.update(grads);
-        lossSum += batchLoss * coef * (end - start);
-      }
-
-      if (valNonzero !== null) {
-        const words = valNonzero.length / nVal;
-        for (let s = 0; s < nVal; s++) {
-          valKernel.forward(val.features, s, { bits: valNonzero.subarray(s * words, (s + 1) * words), scale: 1 });
-          valLogits[2 * s] = valKernel.logits[0];
-          valLogits[2 * s + 1] = valKernel.logits[1];
-        }
-      } else computeLogits(head, val.features, valLogits, valKernel);
-      let vLoss = 0;
-      let vW = 0;
-      let correct = 0;
-      for (let s = 0; s < nVal; s++) {
-        const l0 = valLogits[2 * s];
-        const l1 = valLogits[2 * s + 1];
-        const t = yVal[s];
-        const m = l0 > l1 ? l0 : l1;
-        const lse = m + Math.log(Math.exp(l0 - m) + Math.exp(l1 - m));
-        vLoss += cw[t] * (lse - (t === 1 ? l1 : l0));
-        vW += cw[t];
-        if ((l1 > l0 ? 1 : 0) === t) correct++;
-      }
-      const valLoss = vLoss / vW;
-      const improved = valLoss < bestValLoss;
-      if (improved) {
-        bestValLoss = valLoss;
-        bestEpoch = epoch;
-        best.weight.set(head.weight);
-        best.bias.set(head.bias);
-      }
-      const record: EpochRecord = { epoch, trainLoss: lossSum / n, valLoss, valAccuracy: correct / nVal, improved };
-      history.push(record);
-      o.onEpoch?.(record, o.epochs);
+  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    shuffleRng.shuffle(order);
+    let lossSum = 0;
+    for (let start = 0; start < n; start += o.batchSize) {
+      const end = Math.min(n, start + o.batchSize);
+      let wsum = 0;
+      for (let i = start; i < end; i++) wsum += cw[yTrain[order[i]]];
+      const coef = 1 / wsum;
+      const batchLoss = step.batch(order.subarray(start, end), coef);
+      adam.update(grads);
+      lossSum += batchLoss * coef * (end - start);
     }
-    if (pool !== null) {
-      threads = pool.threads;
-      workerSlots = pool.workerSlots;
+    step.valLogits(valLogits);
+    const { loss: valLoss, accuracy } = validationLoss(valLogits, yVal, cw);
+    const improved = valLoss < bestValLoss;
+    if (improved) {
+      bestValLoss = valLoss;
+      bestEpoch = epoch;
+      best.weight.set(head.weight);
+      best.bias.set(head.bias);
     }
-  } finally {
-    pool?.close();
+    const record: EpochRecord = { epoch, trainLoss: lossSum / n, valLoss, valAccuracy: accuracy, improved };
+    history.push(record);
+    o.onEpoch?.(record, o.epochs);
   }
-  return { head: best, bestEpoch, bestValLoss, history, lastHead: cloneHead(head), threads, workerSlots };
+  return { head: best, bestEpoch, bestValLoss, history, lastHead: cloneHead(head) };
 }
 
-/** Threads for the conv pool: the option (at most one per batch sample), or the default rule. */
-function convThreads(o: TrainOptions, n: number, sampleSize: number): number {
-  const cap = Math.min(o.batchSize, n);
-  if (o.threads !== undefined) return Math.min(o.threads, cap);
-  return sampleSize * cap >= 1 << 20 ? Math.min(2, availableParallelism(), cap) : 1;
+/** Class-weighted mean nll of eval-mode logits (out[2i], out[2i+1]) and the fraction classified right. */
+function validationLoss(logits: Float64Array, labels: Uint8Array, cw: ArrayLike<number>): { loss: number; accuracy: number } {
+  let sum = 0;
+  let weights = 0;
+  let correct = 0;
+  for (let s = 0; s < labels.length; s++) {
+    const l0 = logits[2 * s];
+    const l1 = logits[2 * s + 1];
+    const t = labels[s];
+    const m = l0 > l1 ? l0 : l1;
+    const lse = m + Math.log(Math.exp(l0 - m) + Math.exp(l1 - m));
+    sum += cw[t] * (lse - (t === 1 ? l1 : l0));
+    weights += cw[t];
+    if ((l1 > l0 ? 1 : 0) === t) correct++;
+  }
+  return { loss: sum / weights, accuracy: correct / labels.length };
 }
 
 function checkOptions(o: TrainOptions): void {
@@ -226,8 +164,6 @@ function checkOptions(o: TrainOptions): void {
   };
   posInt(o.epochs, 'epochs');
   posInt(o.batchSize, 'batchSize');
-  if (o.batchSize > MAX_POOL_BATCH) throw new UsageError(`training option batchSize = ${o.batchSize} must be at most ${MAX_POOL_BATCH}`);
-  if (o.threads !== undefined) posInt(o.threads, 'threads');
   if (!(o.lr > 0)) throw new UsageError(`training option lr = ${o.lr} must be > 0`);
   if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) {
     throw new UsageError(`training options beta1 = ${o.beta1}, beta2 = ${o.beta2} must be in [0, 1)`);

@@ -10,16 +10,17 @@ import { access } from 'node:fs/promises';
 import { Backbone, type BackboneOptions } from '../backbone/backbone.js';
 import { tensorForHead, type FeatureTensor } from '../backbone/manifest.js';
 import type { WeightsProvenance } from '../backbone/registry.js';
-import { RunError, type InputProblem } from '../errors.js';
+import { InputError, RunError, type InputProblem } from '../errors.js';
 import type { FeatureCache } from '../features/cache.js';
 import { extractFeatures, type Augmenter, type ExtractResult, type FeatureRequest } from '../features/extract.js';
 import { headSpecFor, predictProba, type Head } from '../head/index.js';
 import type { LoadedImage } from '../input/grey-image.js';
-import { loadGreyImage, readSource, type ImageSource, type LoadLimits } from '../input/load-image.js';
+import { decodeProbed, probeImage, readSource, type ImageSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
 import { loadGreyImageOffThread } from '../input/decode-pool.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
-import { readRunDir, type LoadedRun } from '../protocol/run-folder.js';
+import { readRunDir, readRunJson, RUN_FILES, type LoadedRun } from '../protocol/run-folder.js';
+import { assessScore, combineGate, gateFromJSON, inspectImage, pooledRows, scoreFeatures, type GateModel, type GateResult, type GateSettings } from '../gate/index.js';
 import { camFromFeatureMap, type CamResult } from '../explain/cam.js';
 import { ClassActivationMap, EXPLAINER_DEFAULTS, OcclusionSensitivity, type OcclusionSettings } from '../explain/explainers.js';
 import { resizeBilinear, type Heatmap } from '../explain/heatmap.js';
@@ -34,7 +35,7 @@ export type ImageInput = ImageSource;
 /** The decision at the operating threshold. */
 export type Decision = 'covid' | 'non';
 
-/** A prediction for one input. */
+/** A prediction for one input the gate let through (passed, or warned: the warning comes first). */
 export interface PredictionResult {
   file: string;
   /** P(COVID) from the head's softmax. */
@@ -44,6 +45,16 @@ export interface PredictionResult {
   threshold: number;
   /** sha256 of the input's bytes. */
   sha256: string;
+  /** The input gate's verdict and reasons. */
+  gate: GateResult;
+}
+
+/** An input the gate refused: no P(COVID) at all, only the reasons. */
+export interface PredictionRefused {
+  file: string;
+  sha256: string;
+  refused: true;
+  gate: GateResult;
 }
 
 /** Why one input could not be predicted. */
@@ -54,8 +65,13 @@ export interface PredictionFailure {
   problem?: InputProblem;
 }
 
-/** A prediction or the reason there is none; batch calls never throw for one bad input. */
-export type Prediction = PredictionResult | PredictionFailure;
+/** A prediction, a refusal, or the reason there is none; batch calls never throw for one bad input. */
+export type Prediction = PredictionResult | PredictionRefused | PredictionFailure;
+
+/** True when the gate refused the input. */
+export function isRefused(p: Prediction): p is PredictionRefused {
+  return 'refused' in p;
+}
 
 /** True when a prediction holds a probability. */
 export function isPredicted(p: Prediction): p is PredictionResult {
@@ -82,6 +98,15 @@ export interface BatchOptions {
   batchSize?: number;
   /** Progress label. */
   label?: string;
+  /**
+   * false: the input gate refuses nothing (researchers' choice); every result is stamped with
+   * that, and says what would have been refused. Default true.
+   */
+  gate?: boolean;
+  /** Overrides of the gate's settings (accepted modalities, minimum size, …). */
+  gateSettings?: Partial<GateSettings>;
+  /** Told once when the feature cache cannot be written (the work goes on without caching). */
+  warn?: (message: string) => void;
 }
 
 /** Options of `features`. */
@@ -93,15 +118,25 @@ export interface FeatureOptions extends BatchOptions {
   collect?: boolean;
 }
 
-/** Everything about one image: what the model saw, its prediction, and the requested maps. */
-export interface ImageAnalysis extends PredictionResult {
+/**
+ * Everything about one image: what the model saw, the gate's verdict, and (unless the gate
+ * refused it) its prediction and the requested maps.
+ */
+export interface ImageAnalysis {
+  file: string;
+  sha256: string;
+  gate: GateResult;
+  /** Null when the gate refused the image. */
+  probability: number | null;
+  label: Decision | null;
+  threshold: number;
   /** The decoded image (8-bit grey, display orientation). */
   image: LoadedImage;
   /** The grey crop the model saw (crop height x width). */
   crop: Uint8Array;
-  /** Class activation map at crop size, when asked for and the backbone has a feature map. */
+  /** Class activation map at crop size, when asked for, the backbone has a feature map, and the gate let the image through. */
   cam: CamResult | null;
-  /** Occlusion map at crop size, when asked for. */
+  /** Occlusion map at crop size, when asked for (and the gate let the image through). */
   occlusion: Heatmap | null;
   timings: { decodeMs: number; preprocessMs: number; inferenceMs: number; camMs: number | null; occlusionMs: number | null };
 }
@@ -109,6 +144,9 @@ export interface ImageAnalysis extends PredictionResult {
 /** Options of `analyse`. */
 export interface AnalyseOptions {
   cam?: boolean;
+  /** false: the gate refuses nothing (see BatchOptions.gate). */
+  gate?: boolean;
+  gateSettings?: Partial<GateSettings>;
   /** true = the interactive defaults; or settings of the occlusion map. */
   occlusion?: boolean | Partial<OcclusionSettings>;
   limits?: Partial<LoadLimits>;
@@ -188,6 +226,8 @@ export class DeepCovidModel implements CovidModel {
     readonly head: Head,
     readonly tensor: FeatureTensor,
     readonly threshold: number,
+    /** The input gate's density model from the run's gate.json (null: the run has none). */
+    readonly gate: GateModel | null = null,
   ) {
     const rec = run?.record;
     this.info = Object.freeze({
@@ -227,7 +267,10 @@ export class DeepCovidModel implements CovidModel {
       if (spec.inChannels !== run.head.inChannels || spec.kind !== run.head.kind) {
         throw new RunError(`the run's head (${run.head.kind}, ${run.head.inChannels} channels) does not fit ${backbone.name}'s features (${spec.kind}, ${spec.inChannels} channels)`);
       }
-      return new DeepCovidModel(run, backbone, run.head, tensor, run.record.threshold.value);
+      const gateJson = await readRunJson<unknown>(run, RUN_FILES.gate);
+      const gate = gateJson === null ? null : gateFromJSON(gateJson, `${run.dir}/${RUN_FILES.gate}`);
+      if (gate && gate.backboneSha256 !== backbone.modelSha256) throw new RunError(`${run.dir}/${RUN_FILES.gate} was fitted on another backbone's features than ${backbone.located.path}`);
+      return new DeepCovidModel(run, backbone, run.head, tensor, run.record.threshold.value, gate);
     } catch (err) {
       await backbone.release();
       throw err;
@@ -287,16 +330,58 @@ export class DeepCovidModel implements CovidModel {
   async predict(inputs: readonly ImageInput[], opts: BatchOptions = {}): Promise<Prediction[]> {
     const res = await this.features(inputs.map(toRequest), { ...opts, label: opts.label ?? 'predict' });
     const probs = this.probabilities(res.features!, res.ok);
+    const scores = await this.oodScores(res.features!, res.ok);
     const failures = new Map(res.failures.map((f) => [f.file, f]));
-    return inputs.map((input, i): Prediction => {
-      const file = nameOf(input);
-      if (!res.ok[i]) {
-        const f = failures.get(file);
-        return { file, error: f?.message ?? `${file}: could not be read`, ...(f?.problem ? { problem: f.problem } : {}) };
-      }
-      const p = probs[i];
-      return { file, probability: p, label: this.decide(p), threshold: this.threshold, sha256: res.sha256[i] };
-    });
+    const out: Prediction[] = new Array<Prediction>(inputs.length);
+    // the header and image checks read each file's header and a small decode; a few at a time
+    const width = 4;
+    for (let start = 0; start < inputs.length; start += width) {
+      opts.signal?.throwIfAborted();
+      await Promise.all(inputs.slice(start, start + width).map(async (input, k) => {
+        const i = start + k;
+        const file = nameOf(input);
+        if (!res.ok[i]) {
+          const f = failures.get(file);
+          out[i] = { file, error: f?.message ?? `${file}: could not be read`, ...(f?.problem ? { problem: f.problem } : {}) };
+          return;
+        }
+        let gate: GateResult;
+        try {
+          const probe = await probeImage(input, opts.limits);
+          gate = await this.assess(probe, undefined, scores ? scores[i] : null, opts);
+        } catch (err) {
+          out[i] = { file, error: err instanceof Error ? err.message : String(err), ...(err instanceof InputError ? { problem: err.problem } : {}) };
+          return;
+        }
+        if (gate.verdict === 'refused') {
+          out[i] = { file, sha256: res.sha256[i], refused: true, gate };
+          return;
+        }
+        const p = probs[i];
+        out[i] = { file, probability: p, label: this.decide(p), threshold: this.threshold, sha256: res.sha256[i], gate };
+      }));
+    }
+    return out;
+  }
+
+  /** The gate's distance of each row of head-input features from the training images (null without a gate). */
+  private async oodScores(features: Float32Array, ok: Uint8Array): Promise<Float64Array | null> {
+    if (!this.gate) return null;
+    const rows: number[] = [];
+    for (let i = 0; i < ok.length; i++) if (ok[i]) rows.push(i);
+    const mapShape = this.tensor === 'map' ? (await this.backbone.featureShapes()).map : null;
+    const pooled = pooledRows(features, this.headInputSize, rows, mapShape);
+    const s = scoreFeatures(this.gate, pooled.data, pooled.n);
+    const out = new Float64Array(ok.length).fill(NaN);
+    rows.forEach((r, k) => (out[r] = s[k]));
+    return out;
+  }
+
+  /** The gate's verdict on one probed input (and its decoded image, when the caller has it). */
+  private async assess(probe: ProbedImage, decoded: LoadedImage | undefined, score: number | null, opts: { gate?: boolean; gateSettings?: Partial<GateSettings> }): Promise<GateResult> {
+    const { header, image } = await inspectImage(probe, decoded, opts.gateSettings);
+    const ood = this.gate && score !== null && Number.isFinite(score) ? assessScore(this.gate, score) : null;
+    return combineGate({ header, image, ood }, { disabled: opts.gate === false, noOodModel: !this.gate });
   }
 
   /**
@@ -315,6 +400,7 @@ export class DeepCovidModel implements CovidModel {
       onProgress: opts.onProgress,
       signal: opts.signal,
       label: opts.label ?? `${this.backbone.name} features`,
+      warn: opts.warn,
     });
   }
 
@@ -387,7 +473,7 @@ export class DeepCovidModel implements CovidModel {
   /** Decodes and preprocesses one image into the backbone's input tensor. */
   async prepare(input: ImageInput, limits?: Partial<LoadLimits>): Promise<{ image: LoadedImage; crop: Uint8Array; tensor: Float32Array; sha256: string }> {
     const src = await readSource(input);
-    const image = await loadGreyImage(src, limits);
+    const image = await decodeProbed(await probeImage(src, limits));
     const crop = await resizeAndCrop(image, this.preprocess);
     const tensor = new Float32Array(this.backbone.imageLength);
     greyToTensor(crop, this.preprocess, tensor);
@@ -403,40 +489,43 @@ export class DeepCovidModel implements CovidModel {
     this.assertOpen();
     const t0 = performance.now();
     const src = await readSource(input);
-    const image = opts.decodeOffThread ? await loadGreyImageOffThread(src, opts.limits, { signal: opts.signal }) : await loadGreyImage(src, opts.limits);
+    const probe = await probeImage(src, opts.limits);
+    const image = opts.decodeOffThread ? await loadGreyImageOffThread(src, opts.limits, { signal: opts.signal }) : await decodeProbed(probe);
     const t1 = performance.now();
     const crop = await resizeAndCrop(image, this.preprocess);
     const tensor = new Float32Array(this.backbone.imageLength);
     greyToTensor(crop, this.preprocess, tensor);
     const t2 = performance.now();
     opts.signal?.throwIfAborted();
-    let probability: number;
+    // one pass gives the head's input, the gate's pooled vector and the CAM's feature map
+    const wantCam = opts.cam !== false && this.hasFeatureMap;
+    const out = await this.backbone.run(tensor, 1, { pooled: true, map: wantCam || this.tensor === 'map' });
+    const probability = predictProba(this.head, (this.tensor === 'pooled' ? out.pooled : out.map)!)[0];
+    const score = this.gate ? scoreFeatures(this.gate, out.pooled!, 1)[0] : null;
+    const t3 = performance.now();
+    const gate = await this.assess(probe, image, score, opts);
+    const sha256 = sha256Hex(src.bytes);
+    const base = { file: nameOf(input), sha256, gate, threshold: this.threshold, image, crop };
+    if (gate.verdict === 'refused') {
+      return { ...base, probability: null, label: null, cam: null, occlusion: null, timings: { decodeMs: ms(t1 - t0), preprocessMs: ms(t2 - t1), inferenceMs: ms(t3 - t2), camMs: null, occlusionMs: null } };
+    }
     let cam: CamResult | null = null;
-    let tCam = 0;
-    if (opts.cam !== false && this.hasFeatureMap) {
-      // one pass gives the head's input and the CAM's feature map
-      const out = await this.backbone.run(tensor, 1, { pooled: this.tensor === 'pooled', map: true });
-      probability = predictProba(this.head, (this.tensor === 'pooled' ? out.pooled : out.map)!)[0];
-      tCam = performance.now();
+    const t4 = performance.now();
+    if (wantCam) {
       const shape = (await this.backbone.featureShapes()).map!;
       const { cam: low, logitDiff } = camFromFeatureMap(this.head, out.map!, shape, 0);
       cam = { lowres: low, map: resizeBilinear(low, this.crop[1], this.crop[0]), probability, logitDiff };
-      tCam = performance.now() - tCam;
-    } else {
-      probability = (await this.score(tensor, 1))[0];
     }
-    const t3 = performance.now();
+    const t5 = performance.now();
     let occlusion: Heatmap | null = null;
     if (opts.occlusion) {
       const explainer = new OcclusionSensitivity(opts.occlusion === true ? EXPLAINER_DEFAULTS.occlusionInteractive : opts.occlusion);
       occlusion = (await explainer.compute(this, tensor, { roi: opts.roi, onProgress: opts.onOcclusionProgress, signal: opts.signal })).map;
     }
-    const t4 = performance.now();
-    const sha256 = sha256Hex(src.bytes);
+    const t6 = performance.now();
     return {
-      file: nameOf(input), probability, label: this.decide(probability), threshold: this.threshold, sha256,
-      image, crop, cam, occlusion,
-      timings: { decodeMs: ms(t1 - t0), preprocessMs: ms(t2 - t1), inferenceMs: ms(t3 - t2 - tCam), camMs: cam ? ms(tCam) : null, occlusionMs: opts.occlusion ? ms(t4 - t3) : null },
+      ...base, probability, label: this.decide(probability), cam, occlusion,
+      timings: { decodeMs: ms(t1 - t0), preprocessMs: ms(t2 - t1), inferenceMs: ms(t3 - t2), camMs: cam ? ms(t5 - t4) : null, occlusionMs: opts.occlusion ? ms(t6 - t5) : null },
     };
   }
 

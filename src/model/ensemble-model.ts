@@ -15,7 +15,7 @@ import type { Heatmap } from '../explain/heatmap.js';
 import { combineProbabilities, readEnsembleDir, type Combine, type LoadedEnsemble } from '../protocol/ensemble.js';
 import type { LoadedRun } from '../protocol/run-folder.js';
 import {
-  DeepCovidModel, isPredicted,
+  DeepCovidModel, isRefused, type PredictionResult,
   type AnalyseOptions, type BatchOptions, type CovidModel, type Decision, type FeatureOptions, type ImageAnalysis, type ImageInput,
   type ModelInfo, type ModelLoadOptions, type OcclusionCall, type Prediction, type RequestScores,
 } from './deep-covid-model.js';
@@ -91,12 +91,17 @@ export class EnsembleModel implements CovidModel {
   async predict(inputs: readonly ImageInput[], opts: BatchOptions = {}): Promise<Prediction[]> {
     const per: Prediction[][] = [];
     for (const m of this.members) per.push(await m.predict(inputs, { ...opts, label: `${opts.label ?? 'predict'} (${m.info.backbone})` }));
-    return inputs.map((_, i) => {
-      const first = per[0][i];
-      const failed = per.find((p) => !isPredicted(p[i]));
+    const rank = { refused: 0, warned: 1, passed: 2 } as const;
+    return inputs.map((_, i): Prediction => {
+      // a failure or a refusal by any member stands for the ensemble
+      const failed = per.find((p) => 'error' in p[i]);
       if (failed) return failed[i];
-      const p = this.mean(per.map((q) => [(q[i] as { probability: number }).probability]))[0];
-      return { file: first.file, probability: p, label: this.decide(p), threshold: this.threshold, sha256: (first as { sha256: string }).sha256 };
+      const refused = per.find((p) => isRefused(p[i]));
+      if (refused) return refused[i];
+      const results = per.map((q) => q[i] as PredictionResult);
+      const gate = results.map((r) => r.gate).sort((a, b) => rank[a.verdict] - rank[b.verdict])[0];
+      const p = this.mean(results.map((r) => [r.probability]))[0];
+      return { file: results[0].file, probability: p, label: this.decide(p), threshold: this.threshold, sha256: results[0].sha256, gate };
     });
   }
 
@@ -141,7 +146,11 @@ export class EnsembleModel implements CovidModel {
 
   async analyse(input: ImageInput, opts: AnalyseOptions = {}): Promise<ImageAnalysis> {
     const t0 = performance.now();
-    const { image, crop, tensor, sha256 } = await this.prepare(input, opts.limits);
+    // the first member's look at the image gives the gate's verdict (header, pixels, its OOD score)
+    const first = await this.members[0].analyse(input, { cam: false, gate: opts.gate, gateSettings: opts.gateSettings, limits: opts.limits, signal: opts.signal });
+    if (first.probability === null) return { ...first, threshold: this.threshold };
+    const { image, crop, sha256, gate } = first;
+    const { tensor } = await this.prepare(input, opts.limits);
     const t1 = performance.now();
     opts.signal?.throwIfAborted();
     let cam: CamResult | null = null;
@@ -161,7 +170,7 @@ export class EnsembleModel implements CovidModel {
     const t3 = performance.now();
     const ms = (x: number) => Math.round(x * 10) / 10;
     return {
-      file: typeof input === 'string' ? input : input.name, probability, label: this.decide(probability), threshold: this.threshold, sha256,
+      file: typeof input === 'string' ? input : input.name, probability, label: this.decide(probability), threshold: this.threshold, sha256, gate,
       image, crop, cam, occlusion,
       timings: { decodeMs: ms(t1 - t0), preprocessMs: 0, inferenceMs: ms(t2 - t1), camMs: null, occlusionMs: opts.occlusion ? ms(t3 - t2) : null },
     };

@@ -26,6 +26,8 @@ export interface ApiHeatmap {
   overlayAlpha: number;
 }
 
+import type { GateResult } from '../gate/types.js';
+
 /** The whole image (not only the model's crop), shrunk for display, with where the crop lies in it. */
 export interface ApiFullImage {
   width: number;
@@ -39,10 +41,15 @@ export interface ApiFullImage {
 /** Response of POST /api/predict. */
 export interface ApiPrediction {
   file: string;
-  /** P(COVID) from the run's head, in [0, 1]. */
-  probability: number;
-  /** 'covid' when probability >= threshold, else 'non'. */
-  label: 'covid' | 'non';
+  /**
+   * The input gate's verdict: 'refused' (no probability: the image is not what the model was built
+   * for), 'warned' (probability with the warning first) or 'passed', with every reason in words.
+   */
+  gate: GateResult;
+  /** P(COVID) from the run's head, in [0, 1]; null when the gate refused the image. */
+  probability: number | null;
+  /** 'covid' when probability >= threshold, else 'non'; null when refused. */
+  label: 'covid' | 'non' | null;
   threshold: number;
   /** The threshold's sensitivity and specificity on the run's test set; null when the run has no test metrics. */
   operatingPoint: ApiOperatingPoint | null;
@@ -57,6 +64,14 @@ export interface ApiPrediction {
   /** Milliseconds per stage. */
   timings: { queuedMs: number; decodeMs: number; preprocessMs: number; inferenceMs: number; camMs: number; occlusionMs: number | null; encodeMs: number; totalMs: number };
   notice: string;
+}
+
+/** A prediction the gate let through: it has a probability and a label. */
+export type ApiAssessed = ApiPrediction & { probability: number; label: 'covid' | 'non' };
+
+/** True when the answer has a probability (the gate did not refuse the image). */
+export function isAssessed(r: ApiPrediction): r is ApiAssessed {
+  return r.probability !== null;
 }
 
 /** Response of GET /api/model: the run's model card as data, plus the limits this server enforces. */

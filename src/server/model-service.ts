@@ -84,6 +84,7 @@ class ModelService implements Predictor {
     const img = a.image;
     return {
       file: req.name,
+      gate: a.gate,
       probability: a.probability,
       label: a.label,
       threshold: a.threshold,

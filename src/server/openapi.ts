@@ -53,13 +53,42 @@ const heatmap = {
   },
 };
 
+const reason = {
+  type: 'object',
+  required: ['code', 'level', 'message'],
+  properties: {
+    code: { type: 'string', description: 'stable reason code, e.g. not-radiograph, lateral-view, too-small, colour-picture, out-of-distribution, gate-disabled' },
+    level: { enum: ['refuse', 'warn', 'note'] },
+    message: { type: 'string', description: 'the reason in plain words' },
+  },
+};
+
+const gate = {
+  type: 'object',
+  description: 'The input gate: is this a frontal chest radiograph like the ones the model was trained on? Refused images get no probability.',
+  required: ['verdict', 'reasons', 'header', 'image', 'ood'],
+  properties: {
+    verdict: { enum: ['passed', 'warned', 'refused'], description: 'refused: no P(COVID) at all; warned: P(COVID) with the warning first; passed: nothing found' },
+    reasons: { type: 'array', items: reason, description: 'refusals first, then warnings, then notes' },
+    header: { type: ['object', 'null'], description: 'DICOM header facts (modality, bodyPart, viewPosition, …; null fields: tag absent); null for other formats' },
+    image: { type: ['object', 'null'], description: 'pixel facts: width, height, aspect, greyStd, storedChannels, colourFraction, meanChroma' },
+    ood: {
+      type: ['object', 'null'],
+      description: 'learned check: distance of the image\'s features from the training images\'; cut-offs set on the validation split',
+      properties: { score: { type: 'number' }, cutoff: { type: 'number' }, farCutoff: { type: 'number' }, flagged: { type: 'boolean' }, method: { type: 'string' } },
+    },
+    disabled: { const: true, description: 'present when the gate was switched off' },
+  },
+};
+
 const prediction = {
   type: 'object',
-  required: ['file', 'probability', 'label', 'threshold', 'operatingPoint', 'model', 'image', 'crop', 'fullImage', 'heatmaps', 'timings', 'notice'],
+  required: ['file', 'gate', 'probability', 'label', 'threshold', 'operatingPoint', 'model', 'image', 'crop', 'fullImage', 'heatmaps', 'timings', 'notice'],
   properties: {
     file: { type: 'string', description: 'the uploaded file name (display only)' },
-    probability: { type: 'number', minimum: 0, maximum: 1, description: 'P(COVID)' },
-    label: { enum: ['covid', 'non'], description: '"covid" when probability >= threshold' },
+    gate,
+    probability: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'P(COVID); null when the gate refused the image' },
+    label: { enum: ['covid', 'non', null], description: '"covid" when probability >= threshold; null when refused' },
     threshold: { type: 'number', description: 'the run\'s operating threshold, chosen on validation data' },
     operatingPoint: { $ref: '#/components/schemas/OperatingPoint' },
     model: { $ref: '#/components/schemas/ModelRef' },

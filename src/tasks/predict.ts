@@ -14,6 +14,10 @@ export interface PredictOptions extends ModelLoadOptions {
   limits?: Partial<LoadLimits>;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
+  /** false: the input gate refuses nothing; every result says so (default true). */
+  gate?: boolean;
+  /** Told once when the feature cache cannot be written (prediction goes on without caching). */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -24,7 +28,7 @@ export interface PredictOptions extends ModelLoadOptions {
 export async function predictFiles(opts: PredictOptions): Promise<Prediction[]> {
   const model = await loadModel(opts.run, opts);
   try {
-    return await model.predict(opts.files, { cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal });
+    return await model.predict(opts.files, { cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal, gate: opts.gate, warn: opts.warn });
   } finally {
     await model.release();
   }

@@ -1,6 +1,6 @@
 /**
  * Minimal NumPy .npy reader (format 1.0/2.0/3.0, C order, little-endian numeric dtypes).
- * Used to read reference tensors in tests and benchmarks.
+ * Reads reference tensors in tests and benchmarks, and the feature cache's entries.
  */
 export interface NpyArray {
   dtype: string;
@@ -30,17 +30,21 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
   const Ctor = CTORS[descr];
   const offset = start + headerLen;
   const count = shape.reduce((a, b) => a * b, 1);
+  if (bytes.length < offset + count * (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT) throw new Error('.npy data is truncated');
   // a real copy (Buffer.slice would be a view) so the typed array is aligned whatever the header length
   const copy = Uint8Array.prototype.slice.call(bytes, offset, offset + count * (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
   return { dtype: descr, shape, data: new Ctor(copy.buffer, 0, count) };
 }
 
-/** Encodes a float32 C-order array as .npy (format 1.0), so cached features open in NumPy. */
-export function encodeNpyF32(data: Float32Array, shape: number[]): Uint8Array {
+/**
+ * Encodes a float32 C-order array as .npy (format 1.0), so cached features open in NumPy.
+ * `spare` zero bytes are left at the end for the caller (NumPy ignores bytes after the array).
+ */
+export function encodeNpyF32(data: Float32Array, shape: number[], spare = 0): Uint8Array {
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const total = 10 + header.length + 1;
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength);
+  const out = new Uint8Array(10 + header.length + data.byteLength + spare);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
   new DataView(out.buffer).setUint16(8, header.length, true);
   out.set(new TextEncoder().encode(header), 10);

@@ -3,7 +3,7 @@
  * what that threshold means, with a heatmap overlay, next to the run's model card.
  * No inline scripts or styles (the server's CSP forbids them); text is set as text, never HTML.
  */
-import type { ApiError, ApiHeatmap, ApiModelCard, ApiPrediction } from '../server/api-types.js';
+import { isAssessed, type ApiAssessed, type ApiError, type ApiHeatmap, type ApiModelCard, type ApiPrediction } from '../server/api-types.js';
 import { h, replaceChildren } from './dom.js';
 import { bytesText, mapValueText, operatingPointSentence, operatingPointShort, percent, probabilityText, proportionText, thresholdSentence, verdictText } from './wording.js';
 
@@ -90,6 +90,10 @@ class ResultCard {
   }
 
   show(r: ApiPrediction): void {
+    if (!isAssessed(r)) {
+      this.refused(r);
+      return;
+    }
     this.result = r;
     this.li.setAttribute('aria-busy', 'false');
     this.li.classList.toggle('flagged', r.label === 'covid');
@@ -98,6 +102,22 @@ class ResultCard {
       h('div', { class: 'result-grid' }, this.summary(r), this.viewer(r)));
     this.applyView();
     this.applyHeat();
+  }
+
+  /** The gate refused the image: no probability and no heatmap, only the reasons, first. */
+  private refused(r: ApiPrediction): void {
+    this.li.setAttribute('aria-busy', 'false');
+    this.li.classList.add('result-refused');
+    const refusals = r.gate.reasons.filter((x) => x.level === 'refuse');
+    const others = r.gate.reasons.filter((x) => x.level !== 'refuse');
+    replaceChildren(this.li,
+      h('h3', { id: `${this.id}-title`, class: 'result-title' }, r.file),
+      h('div', { class: 'refusal', role: 'alert', 'data-testid': 'refused' },
+        h('p', { class: 'verdict verdict-refused', 'data-testid': 'label', 'data-label': 'refused' }, 'Not assessed: this model was not built for this image.'),
+        h('ul', { class: 'gate-reasons' }, ...refusals.map((x) => h('li', { 'data-code': x.code }, x.message))),
+        h('p', { class: 'refusal-why' }, 'The model only gives P(COVID) for frontal chest radiographs like the ones it was trained on. A number for anything else would be a confident answer to a question it cannot answer, so none is shown.'),
+        others.length ? h('details', { class: 'facts-box' }, h('summary', {}, 'Other notes'), h('ul', { class: 'facts' }, ...others.map((x) => h('li', {}, x.message)))) : null,
+        h('p', { class: 'notice' }, r.notice)));
   }
 
   private radios<T extends string>(name: string, label: string, options: [T, string][], current: T, pick: (v: T) => void): HTMLElement {
@@ -138,9 +158,12 @@ class ResultCard {
       h('p', { class: 'meaning', id: `${this.id}-meaning` }));
   }
 
-  private summary(r: ApiPrediction): HTMLElement {
+  private summary(r: ApiAssessed): HTMLElement {
     const op = r.operatingPoint;
+    const warnings = r.gate.reasons.filter((x) => x.level === 'warn');
     return h('div', { class: 'summary' },
+      warnings.length ? h('div', { class: 'gate-warning', role: 'note', 'data-testid': 'gate-warning' },
+        h('strong', {}, 'Read with care: '), h('ul', { class: 'gate-reasons' }, ...warnings.map((x) => h('li', { 'data-code': x.code }, x.message)))) : null,
       h('p', { class: 'probability' },
         h('span', { class: 'probability-label' }, 'P(COVID)'),
         h('span', { class: 'probability-value', 'data-testid': 'probability', 'data-probability': String(r.probability) }, probabilityText(r.probability))),
@@ -286,7 +309,10 @@ async function analyse(files: File[]): Promise<void> {
       cards[i].show(r);
       renderHowToRead(r);
       done++;
-      announce(`${r.file}: P(COVID) ${probabilityText(r.probability)}, ${r.label === 'covid' ? 'flagged' : 'not flagged'} at the threshold of ${percent(r.threshold)}.${files.length > 1 ? ` ${i + 1} of ${files.length} done.` : ''}`);
+      const what = isAssessed(r)
+        ? `P(COVID) ${probabilityText(r.probability)}, ${r.label === 'covid' ? 'flagged' : 'not flagged'} at the threshold of ${percent(r.threshold)}`
+        : `not assessed: ${(r.gate.reasons.find((x) => x.level === 'refuse')?.message ?? 'refused by the input gate').replace(/\.$/, '')}`;
+      announce(`${r.file}: ${what}.${files.length > 1 ? ` ${i + 1} of ${files.length} done.` : ''}`);
       // on a small screen the first verdict is brought into view (after the status line above it has grown), without moving a visible one
       if (done === 1) cards[i].li.querySelector('.verdict')?.scrollIntoView({ block: 'nearest' });
     } catch (err) {

@@ -1,5 +1,5 @@
 /** Plain-language sentences for the page: numbers with their meaning, never bare. */
-import type { ApiModelCard, ApiOperatingPoint, ApiPrediction, ApiProportion } from '../server/api-types.js';
+import type { ApiAssessed, ApiModelCard, ApiOperatingPoint, ApiProportion } from '../server/api-types.js';
 
 /** 0.2719 → "27.2%". */
 export function percent(x: number, digits = 1): string {
@@ -26,7 +26,7 @@ export function operatingPointSentence(op: ApiOperatingPoint): string {
 }
 
 /** The verdict line of a prediction. */
-export function verdictText(r: ApiPrediction): string {
+export function verdictText(r: ApiAssessed): string {
   return r.label === 'covid'
     ? `Flagged: P(COVID) ${probabilityText(r.probability)} is at or above the threshold of ${percent(r.threshold)}.`
     : `Not flagged: P(COVID) ${probabilityText(r.probability)} is below the threshold of ${percent(r.threshold)}.`;

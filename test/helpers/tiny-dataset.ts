@@ -50,3 +50,21 @@ export async function makeTinyDataset(spec: TinySpec): Promise<string> {
   if (spec.manifest) await writeFile(join(root, 'manifest.csv'), rows.join('\n') + '\n');
   return root;
 }
+
+/**
+ * A small ImageFolder copy of real chest X-rays from the development set (the first `train` and
+ * `test` files of each class, by name), for tests whose model must have seen what chest films
+ * look like (the input gate learns that from the training images).
+ */
+export async function makeDevSubset(devSet: string, train: number, test: number): Promise<string> {
+  const { copyFile, readdir } = await import('node:fs/promises');
+  const root = await mkdtemp(join(tmpdir(), 'dc-devsub-'));
+  for (const [split, n] of [['train', train], ['test', test]] as const) {
+    for (const cls of ['covid', 'non']) {
+      const dir = join(devSet, split, cls);
+      await mkdir(join(root, split, cls), { recursive: true });
+      for (const f of (await readdir(dir)).sort().slice(0, n)) await copyFile(join(dir, f), join(root, split, cls, f));
+    }
+  }
+  return root;
+}

@@ -40,6 +40,7 @@ export function registerFeatures(program: Command, io: { out: (s: string) => voi
         collect: false,
         onProgress: progressOf(o),
         limits: { maxPixels },
+        warn: (m) => process.stderr.write(`warning: ${m}\n`),
       });
     } finally {
       await backbone.release();

@@ -134,25 +134,34 @@ Examples:
     .requiredOption('--run <dir>', 'run folder written by train')
     .argument('[files...]', 'image files (or folders, with --recursive)')
     .option('-r, --recursive', 'predict every image in the folders given, subfolders too (recognised by content; other files skipped)')
-    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training')
+    .option('--no-gate', 'research use: the input gate refuses nothing (every line then says so, and what would have been refused)');
   addRuntimeOptions(addFilesFromOption(predict)).addHelpText('after', `
-Output: one JSON object per line: {"file", "probability", "label", "threshold", "sha256"} or {"file", "error", "problem"}.
-Exit code 1 only when no file could be predicted.
+Output: one JSON object per line:
+  {"file", "probability", "label", "threshold", "sha256", "gate"}  predicted (gate.verdict passed or warned)
+  {"file", "sha256", "refused": true, "gate"}                      refused by the input gate: not a frontal
+                                                                    chest radiograph like the training images
+                                                                    (gate.reasons says why, in words)
+  {"file", "error", "problem"}                                     could not be read
+Exit code 1 only when no file could be predicted or refused.
 Examples:
   deep-covid predict --run runs/squeezenet xray1.png xray2.dcm
   deep-covid predict --run runs/squeezenet --recursive scans/
   find archive -name '*.png' | deep-covid predict --run runs/squeezenet --files-from -`);
-  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; filesFrom?: string; recursive?: boolean }) => {
+  predict.action(async (args: string[], o: RuntimeOptions & { run: string; model?: string; filesFrom?: string; recursive?: boolean; gate: boolean }) => {
     const inputs = await expandImageInputs(await resolveFileArguments(args, o.filesFrom), !!o.recursive);
     for (const f of inputs.opened) log(`${f.folder}: ${f.images} image(s)${f.skipped ? `, ${f.skipped} other file(s) skipped` : ''}`);
     const preds = inputs.files.length
-      ? await predictFiles({ run: o.run, files: inputs.files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined })
+      ? await predictFiles({ run: o.run, files: inputs.files, runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: undefined, gate: o.gate, warn: (m) => log(`warning: ${m}`) })
       : [];
-    const refused = inputs.folders.map((f) => ({ file: f, error: `${f} is a folder: pass --recursive to predict the images in it`, problem: 'unreadable' }));
-    for (const p of [...preds, ...refused]) io.out(JSON.stringify(p));
-    const all = preds.length + refused.length;
-    const bad = [...preds.filter((p) => 'error' in p), ...refused];
+    const folders = inputs.folders.map((f) => ({ file: f, error: `${f} is a folder: pass --recursive to predict the images in it`, problem: 'unreadable' }));
+    for (const p of [...preds, ...folders]) io.out(JSON.stringify(p));
+    const all = preds.length + folders.length;
+    const bad = [...preds.filter((p) => 'error' in p), ...folders];
+    const refused = preds.filter((p) => 'refused' in p);
     if (all === 0) log('no image found in the folders given');
+    if (!o.gate) log('warning: the input gate is off (--no-gate): nothing was refused, whatever it is; every line says so');
+    if (refused.length) log(`${refused.length} of ${all} file(s) refused by the input gate (not a frontal chest radiograph like the training images): ${refused.map((b) => b.file).join(', ')}`);
     if (bad.length) log(`${bad.length} of ${all} input(s) could not be predicted: ${bad.map((b) => b.file).join(', ')}`);
     if (bad.length === all) process.exitCode = 1;
   });

@@ -1,0 +1,90 @@
+// The input gate on the prediction path: every prediction carries the gate's verdict; a refused
+// image gets no P(COVID) at all; --no-gate (gate: false) refuses nothing and says so.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { makeDevSubset } from './helpers/tiny-dataset.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FeatureCache } from '../src/features/cache.js';
+import { DeepCovidModel, isPredicted, isRefused } from '../src/model/index.js';
+import { trainRun } from '../src/protocol/train-run.js';
+import { main } from '../src/cli/main.js';
+import { DEV_SET, SHARED, skipNoShared } from './helpers/shared.js';
+
+const DICOM = join(SHARED, 'data', 'dicom');
+const NOT_CXR = join(SHARED, 'data', 'not-cxr');
+let data: string;
+let work: string;
+let run: string;
+let cache: FeatureCache;
+
+before(async () => {
+  if (skipNoShared) return;
+  // real chest X-rays (a slice of the dev set), so that what the gate learns is what chest films look like
+  work = await mkdtemp(join(tmpdir(), 'dc-gate-'));
+  data = await makeDevSubset(DEV_SET, 40, 6);
+  cache = new FeatureCache(join(work, 'cache'));
+  run = join(work, 'run');
+  await trainRun({ data, out: run, config: { backbone: 'squeezenet1_1', epochs: 5, augmentFactor: 2, seed: 2 }, cache });
+});
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+  if (data) await rm(data, { recursive: true, force: true });
+});
+
+test('train wrote the gate, and predict refuses CT and MR with the modality named, passes a chest CR, and gates a photo', { skip: skipNoShared }, async () => {
+  await access(join(run, 'gate.json'));
+  const photo = join(NOT_CXR, 'photo', (await readdir(join(NOT_CXR, 'photo'))).sort()[0]);
+  const files = [
+    join(DICOM, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'),
+    join(DICOM, 'ts-implicit-vr-le-mr-16bit-signed.dcm'),
+    join(DICOM, 'rsna-monochrome2-jpeg-baseline.dcm'),
+    photo,
+  ];
+  const model = await DeepCovidModel.load(run);
+  try {
+    assert.ok(model.gate, 'the run has a fitted density model');
+    const [ct, mr, chest, pic] = await model.predict(files, { cache });
+    for (const [p, modality] of [[ct, 'CT'], [mr, 'MR']] as const) {
+      assert.ok(isRefused(p), `${p.file} is refused`);
+      assert.ok(!('probability' in p), 'a refused image has no probability');
+      assert.equal(p.gate.verdict, 'refused');
+      assert.equal(p.gate.reasons[0].code, 'not-radiograph');
+      assert.match(p.gate.reasons[0].message, new RegExp(`\\b${modality}\\b`));
+    }
+    assert.ok(isPredicted(chest), 'the chest radiograph is predicted');
+    assert.ok(!chest.gate.reasons.some((r) => r.level === 'refuse'));
+    assert.ok(!isPredicted(pic) || pic.gate.verdict !== 'passed', 'a photograph is refused or at least warned about');
+
+    // gate off: nothing refused, every result stamped, the refusal said as what would have been
+    const [ctOff] = await model.predict([files[0]], { cache, gate: false });
+    assert.ok(isPredicted(ctOff));
+    assert.equal(ctOff.gate.disabled, true);
+    assert.equal(ctOff.gate.reasons[0].code, 'gate-disabled');
+    assert.ok(ctOff.gate.reasons.some((r) => /Would have been refused/.test(r.message)));
+
+    // the single-image path (server, PACS) says the same
+    const a = await model.analyse(files[0]);
+    assert.equal(a.gate.verdict, 'refused');
+    assert.equal(a.probability, null);
+    assert.equal(a.cam, null);
+  } finally {
+    await model.release();
+  }
+});
+
+test('CLI predict prints the gate in every line and names refusals', { skip: skipNoShared }, async () => {
+  const lines: string[] = [];
+  const errs: string[] = [];
+  const io = { out: (s: string) => lines.push(s), err: (s: string) => errs.push(s) };
+  const code = await main(['node', 'deep-covid', 'predict', '--run', run, '--cache', join(work, 'cli-cache'), join(DICOM, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'), join(DICOM, 'rsna-monochrome2-jpeg-baseline.dcm')], io);
+  assert.equal(code, 0);
+  const [ct, cr] = lines.map((l) => JSON.parse(l));
+  assert.equal(ct.refused, true);
+  assert.equal(ct.probability, undefined);
+  assert.equal(ct.gate.verdict, 'refused');
+  assert.equal(typeof cr.probability, 'number');
+  assert.ok(['passed', 'warned'].includes(cr.gate.verdict));
+  assert.match(errs.join('\n'), /1 of 2 file\(s\) refused by the input gate/);
+});
