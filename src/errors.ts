@@ -4,7 +4,7 @@
  */
 
 /** Stable machine-readable codes of deep-covid's errors. */
-export type ErrorCode = 'E_INPUT' | 'E_MODEL_NOT_FOUND' | 'E_MODEL' | 'E_DATASET' | 'E_USAGE' | 'E_RUN';
+export type ErrorCode = 'E_INPUT' | 'E_MODEL_NOT_FOUND' | 'E_MODEL' | 'E_DATASET' | 'E_USAGE' | 'E_RUN' | 'E_QUEUE' | 'E_PACS';
 
 /** Base class of every error deep-covid raises on purpose. */
 export class DeepCovidError extends Error {
@@ -71,5 +71,22 @@ export class UsageError extends DeepCovidError {
 export class RunError extends DeepCovidError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('E_RUN', message, options);
+  }
+}
+
+/** A job queue (Redis) cannot be reached or used; the message names the address and what to do. */
+export class QueueError extends DeepCovidError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_QUEUE', message, options);
+  }
+}
+
+/** A PACS (DICOMweb or DICOM network peer) refused, failed or answered something unusable. */
+export class PacsError extends DeepCovidError {
+  /** HTTP status or DIMSE status, when the peer gave one. */
+  readonly status: number | null;
+  constructor(message: string, status: number | null = null, options?: { cause?: unknown }) {
+    super('E_PACS', message, options);
+    this.status = status;
   }
 }

@@ -8,8 +8,10 @@ import { registerModels } from './commands/models.js';
 import { registerReport } from './commands/report.js';
 import { registerExplain } from './commands/explain.js';
 import { registerServe } from './commands/serve.js';
+import { registerPacs } from './commands/pacs.js';
 import { registerCache } from './commands/cache.js';
 import { findUnknownOption } from './unknown-options.js';
+import { registerScreen } from './commands/screen.js';
 
 /** Output sinks, replaceable in tests. */
 export interface CliIO {
@@ -36,7 +38,9 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   registerReport(program, io);
   registerExplain(program, io);
   registerServe(program, io);
+  registerPacs(program, io);
   registerCache(program, io);
+  registerScreen(program, io);
   // every (sub)command reports through io and returns instead of calling process.exit
   const configure = (cmd: Command): void => {
     for (const c of cmd.commands) {

@@ -27,7 +27,7 @@ export function parseCsv(text: string): Record<string, string>[] {
   return parse(text, { columns: true, skip_empty_lines: true, bom: true, trim: false, cast: (value: string) => restoreFormula(value) }) as Record<string, string>[];
 }
 
-/** Formats records as CSV with the given column order (fields quoted where needed, formulas neutralised). */
-export function formatCsv(rows: Record<string, unknown>[], columns: string[]): string {
-  return stringify(rows, { header: true, columns, cast: { string: (value: string) => neutraliseFormula(value) } });
+/** Formats records as CSV with the given column order (fields quoted where needed, formulas neutralised); `header: false` for appending rows. */
+export function formatCsv(rows: Record<string, unknown>[], columns: string[], opts: { header?: boolean } = {}): string {
+  return stringify(rows, { header: opts.header ?? true, columns, cast: { string: (value: string) => neutraliseFormula(value) } });
 }

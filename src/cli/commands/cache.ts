@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { cacheUsage, clearCache, type CacheModelUsage } from '../../features/cache.js';
-import { bytesText } from '../../util/bytes.js';
 import { featureCache, type RuntimeOptions } from '../common.js';
+import { bytesText } from '../../util/bytes.js';
 
 function modelLine(m: CacheModelUsage): string {
   const per = m.entries ? `, ${bytesText(m.bytes / m.entries)} per image` : '';
@@ -18,7 +18,7 @@ export function registerCache(program: Command, io: { out: (s: string) => void; 
 Every command that runs a backbone keeps each image's features here, so later commands skip the
 backbone. SqueezeNet keeps whole 512 x 13 x 13 feature maps (about 340 KiB per image and augmented
 copy); the other backbones keep pooled vectors (2-8 KiB). One reproduce on the development set
-leaves about 500 MiB. Deleting entries is always safe: they are recomputed when needed.
+leaves several hundred MiB. Deleting entries is always safe: they are recomputed when needed.
 Examples:
   deep-covid cache
   deep-covid cache clear --backbone squeezenet1_1`)

@@ -1,0 +1,181 @@
+import { readFile } from 'node:fs/promises';
+import { sha256Hex } from '../util/hash.js';
+import { createProgress, type ProgressListener } from '../util/progress.js';
+import type { BatchItem, ItemOutcome, ModelInfo } from './model.js';
+import { GATE_NOT_ASSESSED, type ResultsFile, type ScreenRow } from './results.js';
+import type { ScreenInput } from './source.js';
+import { RowTally, type ScreenSummary } from './summary.js';
+
+/** Runs batches of files through a model: in this process, or on queue workers. */
+export interface BatchExecutor {
+  /** Batches in flight at once (each is read and hashed before it is sent). */
+  readonly concurrency: number;
+  /** One outcome per item, in order. `key` identifies the batch's content and model. */
+  run(key: string, items: BatchItem[], signal?: AbortSignal): Promise<ItemOutcome[]>;
+  /** Called once the batch's rows are durably written (a queue drops the finished job then). */
+  written?(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of `driveScreen`. */
+export interface DriveOptions {
+  inputs: ScreenInput[];
+  results: ResultsFile;
+  /** Rows the results file already held. */
+  existing: ScreenRow[];
+  model: ModelInfo;
+  executor: BatchExecutor;
+  batchSize: number;
+  /** Events over the inputs: done = inputs with a row; fromCache = those skipped or copied (no prediction). */
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+}
+
+type Hashed = { input: ScreenInput; sha256: string } | { input: ScreenInput; readError: string };
+
+async function hashInput(input: ScreenInput): Promise<Hashed> {
+  try {
+    return { input, sha256: sha256Hex(await readFile(input.path)) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not an image' : `cannot read file (${code ?? String(err)})`;
+    return { input, readError: `${input.path}: ${why}` };
+  }
+}
+
+/** Runs at most `n` calls at once, in order of arrival (a freed slot is handed to the next caller). */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+/** File reads at once while hashing: a queue's window of hundreds of batches must not open thousands of files. */
+const HASH_READS = 32;
+
+/** The key of a batch: its items' content hashes and the model (a queue job id, so re-sending is idempotent). */
+export function batchKey(modelId: string, sha256s: string[]): string {
+  return `b${sha256Hex(`${modelId}\n${sha256s.join('\n')}`)}`;
+}
+
+/**
+ * Screens inputs in fixed batches of consecutive inputs (the same batches on every run), with
+ * `executor.concurrency` batches in flight: while one batch is predicted the next is read and
+ * hashed. An input whose name and content already have a row is skipped; one whose content has
+ * a row under another name gets a copy of it; the rest are predicted. Rows are appended as each
+ * batch finishes, so a crash loses at most the batches in flight and never duplicates a row.
+ */
+export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 'ignored' | 'droppedTornLine'>> {
+  const t0 = performance.now();
+  const { inputs, model } = o;
+  const doneKeys = new Set(o.existing.map((r) => `${r.file}\n${r.sha256}`));
+  // content already predicted by this model (under any name): copied instead of predicted again
+  const byContent = new Map<string, ScreenRow>();
+  for (const r of o.existing) if ((r.probability !== null || r.decision === 'refused') && r.sha256) byContent.set(r.sha256, r);
+  const latest = new Map<string, ScreenRow>();
+  for (const r of o.existing) latest.set(r.file, r);
+  const tally = new RowTally();
+  let written = 0;
+  let reused = 0;
+  let skipped = 0;
+  const progress = createProgress({ label: 'screen', unit: 'img', total: inputs.length, onProgress: o.onProgress });
+
+  const row = (input: ScreenInput, sha256: string, outcome: ItemOutcome): ScreenRow => {
+    const base = { file: input.name, sha256, threshold: model.threshold, gate: GATE_NOT_ASSESSED, model: model.id };
+    if ('probability' in outcome) {
+      return { ...base, gate: outcome.gate, probability: outcome.probability, decision: outcome.probability >= model.threshold ? 'covid' : 'non', error_kind: '', error: '' };
+    }
+    if ('refused' in outcome) return { ...base, gate: outcome.gate, probability: null, decision: 'refused', error_kind: '', error: '' };
+    return { ...base, probability: null, decision: 'error', error_kind: outcome.kind, error: outcome.error };
+  };
+
+  const record = async (rows: ScreenRow[]) => {
+    await o.results.append(rows);
+    for (const r of rows) {
+      doneKeys.add(`${r.file}\n${r.sha256}`);
+      if (r.probability !== null || r.decision === 'refused') byContent.set(r.sha256, r);
+      tally.add(r);
+    }
+    written += rows.length;
+  };
+
+  const limit = limiter(HASH_READS);
+  const runBatch = async (start: number) => {
+    const hashed = await Promise.all(inputs.slice(start, start + o.batchSize).map((input) => limit(() => hashInput(input))));
+    const now: ScreenRow[] = [];
+    let notPredicted = 0;
+    const todo: { input: ScreenInput; sha256: string }[] = [];
+    for (const h of hashed) {
+      const sha = 'sha256' in h ? h.sha256 : '';
+      if (doneKeys.has(`${h.input.name}\n${sha}`)) {
+        tally.add(latest.get(h.input.name)!);
+        skipped++;
+        notPredicted++;
+      } else if ('readError' in h) {
+        now.push(row(h.input, '', { error: h.readError, kind: 'unreadable' }));
+      } else if (byContent.has(h.sha256)) {
+        const prior = byContent.get(h.sha256)!;
+        // the same content seen earlier (another path): the same answer, refusals included
+        now.push(row(h.input, h.sha256, prior.decision === 'refused' ? { refused: true, gate: prior.gate } : { probability: prior.probability!, gate: prior.gate }));
+        reused++;
+        notPredicted++;
+      } else {
+        todo.push(h);
+      }
+    }
+    let key: string | null = null;
+    if (todo.length > 0) {
+      key = batchKey(model.id, todo.map((t) => t.sha256));
+      const outcomes = await o.executor.run(key, todo.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
+      todo.forEach((t, i) => now.push(row(t.input, t.sha256, outcomes[i])));
+    }
+    // every name is in one batch only (sources are de-duplicated), so no other batch writes these rows
+    await record(now);
+    if (key) await o.executor.written?.(key);
+    progress.tick(hashed.length, notPredicted);
+  };
+
+  let next = 0;
+  let stopped = false;
+  const lane = async () => {
+    while (next < inputs.length) {
+      if (o.signal?.aborted) {
+        stopped = true;
+        return;
+      }
+      const start = next;
+      next += o.batchSize;
+      try {
+        await runBatch(start);
+      } catch (err) {
+        // a stop request abandons the batches in flight: they were not written, so a rerun does them
+        if (o.signal?.aborted) {
+          stopped = true;
+          return;
+        }
+        throw err;
+      }
+    }
+  };
+  const lanes = Array.from({ length: Math.max(1, o.executor.concurrency) }, lane);
+  // the first failure stops the others from taking new batches; every lane is awaited before returning
+  const settled = await Promise.allSettled(lanes.map((l) => l.catch((err) => { next = inputs.length; throw err; })));
+  progress.done();
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    inputs: inputs.length, skipped, written, reused, byDecision: tally.byDecision, byErrorKind: tally.byErrorKind,
+    seconds, rowsPerSecond: written / Math.max(seconds, 1e-9), stopped,
+  };
+}
