@@ -4,13 +4,12 @@ import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { trainRun } from '../../src/protocol/train-run.js';
 import { parseCsv } from '../../src/util/csv.js';
-import { makeDevSubset } from './tiny-dataset.js';
+import { makeTinyDataset } from './tiny-dataset.js';
 import { DEV_SET, projectRoot } from './shared.js';
 
 /** Trains a small SqueezeNet run on synthetic images (a few seconds): a real run folder to screen with. */
 export async function trainTinyRun(out: string): Promise<string> {
-  // real chest films: the run's input gate learns from its training images what one looks like
-  const data = await makeDevSubset(DEV_SET, 20, 4);
+  const data = await makeTinyDataset({ train: [12, 16], test: [4, 4], perPatient: 2, manifest: true });
   await trainRun({ data, out, config: { backbone: 'squeezenet1_1', epochs: 4, augmentFactor: 1, seed: 5 }, cache: null });
   return out;
 }
