@@ -47,7 +47,7 @@ type Logger = NonNullable<NonNullable<Parameters<typeof compile>[1]>['logger']>;
  * Vega-Lite's log, minus the benign note it gives whenever one layer of a chart hides the legend
  * another layer shows; other warnings still reach stderr.
  */
-function chartLogger(): Logger {
+function chartLogger(warn: (message: string) => void): Logger {
   let level = 1;
   const logger = {
     level(l?: number) {
@@ -60,7 +60,7 @@ function chartLogger(): Logger {
     },
     warn(...args: unknown[]) {
       const msg = args.map(String).join(' ');
-      if (!/Conflicting legend property "disable"/.test(msg)) process.stderr.write(`vega-lite warning: ${msg}\n`);
+      if (!/Conflicting legend property "disable"/.test(msg)) warn(`vega-lite: ${msg}`);
       return logger;
     },
     info: () => logger,
@@ -69,10 +69,14 @@ function chartLogger(): Logger {
   return logger as unknown as Logger;
 }
 
-/** Renders a Vega-Lite spec to standalone SVG text; `idPrefix` names its internal ids. */
-export async function vegaLiteToSvg(spec: TopLevelSpec, idPrefix: string): Promise<string> {
+/**
+ * Renders a Vega-Lite spec to standalone SVG text; `idPrefix` names its internal ids. The
+ * compiler's warnings (a chart spec the compiler had to adjust) go to `warn`; the library never
+ * prints them itself.
+ */
+export async function vegaLiteToSvg(spec: TopLevelSpec, idPrefix: string, warn: (message: string) => void = () => {}): Promise<string> {
   const withConfig = { ...spec, config: { ...CHART_CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec;
-  const compiled = compile(withConfig, { logger: chartLogger() }).spec;
+  const compiled = compile(withConfig, { logger: chartLogger(warn) }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     const svg = await view.toSVG();
