@@ -7,6 +7,7 @@ import { resolveManifest, type ModelManifest } from './manifest.js';
 import { decodeModel, exposeOutputs, findFeatureTensors } from './graph.js';
 import { locateModel, type LocateOptions, type LocatedModel } from './locate.js';
 import type { WeightsProvenance } from './registry.js';
+import { ThreadSession, type FeatureSession } from './thread-session.js';
 
 /** How to run a backbone. */
 export interface BackboneOptions extends LocateOptions {
@@ -16,6 +17,11 @@ export interface BackboneOptions extends LocateOptions {
   device?: 'cpu' | 'cuda';
   /** Where warnings go (the library never prints: without this, warnings are dropped). */
   warn?: (msg: string) => void;
+  /**
+   * Run the session on a worker thread of its own (see ThreadSession): onnxruntime runs a pass
+   * synchronously on the calling thread, which a server's event loop cannot afford.
+   */
+  offThread?: boolean;
 }
 
 /** Features for a batch: pooled [n, C] and/or the feature map [n, C, H, W]. */
@@ -41,7 +47,7 @@ export class Backbone {
     readonly name: string,
     readonly located: Omit<LocatedModel, 'bytes'>,
     readonly manifest: ModelManifest,
-    private readonly session: ort.InferenceSession,
+    private readonly session: FeatureSession,
     /** The execution provider actually used. */
     readonly device: 'cpu' | 'cuda',
   ) {}
@@ -73,22 +79,24 @@ export class Backbone {
       extra: { session: { intra_op: { allow_spinning: '0' } } },
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     };
-    let session: ort.InferenceSession;
+    const create = (options: ort.InferenceSession.SessionOptions): Promise<FeatureSession> =>
+      opts.offThread ? ThreadSession.create(bytes, options) : ort.InferenceSession.create(bytes, options);
+    let session: FeatureSession;
     let device: 'cpu' | 'cuda' = 'cpu';
     if (opts.device === 'cuda') {
       try {
         // onnxruntime's process-wide logger prints its own raw error when the provider library is
         // missing; our warning below says it plainly, so only fatal messages may pass (failures still throw)
         ort.env.logLevel = 'fatal';
-        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'], logSeverityLevel: 4 });
+        session = await create({ ...base, executionProviders: ['cuda'], logSeverityLevel: 4 });
         device = 'cuda';
       } catch (err) {
         warn(`CUDA is not available (${(err as Error).message.split('\n')[0]}); running on the CPU instead`);
-        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] });
+        session = await create({ ...base, executionProviders: ['cpu'] });
       }
     } else {
       try {
-        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] });
+        session = await create({ ...base, executionProviders: ['cpu'] });
       } catch (err) {
         throw new ModelError(`onnxruntime cannot load ${located.path}: ${(err as Error).message}`, { cause: err });
       }

@@ -22,10 +22,16 @@ export interface DecodePoolOptions {
   idleMs?: number;
 }
 
+/** A decoded image and, when asked for, the sha256 of the bytes it came from. */
+export interface DecodedWithHash {
+  image: LoadedImage;
+  sha256?: string;
+}
+
 interface Pending {
   job: DecodeJob;
   name: string;
-  resolve: (img: LoadedImage) => void;
+  resolve: (r: DecodedWithHash) => void;
   reject: (err: unknown) => void;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -65,12 +71,21 @@ export class DecodePool {
    * Decodes like loadGreyImage, on a worker thread; same result, same InputErrors. With `signal`,
    * an abort rejects at once with the signal's reason (a running decode's worker is ended).
    */
-  decode(src: ImageSource, limits: Partial<LoadLimits> = {}, opts: { signal?: AbortSignal } = {}): Promise<LoadedImage> {
+  async decode(src: ImageSource, limits: Partial<LoadLimits> = {}, opts: { signal?: AbortSignal } = {}): Promise<LoadedImage> {
+    return (await this.decodeAndHash(src, limits, { ...opts, hash: false })).image;
+  }
+
+  /**
+   * As `decode`; with `hash`, the worker also computes the sha256 of the bytes, so that a large
+   * upload is not hashed on the calling thread either. Bytes in a SharedArrayBuffer reach the
+   * worker without a copy (other bytes are copied once by postMessage).
+   */
+  decodeAndHash(src: ImageSource, limits: Partial<LoadLimits> = {}, opts: { signal?: AbortSignal; hash?: boolean } = {}): Promise<DecodedWithHash> {
     const { signal } = opts;
     if (this.closed) return Promise.reject(new Error('the decode pool is closed'));
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return new Promise<LoadedImage>((resolve, reject) => {
-      const p: Pending = { job: { id: this.nextId++, src, limits }, name: sourceName(src), resolve, reject, signal };
+    return new Promise<DecodedWithHash>((resolve, reject) => {
+      const p: Pending = { job: { id: this.nextId++, src, limits, hash: opts.hash ?? true }, name: sourceName(src), resolve, reject, signal };
       if (signal) {
         p.onAbort = () => this.abort(p);
         signal.addEventListener('abort', p.onAbort, { once: true });
@@ -121,7 +136,8 @@ export class DecodePool {
     if ('image' in reply) {
       const { width, height, data, format, bitDepth, meta } = reply.image;
       pixels = width * height;
-      this.settle(p, () => p.resolve({ width, height, data, format: format as ImageFormat, bitDepth, ...(meta ? { meta } : {}) }));
+      const image: LoadedImage = { width, height, data, format: format as ImageFormat, bitDepth, ...(meta ? { meta } : {}) };
+      this.settle(p, () => p.resolve({ image, ...(reply.sha256 ? { sha256: reply.sha256 } : {}) }));
     } else if ('inputError' in reply) {
       const e = reply.inputError;
       const detail = e.message.startsWith(`${e.file}: `) ? e.message.slice(e.file.length + 2) : e.message;
@@ -186,4 +202,10 @@ let shared: DecodePool | undefined;
 export function loadGreyImageOffThread(src: ImageSource, limits: Partial<LoadLimits> = {}, opts: { signal?: AbortSignal } = {}): Promise<LoadedImage> {
   shared ??= new DecodePool();
   return shared.decode(src, limits, opts);
+}
+
+/** As loadGreyImageOffThread, with the sha256 of the bytes computed on the decoder thread too. */
+export function decodeAndHashOffThread(src: ImageSource, limits: Partial<LoadLimits> = {}, opts: { signal?: AbortSignal } = {}): Promise<DecodedWithHash> {
+  shared ??= new DecodePool();
+  return shared.decodeAndHash(src, limits, { ...opts, hash: true });
 }

@@ -16,7 +16,7 @@ import { extractFeatures, type Augmenter, type ExtractResult, type FeatureReques
 import { headSpecFor, predictProba, type Head } from '../head/index.js';
 import type { LoadedImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type ImageSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
-import { loadGreyImageOffThread } from '../input/decode-pool.js';
+import { decodeAndHashOffThread } from '../input/decode-pool.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { readRunDir, readRunJson, RUN_FILES, type LoadedRun } from '../protocol/run-folder.js';
@@ -151,7 +151,7 @@ export interface AnalyseOptions {
   occlusion?: boolean | Partial<OcclusionSettings>;
   limits?: Partial<LoadLimits>;
   signal?: AbortSignal;
-  /** Decode on a worker thread (loadGreyImageOffThread), so the caller's event loop stays free: what a server wants. */
+  /** Decode (and hash) on a worker thread (decodeAndHashOffThread), so the caller's event loop stays free: what a server wants. */
   decodeOffThread?: boolean;
   onOcclusionProgress?: OcclusionOptions['onProgress'];
   roi?: OcclusionOptions['roi'];
@@ -490,7 +490,8 @@ export class DeepCovidModel implements CovidModel {
     const t0 = performance.now();
     const src = await readSource(input);
     const probe = await probeImage(src, opts.limits);
-    const image = opts.decodeOffThread ? await loadGreyImageOffThread(src, opts.limits, { signal: opts.signal }) : await decodeProbed(probe);
+    // off the thread, the bytes are hashed where they are decoded (hashing 50 MiB takes a while)
+    const { image, sha256: hashed } = opts.decodeOffThread ? await decodeAndHashOffThread(src, opts.limits, { signal: opts.signal }) : { image: await decodeProbed(probe), sha256: undefined };
     const t1 = performance.now();
     const crop = await resizeAndCrop(image, this.preprocess);
     const tensor = new Float32Array(this.backbone.imageLength);
@@ -504,7 +505,7 @@ export class DeepCovidModel implements CovidModel {
     const score = this.gate ? scoreFeatures(this.gate, out.pooled!, 1)[0] : null;
     const t3 = performance.now();
     const gate = await this.assess(probe, image, score, opts);
-    const sha256 = sha256Hex(src.bytes);
+    const sha256 = hashed ?? sha256Hex(src.bytes);
     const base = { file: nameOf(input), sha256, gate, threshold: this.threshold, image, crop };
     if (gate.verdict === 'refused') {
       return { ...base, probability: null, label: null, cam: null, occlusion: null, timings: { decodeMs: ms(t1 - t0), preprocessMs: ms(t2 - t1), inferenceMs: ms(t3 - t2), camMs: null, occlusionMs: null } };

@@ -15,6 +15,7 @@ import { openApiDocument } from './openapi.js';
 import { InferenceQueue } from './queue.js';
 import { addSecurityHeaders, hostChecker, sameOrigin } from './security.js';
 import { loadWebAssets, registerWebRoutes } from './static-files.js';
+import { UploadBuffers, type BodyLease } from './upload-buffers.js';
 
 /** Default upload limit: 50 MiB (a large uncompressed DICOM radiograph is about 30 MiB). */
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
@@ -104,6 +105,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     maxQueued: opts.maxQueued ?? 4,
     maxBytes: opts.maxBytesInFlight ?? DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes,
   });
+  // bodies are received into reused shared buffers: no new external memory per upload (see upload-buffers.ts)
+  const bodies = new UploadBuffers(Number.isFinite(queue.maxBytes) ? queue.maxBytes : DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes);
+  /** The body buffer each request holds, given back when its handler is done with the upload. */
+  const leases = new WeakMap<FastifyRequest, BodyLease>();
+  const leaseFor = (request: FastifyRequest, size: number): Buffer => {
+    const lease = bodies.lease(size);
+    leases.set(request, lease);
+    return lease.bytes;
+  };
   const limits: ServedLimits = { maxUploadBytes, maxPixels, concurrency: queue.concurrency, maxQueued: queue.maxQueued };
   const hostAllowed = hostChecker({ bindHost: opts.host, allowedHosts: opts.allowedHosts });
   const model = opts.model;
@@ -165,7 +175,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // in this scope: multipart uploads, or the raw body of any other content type (format is sniffed from bytes)
     scope.removeAllContentTypeParsers();
     await scope.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1, fields: 4, parts: 5, headerPairs: 200 } });
-    scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) => readBody(payload, declaredLength(request), maxUploadBytes));
+    scope.addContentTypeParser('*', async (request: FastifyRequest, payload: IncomingMessage) => {
+      try {
+        return await readBody(payload, declaredLength(request), maxUploadBytes, (n) => leaseFor(request, n));
+      } catch (err) {
+        // the handler will not run: nothing else will read the buffer
+        leases.get(request)?.release();
+        throw err;
+      }
+    });
     scope.post('/api/predict', {
       // admitted or refused from the headers alone, before a byte of the body is read
       onRequest: async (request, reply) => {
@@ -186,7 +204,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         const t0 = performance.now();
         const query = predictQuery(request.query);
         const occlusion = flag(query.occlusion, 'occlusion');
-        const upload = await readUpload(request, query.name);
+        const upload = await readUpload(request, query.name, maxUploadBytes, (n) => leaseFor(request, n));
         const tQueued = performance.now();
         const result = await queue.runAdmitted(async () => {
           const tStart = performance.now();
@@ -197,6 +215,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         reply.header('server-timing', `total;dur=${(performance.now() - t0).toFixed(1)}`);
         return body;
       } finally {
+        // nothing reads the upload any more (the model has finished with it, or failed)
+        leases.get(request)?.release();
         letGo();
       }
     });
@@ -207,23 +227,29 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   return app;
 }
 
+/** Gives a buffer of exactly `n` bytes for a body (reused memory for large ones). */
+type BodyBuffer = (n: number) => Buffer;
+
 /**
- * Reads a raw request body into one buffer of the size its Content-Length announced, so a large
- * upload is held once (collecting chunks and concatenating them would hold it twice for a moment);
- * a chunked body is collected up to the limit.
+ * Reads a body stream into one buffer of the size announced beforehand (`declared`, or at most
+ * `limit` when unannounced: then collected and copied once), so a large upload is held once and
+ * never concatenated. With `exact`, the body must have exactly `declared` bytes.
  */
-async function readBody(stream: AsyncIterable<Buffer>, declared: number | null, limit: number): Promise<Buffer> {
+async function receive(stream: AsyncIterable<Buffer>, declared: number | null, limit: number, buffer: BodyBuffer, exact: boolean): Promise<Buffer> {
   if (declared !== null) {
     if (declared > limit) throw uploadTooLarge(limit);
-    const out = Buffer.allocUnsafe(declared);
+    const out = buffer(declared);
     let at = 0;
     for await (const chunk of stream) {
-      if (at + chunk.length > declared) throw new HttpError(400, 'bad-request', `the body is longer than the ${declared} bytes its Content-Length announced`);
+      if (at + chunk.length > declared) {
+        if (exact) throw new HttpError(400, 'bad-request', `the body is longer than the ${declared} bytes its Content-Length announced`);
+        throw uploadTooLarge(limit);
+      }
       chunk.copy(out, at);
       at += chunk.length;
     }
-    if (at !== declared) throw new HttpError(400, 'bad-request', `the body ended after ${at} of the ${declared} bytes its Content-Length announced`);
-    return out;
+    if (exact && at !== declared) throw new HttpError(400, 'bad-request', `the body ended after ${at} of the ${declared} bytes its Content-Length announced`);
+    return at === declared ? out : out.subarray(0, at);
   }
   const chunks: Buffer[] = [];
   let n = 0;
@@ -232,12 +258,20 @@ async function readBody(stream: AsyncIterable<Buffer>, declared: number | null, 
     if (n > limit) throw uploadTooLarge(limit);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks, n);
+  const out = buffer(n);
+  let at = 0;
+  for (const c of chunks) at += c.copy(out, at);
+  return out;
+}
+
+/** A raw request body of its announced Content-Length (or, chunked, up to the limit). */
+function readBody(stream: AsyncIterable<Buffer>, declared: number | null, limit: number, buffer: BodyBuffer): Promise<Buffer> {
+  return receive(stream, declared, limit, buffer, true);
 }
 
 /** The uploaded bytes and a display name, from a multipart file field or the raw body. */
-async function readUpload(request: FastifyRequest, queryName: string | undefined): Promise<{ bytes: Buffer; name: string }> {
-  if (request.isMultipart()) return readMultipart(request, queryName);
+async function readUpload(request: FastifyRequest, queryName: string | undefined, maxUploadBytes: number, buffer: BodyBuffer): Promise<{ bytes: Buffer; name: string }> {
+  if (request.isMultipart()) return readMultipart(request, queryName, maxUploadBytes, buffer);
   const body = request.body;
   if (body === undefined || body === null) return { bytes: Buffer.alloc(0), name: safeName(queryName) };
   if (!Buffer.isBuffer(body)) throw new HttpError(400, 'bad-request', 'Send the image as multipart/form-data (field "file") or as the raw request body.');
@@ -248,7 +282,7 @@ async function readUpload(request: FastifyRequest, queryName: string | undefined
  * Reads the whole multipart body: exactly one file part (other fields are ignored), a boundary,
  * and a proper end. A second file is refused (by the parser's file limit) rather than dropped.
  */
-async function readMultipart(request: FastifyRequest, queryName: string | undefined): Promise<{ bytes: Buffer; name: string }> {
+async function readMultipart(request: FastifyRequest, queryName: string | undefined, maxUploadBytes: number, buffer: BodyBuffer): Promise<{ bytes: Buffer; name: string }> {
   if (!/;\s*boundary=("[^"]+"|[^;\s]+)/i.test(request.headers['content-type'] ?? '')) {
     throw new HttpError(400, 'bad-multipart', 'The multipart request has no boundary in its Content-Type header: let the HTTP client build the multipart body (e.g. FormData, curl -F), or send the image as the raw body.');
   }
@@ -256,10 +290,15 @@ async function readMultipart(request: FastifyRequest, queryName: string | undefi
   try {
     for await (const part of request.parts()) {
       if (part.type !== 'file') continue;
-      upload = { bytes: await part.toBuffer(), name: safeName(part.filename || queryName) };
+      // the file is smaller than the whole body: a buffer of the body's announced size holds it
+      const declared = declaredLength(request);
+      const bytes = await receive(part.file, declared === null ? null : Math.min(declared, maxUploadBytes), maxUploadBytes, buffer, false);
+      // the parser stops a file at the upload limit and marks it truncated
+      if (part.file.truncated) throw uploadTooLarge(maxUploadBytes);
+      upload = { bytes, name: safeName(part.filename || queryName) };
     }
   } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('FST_')) throw err;
+    if (err instanceof HttpError || (err as { code?: string }).code?.startsWith('FST_')) throw err;
     // the parser's own complaints (no end boundary, malformed part headers) are the client's fault
     const why = err instanceof Error ? err.message : String(err);
     throw new HttpError(400, 'bad-multipart', `The multipart body could not be read (${why}): it may have been cut off or built by hand; send it again with a standard HTTP client.`);

@@ -51,7 +51,9 @@ export function modelRefOf(run: LoadedRun): ApiModelRef {
 
 /** Loads a run's model once and returns a Predictor over it. */
 export async function loadModelService(runDir: string, opts: ModelServiceOptions = {}): Promise<Predictor> {
-  return new ModelService(await DeepCovidModel.load(runDir, opts));
+  // inference on a thread of its own unless told otherwise: a pass must not stop the event loop
+  const runtime = { ...opts.runtime, offThread: opts.runtime?.offThread ?? true };
+  return new ModelService(await DeepCovidModel.load(runDir, { ...opts, runtime }));
 }
 
 class ModelService implements Predictor {
