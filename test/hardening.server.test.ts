@@ -14,6 +14,9 @@ import { trainRun } from '../src/protocol/train-run.js';
 import { serveRun } from '../src/cli/commands/serve.js';
 import { buildServer, loadModelService, type ApiError, type ServerOptions, type Predictor } from '../src/server/index.js';
 import { hostChecker, sameOrigin } from '../src/server/security.js';
+import { UploadBuffers } from '../src/server/upload-buffers.js';
+import { Backbone } from '../src/backbone/backbone.js';
+import sharp from 'sharp';
 import { makeTinyDataset } from './helpers/tiny-dataset.js';
 import { skipNoShared as skip } from './helpers/shared.js';
 
@@ -267,6 +270,75 @@ test('a client that hangs up mid-upload frees its place', { skip, timeout: 120_0
     await until(async () => (await health(port)).body.bytesInFlight === 0, 'the place freed');
     const res = await fetch(`http://127.0.0.1:${port}/api/predict`, { method: 'POST', body: new Uint8Array(png), headers: { 'content-type': 'image/png' } });
     assert.equal(res.status, 200, await res.text());
+  } finally {
+    await app.close();
+  }
+});
+
+// ---- the event loop under load: inference off the loop, upload bodies in reused memory ----
+
+test('a backbone pass runs on its own thread: the same features, and the event loop keeps turning meanwhile (onnxruntime runs synchronously on its caller)', { skip, timeout: 120_000 }, async () => {
+  const onLoop = await Backbone.load('squeezenet1_1');
+  const offLoop = await Backbone.load('squeezenet1_1', { offThread: true });
+  try {
+    const x = new Float32Array(onLoop.imageLength).map((_, i) => Math.sin(i / 97));
+    /** Turns of the event loop (setImmediate chained) while one pass runs. */
+    const turnsDuring = async (b: Backbone) => {
+      let turns = 0;
+      let running = true;
+      const spin = () => { if (running) { turns++; setImmediate(spin); } };
+      setImmediate(spin);
+      const out = await b.run(x, 1, { pooled: true, map: true });
+      running = false;
+      return { out, turns };
+    };
+    await onLoop.run(x, 1, { pooled: true });
+    await offLoop.run(x, 1, { pooled: true });
+    const a = await turnsDuring(onLoop);
+    const b = await turnsDuring(offLoop);
+    assert.deepEqual(b.out.pooled, a.out.pooled);
+    assert.deepEqual(b.out.map, a.out.map);
+    // on the calling thread the whole pass is one turn; on its own thread the loop spins throughout
+    assert.ok(a.turns <= 2, `on the loop: ${a.turns} turns`);
+    assert.ok(b.turns >= 5, `off the loop: ${b.turns} turns`);
+  } finally {
+    await onLoop.release();
+    await offLoop.release();
+  }
+});
+
+test('large bodies are received into reused shared buffers; an upload never sees an earlier one\'s bytes', { skip, timeout: 120_000 }, async () => {
+  const pool = new UploadBuffers(8 * 2 ** 20);
+  const first = pool.lease(3 * 2 ** 20);
+  assert.ok(first.bytes.buffer instanceof SharedArrayBuffer, 'shared, so the decoder thread gets it without a copy');
+  first.release();
+  const second = pool.lease(3 * 2 ** 20 + 5);
+  assert.equal(second.bytes.buffer, first.bytes.buffer, 'the same memory again');
+  assert.equal(second.bytes.length, 3 * 2 ** 20 + 5);
+  second.release();
+  assert.equal(pool.lease(100).bytes.buffer instanceof SharedArrayBuffer, false, 'small bodies use ordinary buffers');
+
+  // through the server: A then B in bodies of the same size (one pooled buffer), B's answer is B's
+  const { app, port } = await listen({ model, maxUploadBytes: 4 * 2 ** 20 });
+  try {
+    const other = await sharp(png).flop().negate({ alpha: false }).png().toBuffer();
+    const padded = (b: Buffer) => Buffer.concat([b, Buffer.alloc(2 * 2 ** 20 - b.length)]);
+    const ask = async (b: Buffer) => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/predict`, { method: 'POST', body: new Uint8Array(padded(b)), headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { probability: number }).probability;
+    };
+    const pB = await ask(other);
+    const pA = await ask(png);
+    assert.notEqual(pA, pB, 'the two images must differ for this test to mean anything');
+    assert.equal(await ask(other), pB);
+    // a client that stops mid-upload gives its buffer back; the next upload is whole
+    const quitter = slowUpload(port, { total: 2 * 2 ** 20, chunk: 65_536, everyMs: 5, stopAfter: 2 ** 20 });
+    await until(async () => (await health(port)).body.bytesInFlight > 0, 'the upload admitted');
+    quitter.socket.destroy();
+    await quitter.catch(() => null);
+    await until(async () => (await health(port)).body.bytesInFlight === 0, 'the place freed');
+    assert.equal(await ask(png), pA);
   } finally {
     await app.close();
   }
