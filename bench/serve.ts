@@ -9,7 +9,14 @@
  * body (a dev-set PNG padded with zeros) at a fixed rate per connection (`--rates`, MB/s), over
  * raw loopback sockets, retrying after Retry-After when refused, until `--seconds` (60) have
  * passed; meanwhile /healthz is asked every 100 ms and the server's RSS read every 100 ms.
- * Usage: npx tsx bench/serve.ts [--run DIR] [--n 50] [--flood-only] [--clients 60] [--mib 50] [--rates 4,8] [--seconds 60]
+ * Inside the server, bench/loop-probe.mjs measures the event loop's delay and utilisation and V8's
+ * garbage-collection pauses during the flood (evidence that does not depend on how loaded the
+ * client side is).
+ *
+ * Then the codestream bomb (issue 13 item 1): a small DICOM whose header says 16x16 but whose
+ * JPEG 2000 codestream says 12000x12000, sent `--bombs` (20) times, 4 at once, while /healthz is
+ * polled: each must be refused quickly, with /healthz fine and RSS bounded.
+ * Usage: npx tsx bench/serve.ts [--run DIR] [--n 50] [--flood-only | --codestream-only] [--clients 60] [--mib 50] [--rates 4,8] [--seconds 60] [--bombs 20]
  * Without --run a tiny run is trained on synthetic images (the timing is the backbone's, not the head's).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,6 +30,7 @@ import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { DEV_SHARED, PROJECT_ROOT } from '../src/util/paths.js';
 import { makeTinyDataset } from '../test/helpers/tiny-dataset.js';
+import { dicomFile, encodeCodestream, TS } from '../test/helpers/hostile-images.js';
 import { writeBenchSection } from './markdown-section.js';
 import { env } from '../src/util/env.js';
 
@@ -51,11 +59,11 @@ async function rssOf(pid: number): Promise<{ peak: number; now: number }> {
   return { peak: kb('VmHWM') / 1024, now: kb('VmRSS') / 1024 };
 }
 
-/** Starts `deep-covid serve` through tsx and resolves with its URL. */
+/** Starts `deep-covid serve` through tsx, with the loop probe inside, and resolves with its URL. */
 function startServer(run: string, queue: number | null): Promise<{ child: ChildProcess; url: string }> {
   const code = "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(['node', 'deep-covid', ...process.argv.slice(1)]); })";
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', code, 'serve', '--run', run, '--port', '0', ...(queue === null ? [] : ['--queue', String(queue)])], {
-    cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './bench/loop-probe.mjs', '-e', code, 'serve', '--run', run, '--port', '0', ...(queue === null ? [] : ['--queue', String(queue)])], {
+    cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -69,6 +77,38 @@ function startServer(run: string, queue: number | null): Promise<{ child: ChildP
     child.stderr!.on('data', (d) => { err += d; });
     child.on('exit', (c) => { clearTimeout(timer); reject(new Error(`server exited with ${c}: ${err}`)); });
   });
+}
+
+/** What bench/loop-probe.mjs measured inside the server since the last reset. */
+interface LoopStats {
+  delayMs: { p50: number; p99: number; max: number };
+  utilisation: number;
+  gc: Record<string, { count: number; totalMs: number; maxMs: number }>;
+}
+
+function probeReset(child: ChildProcess): void {
+  child.send({ probe: 'reset' });
+}
+
+function probeReport(child: ChildProcess): Promise<LoopStats> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the server\'s loop probe did not answer')), 10_000);
+    const on = (m: { probe?: string } & LoopStats) => {
+      if (m?.probe !== 'stats') return;
+      clearTimeout(timer);
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+    child.send({ probe: 'report' });
+  });
+}
+
+/** The probe's figures as table cells: loop delay p99 / max, loop busy %, GC pause max (mark-compact / scavenge). */
+function loopCells(l: LoopStats): string {
+  const gcMax = (k: string) => (l.gc[k] ? l.gc[k].maxMs.toFixed(1) : '–');
+  const gcCount = (k: string) => l.gc[k]?.count ?? 0;
+  return `${l.delayMs.p99.toFixed(1)} / ${l.delayMs.max.toFixed(1)} | ${(l.utilisation * 100).toFixed(0)} | ${gcMax('mark-compact')} (${gcCount('mark-compact')}) / ${gcMax('scavenge')} (${gcCount('scavenge')})`;
 }
 
 async function burst(url: string, images: { name: string; bytes: Buffer }[]): Promise<Outcome[]> {
@@ -218,17 +258,19 @@ async function floodScenario(run: string, rateMBs: number, clients: number, body
     const refusedMs: number[] = [];
     const refusedSent: number[] = [];
     const deadline = Date.now() + seconds * 1000;
+    probeReset(child);
     const t0 = performance.now();
     await Promise.all(Array.from({ length: clients }, () => floodClient(port, body, rateMBs * 1e6, deadline, (status, ms, sent) => {
       outcomes.set(String(status), (outcomes.get(String(status)) ?? 0) + 1);
       if (status === 503) { refusedMs.push(ms); refusedSent.push(sent); }
     })));
     const wall = performance.now() - t0;
+    const loop = await probeReport(child);
     stop.stopped = true;
     const h = await health;
     clearInterval(rssTimer);
     const mem = await rssOf(child.pid!);
-    return { rateMBs, clients, idle, mem, rssMax: Math.max(...rss), outcomes, refusedMs: refusedMs.sort((a, b) => a - b), refusedSent: refusedSent.sort((a, b) => a - b), health: { ms: h.ms.sort((a, b) => a - b), failures: h.failures }, idleHealth: base.ms.sort((a, b) => a - b), wall, alive: child.exitCode === null };
+    return { loop, rateMBs, clients, idle, mem, rssMax: Math.max(...rss), outcomes, refusedMs: refusedMs.sort((a, b) => a - b), refusedSent: refusedSent.sort((a, b) => a - b), health: { ms: h.ms.sort((a, b) => a - b), failures: h.failures }, idleHealth: base.ms.sort((a, b) => a - b), wall, alive: child.exitCode === null };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -248,8 +290,10 @@ async function main(): Promise<void> {
   const names = [...(await readdir(join(DEV, 'covid'))).slice(0, 5).map((f) => join('covid', f)), ...(await readdir(join(DEV, 'non'))).slice(0, 5).map((f) => join('non', f))];
   const images = await Promise.all(names.map(async (n) => ({ name: n.split('/').pop()!, bytes: await readFile(join(DEV, n)) })));
   const meanKb = images.reduce((s, i) => s + i.bytes.length, 0) / images.length / 1024;
-  if (!process.argv.includes('--flood-only')) await burstSection(run, images, meanKb);
-  await floodSection(run, images[0]);
+  const only = process.argv.includes('--flood-only') ? 'flood' : process.argv.includes('--codestream-only') ? 'codestream' : null;
+  if (only === null) await burstSection(run, images, meanKb);
+  if (only !== 'codestream') await floodSection(run, images[0]);
+  if (only !== 'flood') await codestreamSection(run);
   if (temp) await rm(temp, { recursive: true, force: true });
 }
 
@@ -268,7 +312,7 @@ async function floodSection(run: string, image: { name: string; bytes: Buffer })
     const others = [...r.outcomes].filter(([k]) => !['200', '503', 'deadline'].includes(k)).map(([k, v]) => `${k}: ${v}`).join(', ') || '0';
     const hq = r.health.ms;
     const hi = r.idleHealth;
-    const line = `| ${rate} | ${clients} x ${mib} MiB | ${count('200')} | ${count('503')} | ${f(quantile(r.refusedMs, 0.5))} / ${f(quantile(r.refusedMs, 0.95))} | ${f(quantile(r.refusedSent, 0.95) / 1024)} | ${count('deadline')} | ${others} | ${r.idle.now.toFixed(0)} → ${r.mem.peak.toFixed(0)} | ${hq.length} / ${r.health.failures} | ${quantile(hq, 0.5).toFixed(1)} / ${quantile(hq, 0.99).toFixed(1)} / ${hq.length ? hq[hq.length - 1].toFixed(1) : '–'} | ${quantile(hi, 0.5).toFixed(1)} / ${quantile(hi, 0.99).toFixed(1)} / ${hi.length ? hi[hi.length - 1].toFixed(1) : '–'} | ${(r.wall / 1000).toFixed(0)} | ${r.alive ? 'yes' : 'NO'} |`;
+    const line = `| ${rate} | ${clients} x ${mib} MiB | ${count('200')} | ${count('503')} | ${f(quantile(r.refusedMs, 0.5))} / ${f(quantile(r.refusedMs, 0.95))} | ${f(quantile(r.refusedSent, 0.95) / 1024)} | ${count('deadline')} | ${others} | ${r.idle.now.toFixed(0)} → ${r.mem.peak.toFixed(0)} | ${hq.length} / ${r.health.failures} | ${quantile(hq, 0.5).toFixed(1)} / ${quantile(hq, 0.99).toFixed(1)} / ${hq.length ? hq[hq.length - 1].toFixed(1) : '–'} | ${quantile(hi, 0.5).toFixed(1)} / ${quantile(hi, 0.99).toFixed(1)} / ${hi.length ? hi[hi.length - 1].toFixed(1) : '–'} | ${loopCells(r.loop)} | ${(r.wall / 1000).toFixed(0)} | ${r.alive ? 'yes' : 'NO'} |`;
     console.log(line);
     rows.push(line);
   }
@@ -276,10 +320,11 @@ async function floodSection(run: string, image: { name: string; bytes: Buffer })
     `\`npx tsx bench/serve.ts --flood-only\`: ${clients} clients at once, each uploading a ${mib} MiB body (a dev-set PNG padded with zeros, so admitted uploads are decoded and predicted) ` +
       'as the raw request body over its own loopback socket at a fixed rate, to `deep-covid serve` with its defaults (50 MiB upload limit, 1 inference at a time, queue 4, byte budget 4 x 50 MiB). ' +
       `A refused client waits Retry-After and tries again, until ${seconds} s have passed (uploads still running then are cut: "cut"). ` +
-      '/healthz is asked every 100 ms throughout (one request at a time, 5 s timeout); RSS is the server process\'s resident set, after start → peak (VmHWM).',
+      '/healthz is asked every 100 ms throughout (one request at a time, 5 s timeout); RSS is the server process\'s resident set, after start → peak (VmHWM). ' +
+      'Measured inside the server during the flood (bench/loop-probe.mjs): event-loop delay (`monitorEventLoopDelay`, 10 ms resolution), the share of time the loop was busy, and the longest V8 pause per collection kind (`PerformanceObserver` \'gc\', with counts).',
     '',
-    '| MB/s per upload | flood | 200 | 503 | 503 after (ms) p50 / p95 | body KiB sent when refused, p95 | cut | other | RSS MB idle → peak | /healthz answers / failures | /healthz ms p50 / p99 / max | same, idle server before the flood | wall (s) | alive after |',
-    '|---:|---|---:|---:|---|---:|---:|---|---|---|---|---|---:|---|',
+    '| MB/s per upload | flood | 200 | 503 | 503 after (ms) p50 / p95 | body KiB sent when refused, p95 | cut | other | RSS MB idle → peak | /healthz answers / failures | /healthz ms p50 / p99 / max | same, idle server before the flood | loop delay ms p99 / max | loop busy % | GC pause max ms (count): mark-compact / scavenge | wall (s) | alive after |',
+    '|---:|---|---:|---:|---|---:|---:|---|---|---|---|---|---|---:|---|---:|---|',
     ...rows,
     '',
     `Measured ${new Date().toISOString().slice(0, 10)} on the development machine: 2 cores shared with other helpers' builds and tests (load average ${loadBefore.toFixed(0)} before, ${loadavg()[0].toFixed(0)} after) ` +
@@ -287,6 +332,71 @@ async function floodSection(run: string, image: { name: string; bytes: Buffer })
       'Before admission control (issue 13) the same flood at 4 MB/s buffered 1.23 GB before 19 uploads got 503, and at 8 MB/s /healthz did not answer within 30 s.',
   ].join('\n');
   await writeBenchSection('serve-flood', 'Web server under a slow-upload flood', body2);
+}
+
+/**
+ * The audit's codestream bomb: a DICOM whose header says 16x16 and whose JPEG 2000 codestream
+ * (SIZ marker) says 12000x12000. Before the fix it decoded in full (1.85 GB, /healthz blocked 15.6 s).
+ */
+async function codestreamBomb(): Promise<Uint8Array> {
+  const frame = await encodeCodestream('j2k', 512, 512, (x, y) => (x * 37 + y * 11) & 0xfff);
+  const at = Buffer.from(frame).indexOf(Buffer.from([0xff, 0x4f, 0xff, 0x51]));
+  if (at < 0) throw new Error('no SIZ marker in the encoded codestream');
+  const dv = new DataView(frame.buffer, frame.byteOffset);
+  dv.setUint32(at + 8, 12000); // Xsiz
+  dv.setUint32(at + 12, 12000); // Ysiz
+  return dicomFile({ transferSyntax: TS.j2kLossless, rows: 16, columns: 16, bitsAllocated: 16, bitsStored: 12, pixels: { frames: [frame] } });
+}
+
+async function codestreamSection(run: string): Promise<void> {
+  const count = Number(arg('--bombs') ?? 20);
+  const bomb = await codestreamBomb();
+  const { child, url } = await startServer(run, null);
+  const port = Number(new URL(url).port);
+  const loadBefore = loadavg()[0];
+  let row: string;
+  try {
+    const idle = await rssOf(child.pid!);
+    const stop = { stopped: false };
+    probeReset(child);
+    const health = watchHealth(port, stop);
+    await sleep(1000);
+    const answers: { status: number; ms: number; code: string }[] = [];
+    // 4 at a time: what the default queue admits beside the running one
+    for (let i = 0; i < count; i += 4) {
+      await Promise.all(Array.from({ length: Math.min(4, count - i) }, async () => {
+        const t0 = performance.now();
+        const res = await fetch(`${url}api/predict?name=bomb.dcm`, { method: 'POST', body: new Uint8Array(bomb), headers: { 'content-type': 'application/dicom' } });
+        const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } };
+        answers.push({ status: res.status, ms: performance.now() - t0, code: body.error?.code ?? '' });
+      }));
+    }
+    await sleep(1000);
+    const loop = await probeReport(child);
+    stop.stopped = true;
+    const h = await health;
+    const mem = await rssOf(child.pid!);
+    const ms = answers.map((a) => a.ms).sort((a, b) => a - b);
+    const statuses = [...new Set(answers.map((a) => `${a.status}${a.code ? ` ${a.code}` : ''}`))].join(', ');
+    const hq = h.ms.sort((a, b) => a - b);
+    row = `| ${(bomb.length / 1024).toFixed(1)} KiB, header 16x16, codestream 12000x12000 | ${count} | ${statuses} | ${quantile(ms, 0.5).toFixed(0)} / ${ms[ms.length - 1].toFixed(0)} | ${idle.now.toFixed(0)} → ${mem.peak.toFixed(0)} | ${hq.length} / ${h.failures} | ${quantile(hq, 0.5).toFixed(1)} / ${quantile(hq, 0.99).toFixed(1)} / ${hq.length ? hq[hq.length - 1].toFixed(1) : '–'} | ${loopCells(loop)} | ${child.exitCode === null ? 'yes' : 'NO'} |`;
+    console.log(row);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  const text = [
+    `\`npx tsx bench/serve.ts --codestream-only\`: the audit's codestream bomb (issue 13 item 1), a DICOM whose header says 16x16 but whose JPEG 2000 codestream says 12000x12000, ` +
+      `uploaded ${count} times, 4 at once, to \`deep-covid serve\` with its defaults, while /healthz is asked every 100 ms; loop delay, busy share and GC pauses measured inside the server as in the flood table.`,
+    '',
+    '| file | uploads | answers | answer ms p50 / max | RSS MB idle → peak | /healthz answers / failures | /healthz ms p50 / p99 / max | loop delay ms p99 / max | loop busy % | GC pause max ms (count): mark-compact / scavenge | alive after |',
+    '|---|---:|---|---|---|---|---|---|---:|---|---|',
+    row,
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} (load average ${loadBefore.toFixed(0)} before, ${loadavg()[0].toFixed(0)} after). ` +
+      'Before the fix the same file decoded in full: 4–18 s, 1.85 GB peak, about 1 GB kept afterwards, and /healthz blocked for 15.6 s.',
+  ].join('\n');
+  await writeBenchSection('serve-codestream', 'Web server and the 12000x12000 codestream', text);
 }
 
 async function burstSection(run: string, images: { name: string; bytes: Buffer }[], meanKb: number): Promise<void> {

@@ -47,7 +47,7 @@ function gated(hold: boolean) {
   const gate = hold ? new Promise<void>((r) => { open = r; }) : Promise.resolve();
   let calls = 0;
   const predictor: Predictor = {
-    run: model.run, modelRef: model.modelRef, operatingPoint: model.operatingPoint, close: async () => {},
+    runId: model.runId, card: model.card, modelRef: model.modelRef, operatingPoint: model.operatingPoint, close: async () => {},
     predict: async (req) => { calls++; await gate; return model.predict(req); },
   };
   return { predictor, open: () => open?.(), calls: () => calls };

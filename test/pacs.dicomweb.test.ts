@@ -4,37 +4,25 @@
 // loopback ports: chest films, a hip, a CT and a colour image labelled as a chest CR go in; the
 // structured reports and captioned heatmaps that come back are read from Orthanc and checked
 // against `predict` on the same files. A watch killed mid-run resumes without doing anything twice.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { main } from '../src/cli/main.js';
 import { predictFiles } from '../src/tasks/predict.js';
 import { CODES, readSourceHeader } from '../src/pacs/index.js';
 import {
-  CHEST_DICOM, DCMTK, DICOM_DIR, HIP_DICOM, readSr, relabelled, runTool, skipNoDcmtk, skipNoOrthanc, startOrthanc, trainPacsRun, type Orthanc,
+  CHEST_DICOM, DCMTK, DICOM_DIR, HIP_DICOM, readSr, relabelled, runTool, skipNoDcmtk, skipNoOrthanc, startOrthanc, usePacsRun, type Orthanc,
 } from './helpers/orthanc.js';
 import { projectRoot, skipNoShared } from './helpers/shared.js';
 
 const skip = skipNoShared || skipNoOrthanc || skipNoDcmtk;
 const USER = { deepcovid: 'not-a-real-secret' };
-let work: string;
-let runDir: string;
 
-before(async () => {
-  if (skip) return;
-  work = await mkdtemp(join(tmpdir(), 'dc-pacs-dicomweb-'));
-  runDir = join(work, 'run');
-  await trainPacsRun(runDir);
-});
-
-after(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
-});
+const pacs = usePacsRun('dc-pacs-dicomweb-', skip);
 
 /** Runs the CLI in this process with the Orthanc credentials in the environment. */
 async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
@@ -64,7 +52,7 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
     const refused = await relabelled(join(DICOM_DIR, 'bad-color-rgb.dcm'), 4, { Modality: 'CR', BodyPartExamined: 'CHEST' });
     for (const b of [...Object.values(chest), refused, await readFile(HIP_DICOM), await readFile(join(DICOM_DIR, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'))]) await orthanc.upload(b);
 
-    const r = await cli(['pacs', 'scan', '--run', runDir, '--dicomweb', orthanc.dicomweb, '--since', '1900-01-01', '--page-size', '2', '--no-gate']);
+    const r = await cli(['pacs', 'scan', '--run', pacs.runDir, '--dicomweb', orthanc.dicomweb, '--since', '1900-01-01', '--page-size', '2', '--no-gate']);
     assert.equal(r.code, 0, r.err.join('\n'));
     const studyLines = r.out.filter((l) => / study [0-9a-f]{16}: /.test(l));
     assert.equal(studyLines.length, 5, r.out.join('\n')); // original, second, the two-film study, colour, hip (the CT is no CR/DX)
@@ -86,10 +74,10 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
     // predict on the very files that were uploaded
     const files: Record<string, string> = {};
     for (const [k, b] of Object.entries(chest)) {
-      files[k] = join(work, `${k}.dcm`);
+      files[k] = join(pacs.work, `${k}.dcm`);
       await writeFile(files[k], b);
     }
-    const preds = await predictFiles({ run: runDir, files: Object.values(files), gate: false });
+    const preds = await predictFiles({ run: pacs.runDir, files: Object.values(files), gate: false });
     const bySop = new Map<string, { study: string; p: number }>();
     Object.values(chest).forEach((b, i) => {
       const h = readSourceHeader(b, 'x');
@@ -120,25 +108,25 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
     assert.equal(studyA.length, 2);
     assert.equal(studyA[0].tags.SeriesInstanceUID, studyA[1].tags.SeriesInstanceUID);
     // what Orthanc hands back still passes dcmtk
-    const srFile = join(work, 'from-orthanc.sr.dcm');
+    const srFile = join(pacs.work, 'from-orthanc.sr.dcm');
     await writeFile(srFile, await orthanc.file(srs[0].id));
     const dump = await runTool(DCMTK.dsrdump!, [srFile]);
     assert.equal(dump.code, 0, dump.stderr);
-    const scFile = join(work, 'from-orthanc.sc.dcm');
+    const scFile = join(pacs.work, 'from-orthanc.sc.dcm');
     await writeFile(scFile, await orthanc.file(scs[0].id));
     const scDump = await runTool(DCMTK.dcmdump!, ['+P', '0008,1155', scFile]);
     assert.equal(scDump.code, 0, scDump.stderr);
     assert.ok([...bySop.keys()].some((u) => scDump.stdout.includes(u)), 'the heatmap references its source');
 
     // a second scan stores the same objects again: Orthanc keeps one of each
-    const again = await cli(['pacs', 'scan', '--run', runDir, '--dicomweb', orthanc.dicomweb, '--since', '19000101', '--study', sameStudy, '--no-gate']);
+    const again = await cli(['pacs', 'scan', '--run', pacs.runDir, '--dicomweb', orthanc.dicomweb, '--since', '19000101', '--study', sameStudy, '--no-gate']);
     assert.equal(again.code, 0, again.err.join('\n'));
     assert.equal(again.out.filter((l) => / study [0-9a-f]{16}: /.test(l)).length, 1, '--study limits the scan');
     assert.equal((await orthanc.instances('SR')).length, 5);
     assert.equal((await orthanc.instances('OT')).length, 4);
 
     // without credentials Orthanc says 401 and the message says what to check
-    const denied = await main(['node', 'deep-covid', 'pacs', 'scan', '--run', runDir, '--dicomweb', orthanc.dicomweb], { out: () => {}, err: (s) => r.err.push(`DENIED ${s}`) });
+    const denied = await main(['node', 'deep-covid', 'pacs', 'scan', '--run', pacs.runDir, '--dicomweb', orthanc.dicomweb], { out: () => {}, err: (s) => r.err.push(`DENIED ${s}`) });
     assert.equal(denied, 1);
     assert.ok(r.err.some((l) => /DENIED .*HTTP 401.*credentials/.test(l)), r.err.join('\n'));
   } finally {
@@ -148,7 +136,7 @@ test('pacs scan stores a report per chest film (and a heatmap per scored one) in
 
 /** Starts `pacs watch` as its own process. */
 function startWatch(url: string, state: string, extra: string[] = []) {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'deep-covid.js'), 'pacs', 'watch', '--run', runDir, '--dicomweb', url, '--state', state, '--since', '1900-01-01', '--interval', '0.2', '--no-gate', ...extra], {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'deep-covid.js'), 'pacs', 'watch', '--run', pacs.runDir, '--dicomweb', url, '--state', state, '--since', '1900-01-01', '--interval', '0.2', '--no-gate', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DEEP_COVID_DICOMWEB_USER: 'deepcovid', DEEP_COVID_DICOMWEB_PASSWORD: USER.deepcovid },
   });
@@ -178,7 +166,7 @@ test('pacs watch killed mid-run resumes from its state file: every film done onc
       sops.push(readSourceHeader(b, 'x').sopInstanceUid);
       await orthanc.upload(b);
     }
-    const state = join(work, 'watch-state.json');
+    const state = join(pacs.work, 'watch-state.json');
     const first = startWatch(orthanc.dicomweb, state);
     const deadline = Date.now() + 120_000;
     while ((await doneCount(state)) < 2 && Date.now() < deadline && first.child.exitCode === null) await sleep(20);

@@ -1,41 +1,29 @@
 // `pacs listen` (C-STORE SCP) against real DICOM peers: dcmtk's echoscu/storescu push into it and
 // the results it forwards arrive in a real Orthanc. Association limits and timeouts are checked
 // on an in-process listener.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dimse from 'dcmjs-dimse';
 import { predictFiles } from '../src/tasks/predict.js';
 import { CODES, listenDimse, loadPacsModel, readSourceHeader, type PacsEvent } from '../src/pacs/index.js';
 import {
-  CHEST_DICOM, DICOM_DIR, freePort, readSr, relabelled, runTool, skipNoDcmtk, skipNoOrthanc, startOrthanc, trainPacsRun,
+  CHEST_DICOM, DICOM_DIR, freePort, readSr, relabelled, runTool, skipNoDcmtk, skipNoOrthanc, startOrthanc, usePacsRun,
 } from './helpers/orthanc.js';
 import { projectRoot, skipNoShared } from './helpers/shared.js';
 
 const skip = skipNoShared || skipNoOrthanc || skipNoDcmtk;
-let work: string;
-let runDir: string;
 
-before(async () => {
-  if (skip) return;
-  work = await mkdtemp(join(tmpdir(), 'dc-pacs-dimse-'));
-  runDir = join(work, 'run');
-  await trainPacsRun(runDir);
-});
-
-after(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
-});
+const pacs = usePacsRun('dc-pacs-dimse-', skip);
 
 test('storescu pushes into pacs listen; the results it forwards by C-STORE arrive in Orthanc, in the source study', { skip }, async () => {
   const orthanc = await startOrthanc();
   const port = await freePort();
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'deep-covid.js'), 'pacs', 'listen', '--run', runDir, '--aet', 'DEEPCOVID', '--port', String(port), '--forward', `${orthanc.aet}@127.0.0.1:${orthanc.dicomPort}`, '--no-gate'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'deep-covid.js'), 'pacs', 'listen', '--run', pacs.runDir, '--aet', 'DEEPCOVID', '--port', String(port), '--forward', `${orthanc.aet}@127.0.0.1:${orthanc.dicomPort}`, '--no-gate'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -49,7 +37,7 @@ test('storescu pushes into pacs listen; the results it forwards by C-STORE arriv
     assert.equal(echo.code, 0, `C-ECHO: ${echo.stderr}`);
 
     const chest = await relabelled(CHEST_DICOM, 11);
-    const chestFile = join(work, 'pushed-chest.dcm');
+    const chestFile = join(pacs.work, 'pushed-chest.dcm');
     await writeFile(chestFile, chest);
     // the chest film as JPEG baseline (as stored), and a C-spine CR (not a chest film) uncompressed
     const push = await runTool('storescu', ['-xy', '-aet', 'MODALITY', '-aec', 'DEEPCOVID', '127.0.0.1', String(port), chestFile, join(DICOM_DIR, 'cr-monochrome1-rescale-window-16x16.dcm')]);
@@ -72,7 +60,7 @@ test('storescu pushes into pacs listen; the results it forwards by C-STORE arriv
     assert.equal(scs[0].tags.StudyInstanceUID, src.studyInstanceUid);
     const sr = readSr(await orthanc.file(srs[0].id));
     assert.deepEqual([...new Set(sr.images())], [src.sopInstanceUid]);
-    const [viaPredict] = await predictFiles({ run: runDir, files: [chestFile], gate: false });
+    const [viaPredict] = await predictFiles({ run: pacs.runDir, files: [chestFile], gate: false });
     assert.ok('probability' in viaPredict);
     assert.ok(Math.abs(sr.num(CODES.probability.CodeValue)! - viaPredict.probability) < 1e-6);
 
@@ -88,7 +76,7 @@ test('storescu pushes into pacs listen; the results it forwards by C-STORE arriv
 });
 
 test('association limits: over --max-associations is rejected as transient; a silent connection is dropped', { skip }, async () => {
-  const model = await loadPacsModel(runDir);
+  const model = await loadPacsModel(pacs.runDir);
   const events: PacsEvent[] = [];
   const listener = await listenDimse({ model, aet: 'DEEPCOVID', port: 0, maxAssociations: 1, associationTimeoutMs: 300, onEvent: (e) => events.push(e) });
   try {

@@ -4,8 +4,7 @@
 // the reasons and no probability; non-chest objects are skipped.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import dcmjs from 'dcmjs';
@@ -14,31 +13,27 @@ import {
   analyseInstance, buildSecondaryCapture, buildStructuredReport, chestFilmCheck, CODES, loadPacsModel, readSourceHeader, RESEARCH_NOTICE,
   type PacsModel, type PacsPrediction,
 } from '../src/pacs/index.js';
-import { CHEST_DICOM, DCMTK, DICOM_DIR, HIP_DICOM, readSr, relabelled, runTool, skipNoDcmtk, trainPacsRun } from './helpers/orthanc.js';
+import { CHEST_DICOM, DCMTK, DICOM_DIR, HIP_DICOM, readSr, relabelled, runTool, skipNoDcmtk, usePacsRun } from './helpers/orthanc.js';
 import { skipNoShared } from './helpers/shared.js';
 
 const skip = skipNoShared || skipNoDcmtk;
-let work: string;
-let runDir: string;
 let model: PacsModel;
+
+const pacs = usePacsRun('dc-pacs-results-', skip);
 
 before(async () => {
   if (skip) return;
-  work = await mkdtemp(join(tmpdir(), 'dc-pacs-results-'));
-  runDir = join(work, 'run');
-  await trainPacsRun(runDir);
   // the tiny run's training images are synthetic, so its gate refuses real films as out of
   // distribution (tested below): these tests look at the scored path with the gate off
-  model = await loadPacsModel(runDir, { gate: false });
+  model = await loadPacsModel(pacs.runDir, { gate: false });
 });
 
 after(async () => {
   await model?.close();
-  if (work) await rm(work, { recursive: true, force: true });
 });
 
 async function dsrdump(bytes: Uint8Array, name: string) {
-  const f = join(work, `${name}.sr.dcm`);
+  const f = join(pacs.work, `${name}.sr.dcm`);
   await writeFile(f, bytes);
   return runTool(DCMTK.dsrdump!, ['-v', f]);
 }
@@ -56,7 +51,7 @@ test('a chest film gives a structured report that dsrdump reads without errors, 
   assert.match(dump.stdout, /Comprehensive SR Document/);
   assert.match(dump.stdout, /Probability of COVID-19/);
 
-  const [viaPredict] = await predictFiles({ run: runDir, files: [CHEST_DICOM], gate: false });
+  const [viaPredict] = await predictFiles({ run: pacs.runDir, files: [CHEST_DICOM], gate: false });
   assert.ok('probability' in viaPredict);
   const r = readSr(sr.bytes);
   const p = r.num(CODES.probability.CodeValue)!;
@@ -86,7 +81,7 @@ test('a chest film gives a structured report that dsrdump reads without errors, 
   assert.equal(evidence.StudyInstanceUID, src.studyInstanceUid);
 
   // the secondary capture: dcmdump shows the reference, the caption is burnt in below the heatmap
-  const scFile = join(work, 'chest.sc.dcm');
+  const scFile = join(pacs.work, 'chest.sc.dcm');
   await writeFile(scFile, sc.bytes);
   const scDump = await runTool(DCMTK.dcmdump!, ['+P', '0008,2112', '+P', '0008,1155', '+P', '0028,0301', '+P', '0020,000d', scFile]);
   assert.equal(scDump.code, 0, scDump.stderr);
@@ -147,7 +142,7 @@ test('a refused image gets a report that says so and why, with no probability, c
 });
 
 test('with the input gate on, a film unlike the run\'s training images is refused: the report gives the gate\'s reason and no probability', { skip }, async () => {
-  const gated = await loadPacsModel(runDir);
+  const gated = await loadPacsModel(pacs.runDir);
   try {
     const out = await analyseInstance(gated, await readFile(CHEST_DICOM), 'gated');
     assert.equal(out.status, 'analysed');

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { inlineHtml, markdownToHtml } from '../src/report/markdown-html.js';
 import { canonicalSvgIds, svgForInline } from '../src/report/render.js';
+import { chartFigure } from '../src/report/document.js';
 
 test('markdown: headings, lists, aligned tables, code, escaping', () => {
   const md = ['# Title <x>', '', '- a **b** `c<d`', '- e', '', '| k | v |', '|---|---:|', '| x | 0.926 (0.898–0.954) |', '', '```json', '{"a": "<b>"}', '```', '', 'text & more'].join('\n');
@@ -38,4 +39,14 @@ test('markdown links: only to files beside the report (no scheme, no host)', () 
   }
   // text and path are escaped like everything else
   assert.equal(inlineHtml('[a<b](x"y.html)'), '<a href="x&quot;y.html">a&lt;b</a>');
+});
+
+test('a chart the compiler had to adjust: its warning reaches the caller\'s warn, not stderr', async () => {
+  const warnings: string[] = [];
+  // a shape channel on bars is dropped by Vega-Lite with a warning
+  const spec = { data: { values: [{ a: 1, b: 'x' }] }, mark: 'bar', encoding: { x: { field: 'a', type: 'quantitative' }, shape: { field: 'b', type: 'nominal' } } } as const;
+  const fig = await chartFigure('t', 'test', spec as unknown as Parameters<typeof chartFigure>[2], (m) => warnings.push(m));
+  assert.ok(fig.svg?.includes('<svg'));
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0], /^vega-lite: .*shape/i);
 });

@@ -19,8 +19,7 @@ import { PNG_SCALE } from '../src/report/render.js';
 import { buildModelCard, findHazards, loadReportRun, modelCardMarkdown, writeReproduceReport, writeRunReport } from '../src/report/index.js';
 import { LOGIT_BINS } from '../src/report/chart-data.js';
 import { PAPER_TABLE6 } from '../src/report/reproduce-report.js';
-import { readRunDir } from '../src/protocol/run-folder.js';
-import { buildServer, type ApiModelCard, type Predictor } from '../src/server/index.js';
+import { buildServer, loadModelService, type ApiModelCard } from '../src/server/index.js';
 
 let root: string;
 let runDir: string;
@@ -332,8 +331,7 @@ test('one model card: the report\'s card, model-card.json/.html and the server\'
   for (const l of card.limitations) assert.ok(page.includes(l.replace(/&/g, '&amp;').replace(/'/g, '\'')), l);
   assert.match(page, /<h1 id="model-card">Model card<\/h1>/);
   // the server serves the same card plus its limits
-  const loaded = await readRunDir(runDir);
-  const model = { run: loaded, modelRef: card.model, operatingPoint: null, predict: () => Promise.reject(new Error('not used')), close: async () => {} } as unknown as Predictor;
+  const model = await loadModelService(runDir);
   const app = await buildServer({ model });
   try {
     const served = (await app.inject({ method: 'GET', url: '/api/model' })).json() as ApiModelCard;
@@ -342,6 +340,7 @@ test('one model card: the report\'s card, model-card.json/.html and the server\'
     assert.deepEqual(rest, JSON.parse(JSON.stringify(card)));
   } finally {
     await app.close();
+    await model.close();
   }
   // texts live once: the hazards of the synthetic data are in the card's data, and the card has no absolute paths
   assert.ok(card.hazards.some((z) => z.title === 'Source shortcut'));

@@ -14,6 +14,7 @@ import { IMAGENET_224 } from '../src/preprocess/config.js';
 import { resizeAndCrop } from '../src/preprocess/to-tensor.js';
 import { predictFiles } from '../src/tasks/predict.js';
 import { readRunDir, type LoadedRun } from '../src/protocol/run-folder.js';
+import { buildModelCard } from '../src/report/model-card.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { wilsonInterval } from '../src/evaluate/index.js';
 import {
@@ -239,7 +240,7 @@ test('a full queue answers 503 with Retry-After at once, and recovers when the h
   let entered!: () => void;
   const inPredict = new Promise<void>((r) => { entered = r; });
   const held: Predictor = {
-    run: model.run, modelRef: model.modelRef, operatingPoint: model.operatingPoint, close: async () => {},
+    runId: model.runId, card: model.card, modelRef: model.modelRef, operatingPoint: model.operatingPoint, close: async () => {},
     predict: async (req) => { entered(); await gate; return model.predict(req); },
   };
   const busy = await buildServer({ model: held, concurrency: 1, maxQueued: 0 });
@@ -353,7 +354,7 @@ test('a run with synthetic weights says so in every answer', { skip }, async () 
   // the model card is built from the run record: patch a copy of it
   const rec = structuredClone(run.record);
   rec.backbone.weights = 'synthetic';
-  const s = await buildServer({ model: { ...synthetic, run: { ...run, record: rec } } });
+  const s = await buildServer({ model: { ...synthetic, card: buildModelCard({ record: rec, metrics: run.metrics, shortcutCheck: model.card.shortcutCheck }) } });
   try {
     const card = (await s.inject({ method: 'GET', url: '/api/model' })).json() as ApiModelCard;
     assert.equal(card.model.weights, 'synthetic');

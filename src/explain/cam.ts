@@ -24,6 +24,11 @@ export interface CamResult {
   probability: number;
   /** l1 − l0, the logit difference the map decomposes. */
   logitDiff: number;
+  /**
+   * Feature-map cells the map's values are spread over, when not those of `lowres`: an
+   * ensemble's averaged map gives the mean of its members' (for the CAM's fixed colour scale).
+   */
+  cells?: number;
 }
 
 /**

@@ -8,6 +8,7 @@ import { RunError } from '../errors.js';
 import type { FeatureRequest } from '../features/extract.js';
 import type { LoadLimits } from '../input/load-image.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
+import { greyToTensor } from '../preprocess/to-tensor.js';
 import type { CamResult } from '../explain/cam.js';
 import { EXPLAINER_DEFAULTS, OcclusionSensitivity, type OcclusionSettings } from '../explain/explainers.js';
 import type { OcclusionResult } from '../explain/occlusion.js';
@@ -132,12 +133,14 @@ export class EnsembleModel implements CovidModel {
   async camMaps(input: Float32Array, n: number): Promise<CamResult[]> {
     const per: CamResult[][] = [];
     for (const m of this.members) per.push(await m.camMaps(input, n));
-    const probs = await this.score(input, n);
-    return probs.length ? [...probs].map((p, i) => {
+    // each member's CAM comes with its probability from the same pass: no second pass to score
+    const probs = this.mean(per.map((q) => q.map((c) => c.probability)));
+    return [...probs].map((p, i) => {
       const map = averageMaps(per.map((q) => q[i].map))!;
-      const lowres = averageMaps(per.map((q) => q[i].map))!;
-      return { map, lowres, probability: p, logitDiff: Math.log(p / (1 - p)) };
-    }) : [];
+      // members' feature maps may differ in size (13 x 13, 7 x 7): the crop-size mean stands for them
+      const cells = per.reduce((s, q) => s + q[i].lowres.width * q[i].lowres.height, 0) / per.length;
+      return { map, lowres: map, probability: p, logitDiff: Math.log(p / (1 - p)), cells };
+    });
   }
 
   prepare(input: ImageInput, limits?: Partial<LoadLimits>) {
@@ -147,10 +150,12 @@ export class EnsembleModel implements CovidModel {
   async analyse(input: ImageInput, opts: AnalyseOptions = {}): Promise<ImageAnalysis> {
     const t0 = performance.now();
     // the first member's look at the image gives the gate's verdict (header, pixels, its OOD score)
-    const first = await this.members[0].analyse(input, { cam: false, gate: opts.gate, gateSettings: opts.gateSettings, limits: opts.limits, signal: opts.signal });
+    const first = await this.members[0].analyse(input, { cam: false, gate: opts.gate, gateSettings: opts.gateSettings, limits: opts.limits, signal: opts.signal, decodeOffThread: opts.decodeOffThread });
     if (first.probability === null) return { ...first, threshold: this.threshold };
     const { image, crop, sha256, gate } = first;
-    const { tensor } = await this.prepare(input, opts.limits);
+    // the members share the preprocessing: the first member's crop is every member's input (no second decode)
+    const tensor = new Float32Array(3 * crop.length);
+    greyToTensor(crop, this.preprocess, tensor);
     const t1 = performance.now();
     opts.signal?.throwIfAborted();
     let cam: CamResult | null = null;

@@ -8,7 +8,8 @@ import { writeRunReport } from './run-report.js';
  */
 export async function reportAfterRun(dir: string, kind: 'run' | 'reproduce', log: (msg: string) => void): Promise<void> {
   try {
-    const res: { out: string; notes?: string[] } = kind === 'run' ? await writeRunReport(dir) : await writeReproduceReport(dir);
+    const warn = (m: string) => log(`warning: ${m}`);
+    const res: { out: string; notes?: string[] } = kind === 'run' ? await writeRunReport(dir, undefined, { warn }) : await writeReproduceReport(dir, undefined, { warn });
     for (const n of res.notes ?? []) log(`note: ${n}`);
     log(`report written to ${res.out}/report.html`);
   } catch (err) {

@@ -93,4 +93,15 @@ export interface ModelCard {
   privacy: string;
   /** The command that re-trains this run. */
   reproduce: string;
+  /**
+   * Set when the model is an ensemble of runs: its members, how their outputs are combined, and
+   * the validation AUC of each way of combining (the better one was chosen). The rest of the card
+   * then describes the ensemble (threshold, test results, hazards) and, for training and input,
+   * its first member (members share the data and its splits).
+   */
+  ensemble?: {
+    combine: 'probability' | 'logit';
+    validationAuc: Record<'probability' | 'logit', number>;
+    members: { runId: string; backbone: string; weights: 'imagenet' | 'synthetic' | 'unknown'; sha256: string }[];
+  };
 }

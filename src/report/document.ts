@@ -25,9 +25,12 @@ export interface ReportDocument {
   figures: ReportFigure[];
 }
 
-/** Renders a Vega-Lite chart into a figure (SVG plus PNG). */
-export async function chartFigure(name: string, alt: string, spec: TopLevelSpec): Promise<ReportFigure> {
-  const svg = await vegaLiteToSvg(spec, `${name}-`);
+/** Where a report's warnings go (the chart compiler's adjustments); the library never prints them itself. */
+export type ReportWarn = (message: string) => void;
+
+/** Renders a Vega-Lite chart into a figure (SVG plus PNG); the compiler's warnings go to `warn`. */
+export async function chartFigure(name: string, alt: string, spec: TopLevelSpec, warn?: ReportWarn): Promise<ReportFigure> {
+  const svg = await vegaLiteToSvg(spec, `${name}-`, warn);
   return { name, alt, svg, png: await svgToPng(svg) };
 }
 

@@ -11,6 +11,7 @@ import { basename } from 'node:path';
 import type { EvaluationReport, Proportion, ThresholdMetrics } from '../evaluate/index.js';
 import { aucCi, weightsNote } from '../protocol/run-files.js';
 import type { RunRecord } from '../protocol/run-folder.js';
+import type { LoadedEnsemble } from '../protocol/ensemble.js';
 import type { ApiModelRef, ApiOperatingPoint, ApiProportion, CardHazard, ModelCard } from './card-types.js';
 import { reportHtml } from './document.js';
 import { shortcutCheckMarkdown } from './shortcut-section.js';
@@ -213,6 +214,57 @@ export function buildModelCard(run: CardSource): ModelCard {
   };
 }
 
+/** Which model answered, for an ensemble: its id, its members' backbones, a warning when any member's weights mean nothing. */
+export function ensembleRef(ens: LoadedEnsemble): ApiModelRef {
+  const refs = ens.members.map((m) => modelRef(m.record));
+  const weights = refs.every((r) => r.weights === 'imagenet') ? 'imagenet' : refs.some((r) => r.weights === 'synthetic') ? 'synthetic' : 'unknown';
+  const warnings = refs.filter((r) => r.warning).map((r) => `${r.backbone}: ${r.warning}`);
+  return {
+    runId: ens.record.id,
+    backbone: `ensemble(${refs.map((r) => r.backbone).join('+')})`,
+    weights,
+    weightsNote: `mean of the ${ens.record.combine === 'logit' ? 'log-odds' : 'probabilities'} of ${refs.map((r) => `${r.backbone} (${r.weightsNote})`).join('; ')}`,
+    warning: warnings.length ? warnings.join(' ') : null,
+  };
+}
+
+/**
+ * The model card of an ensemble: the first member's card (training data and input are shared by
+ * the members) with the ensemble's own identity, threshold, test results and hazards, and its
+ * members and way of combining them.
+ */
+export function buildEnsembleCard(ens: LoadedEnsemble, shortcutCheck: unknown = null): ModelCard {
+  const rec = ens.record;
+  const base = buildModelCard({ record: ens.members[0].record, metrics: ens.metrics, shortcutCheck });
+  const ref = ensembleRef(ens);
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  const combined = rec.combine === 'logit' ? 'log-odds' : 'probabilities';
+  const other: typeof rec.combine = rec.combine === 'logit' ? 'probability' : 'logit';
+  const howChosen = (rec.threshold.fallback
+    ? 'The validation split had no COVID images, so the default 0.5 was used.'
+    : `The highest threshold at which the ensemble still caught at least ${pct(rec.threshold.targetSensitivity)} of the COVID images of the members' shared validation split; the test set was not used for this choice.`) +
+    ` The members' ${combined} are averaged: validation AUC ${rec.validationAuc[rec.combine].toFixed(4)}, against ${rec.validationAuc[other].toFixed(4)} for the ${other === 'logit' ? 'log-odds' : 'probabilities'}.`;
+  return {
+    ...base,
+    runId: rec.id,
+    createdAt: rec.createdAt,
+    model: ref,
+    backbone: { ...base.backbone, name: ref.backbone, file: ens.members.map((m) => basename(m.record.backbone.file)).join(' + '), sha256: ens.members.map((m) => m.record.backbone.sha256).join('+'), note: ref.weightsNote },
+    threshold: { value: rec.threshold.value, chosenOn: rec.threshold.chosenOn, targetSensitivity: rec.threshold.targetSensitivity, fallback: rec.threshold.fallback, howChosen, optimistic: ens.metrics?.optimisticThreshold?.threshold ?? null },
+    limitations: [
+      ...ens.members.flatMap((m) => (m.record.backbone.weights !== 'imagenet' && modelRef(m.record).warning ? [`${m.record.backbone.name}: ${modelRef(m.record).warning}`] : [])),
+      ...base.limitations.filter((l) => l !== base.model.warning),
+      'An ensemble is only as independent as its members: they saw the same training images, so they share that data\'s source confounding.',
+    ],
+    reproduce: `deep-covid ensemble --runs ${ens.members.map((m) => `runs/${m.record.id}`).join(',')} --out runs/${rec.id}`,
+    ensemble: {
+      combine: rec.combine,
+      validationAuc: { ...rec.validationAuc },
+      members: ens.members.map((m) => ({ runId: m.record.id, backbone: m.record.backbone.name, weights: m.record.backbone.weights, sha256: m.record.backbone.sha256 })),
+    },
+  };
+}
+
 function pctText(p: ApiProportion): string {
   if (p.estimate === null || !p.ci95) return 'n/a';
   const f = (x: number) => (100 * x).toFixed(1);
@@ -240,6 +292,11 @@ export function modelCardMarkdown(card: ModelCard, level = 2): string {
   out.push(`- Input: one chest X-ray (${card.input.formats}), converted to grey, resized to the shorter side ${card.input.resizeShorter} and centre-cropped to ${card.input.crop.join('×')}; output: P(COVID-19) and a call at the operating threshold`);
   out.push(`- Training: Adam, learning rate ${p.lr}, batch ${p.batchSize}, ${p.epochs} epochs, seed ${p.seed}${p.classWeighting ? ', class-weighted loss' : ''}; the epoch with the lowest validation loss (${p.bestEpoch}) is kept`);
   out.push(`- Model file: ${mdCode(card.backbone.file)} (sha256 \`${card.backbone.sha256.slice(0, 16)}…\`)`);
+  if (card.ensemble) {
+    const e = card.ensemble;
+    out.push(`- Ensemble of ${e.members.length} runs, the mean of their ${e.combine === 'logit' ? 'log-odds' : 'probabilities'} (chosen on validation: AUC ${e.validationAuc[e.combine].toFixed(4)}); training and input above are those of its first member:`);
+    for (const m of e.members) out.push(`  - run ${mdCode(m.runId)}: ${m.backbone} (${m.weights} weights, sha256 \`${m.sha256.slice(0, 16)}…\`)`);
+  }
   if (card.model.warning) out.push('', `**${mdText(card.model.warning)}**`);
   out.push('');
 

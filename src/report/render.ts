@@ -45,7 +45,7 @@ type Logger = NonNullable<NonNullable<Parameters<typeof compile>[1]>['logger']>;
 
 /**
  * Vega-Lite's log, minus the benign note it gives whenever one layer of a chart hides the legend
- * another layer shows; other warnings still reach stderr.
+ * another layer shows; other warnings go to the caller's `warn`.
  */
 function chartLogger(warn: (message: string) => void): Logger {
   let level = 1;

@@ -13,7 +13,7 @@ import { RUN_FILES } from '../protocol/run-folder.js';
 import { mdCode, mdText } from '../util/markdown-text.js';
 import { confusionCells, probabilityHistogram, rocPoints } from './chart-data.js';
 import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, rocSpec, type RocMarker } from './charts.js';
-import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
+import { chartFigure, figureCollector, writeReport, type ReportDocument, type ReportWarn } from './document.js';
 import { AUC_GAP, findHazards, MIN_PER_CLASS } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
 import { writeFig14Panel } from './run-explanations.js';
@@ -174,8 +174,8 @@ function hazardSection(runs: Trained[]): string[] {
   return md;
 }
 
-/** Builds the report of a reproduce folder (text and figures; nothing is written). */
-export async function buildReproduceReport(dir: string, models: ReproduceModel[]): Promise<ReportDocument> {
+/** Builds the report of a reproduce folder (text and figures; nothing is written); chart warnings go to `warn`. */
+export async function buildReproduceReport(dir: string, models: ReproduceModel[], warn?: ReportWarn): Promise<ReportDocument> {
   const runs = models.filter((x): x is Trained => 'run' in x);
   const data = runs[0].run.record.data.root;
   const md: string[] = [];
@@ -195,7 +195,7 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
       return { model: curves[i].label, fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
     });
     addFigure(
-      await chartFigure('roc-all', 'ROC curves of all models', rocSpec(rocPoints(curves), markers, 'ROC curves on the test set')),
+      await chartFigure('roc-all', 'ROC curves of all models', rocSpec(rocPoints(curves), markers, 'ROC curves on the test set'), warn),
       'ROC curves of every model on the same test set, AUC with DeLong 95% CI in the legend; diamonds mark each model\'s validation-chosen operating threshold.',
     );
   }
@@ -213,12 +213,12 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
     md.push(thresholdTable(m), '');
     const safe = backbone.replace(/[^A-Za-z0-9._-]+/g, '_');
     addFigure(
-      await chartFigure(`${safe}-confusion`, `Confusion matrix of ${backbone}`, confusionSpec(confusionCells(op.confusion), `${backbone}: confusion matrix at threshold ${thr.toFixed(4)}`)),
+      await chartFigure(`${safe}-confusion`, `Confusion matrix of ${backbone}`, confusionSpec(confusionCells(op.confusion), `${backbone}: confusion matrix at threshold ${thr.toFixed(4)}`), warn),
       `${backbone}: test images by actual and predicted class at the operating threshold (paper Figs. 5–6); percentages are shares of the actual class.`,
     );
     if (run.predictions.length) {
       addFigure(
-        await chartFigure(`${safe}-histogram`, `Histogram of P(COVID) for ${backbone}`, histogramSpec(probabilityHistogram(run.predictions), thr, `${backbone}: distribution of P(COVID)`)),
+        await chartFigure(`${safe}-histogram`, `Histogram of P(COVID) for ${backbone}`, histogramSpec(probabilityHistogram(run.predictions), thr, `${backbone}: distribution of P(COVID)`), warn),
         `${backbone}: predicted probability of COVID-19 for COVID and non-COVID test images (paper Figs. 7–10) ${HISTOGRAM_AXIS_NOTE}; dashed line: operating threshold.`,
       );
     }
@@ -234,7 +234,7 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
  * here), then the reproduce report itself; default output folder <dir>/report. `notes` says what
  * could not be added.
  */
-export async function writeReproduceReport(dir: string, outDir?: string): Promise<{ out: string; files: string[]; runReports: string[]; notes: string[] }> {
+export async function writeReproduceReport(dir: string, outDir?: string, opts: { warn?: ReportWarn } = {}): Promise<{ out: string; files: string[]; runReports: string[]; notes: string[] }> {
   const models = await loadReproduceFolder(dir);
   const runReports: string[] = [];
   const notes: string[] = [];
@@ -247,11 +247,11 @@ export async function writeReproduceReport(dir: string, outDir?: string): Promis
         const why = await writeFig14Panel(x.run);
         if (why) notes.push(`${x.backbone}: no heatmaps in its report (${why})`);
       }
-      await writeRunReport(x.run.dir);
+      await writeRunReport(x.run.dir, undefined, opts);
     }
     runReports.push(html);
   }
   const out = outDir ?? join(resolve(dir), 'report');
-  const files = await writeReport(out, await buildReproduceReport(dir, models));
+  const files = await writeReport(out, await buildReproduceReport(dir, models, opts.warn));
   return { out, files, runReports, notes };
 }

@@ -10,7 +10,7 @@ import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files
 import { mdCode } from '../util/markdown-text.js';
 import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
 import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
-import { chartFigure, figureCollector, writeReport, type ReportDocument } from './document.js';
+import { chartFigure, figureCollector, writeReport, type ReportDocument, type ReportWarn } from './document.js';
 import { buildModelCard, modelCardHtml, modelCardMarkdown } from './model-card.js';
 import { loadReportRun, type ReportRun } from './run-data.js';
 import { FIG14_PANEL } from './run-explanations.js';
@@ -23,8 +23,8 @@ export function rocLabel(name: string, run: ReportRun): string {
   return `${name}${synthetic}: AUC ${aucCi(run.metrics)}`;
 }
 
-/** Builds the report of one loaded run (text and figures; nothing is written). */
-export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
+/** Builds the report of one loaded run (text and figures; nothing is written); chart warnings go to `warn`. */
+export async function buildRunReport(run: ReportRun, warn?: ReportWarn): Promise<ReportDocument> {
   const r = run.record;
   const m = run.metrics;
   const thr = r.threshold.value;
@@ -52,7 +52,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
       md.push('### ROC curve', '');
       const point = { model: rocLabel(r.backbone.name, run), fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
       addFigure(
-        await chartFigure('roc', `ROC curve of ${r.backbone.name}`, rocSpec(rocPoints([{ label: point.model, roc: m.roc }]), [point], `ROC curve on the test set (${m.n} images)`)),
+        await chartFigure('roc', `ROC curve of ${r.backbone.name}`, rocSpec(rocPoints([{ label: point.model, roc: m.roc }]), [point], `ROC curve on the test set (${m.n} images)`), warn),
         `ROC curve on the test set (as paper Fig. 11); the diamond marks the operating threshold ${thr.toFixed(4)}, the dashed diagonal a random classifier.`,
       );
     }
@@ -62,28 +62,28 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
     md.push(operatingExtrasTable(m), '');
     if (m.roc) {
       addFigure(
-        await chartFigure('threshold-sweep', 'Sensitivity and specificity against threshold', sweepSpec(thresholdSweep(m.roc), sweepIntervals(m.atThresholds), thr, 'Sensitivity and specificity against the threshold')),
+        await chartFigure('threshold-sweep', 'Sensitivity and specificity against threshold', sweepSpec(thresholdSweep(m.roc), sweepIntervals(m.atThresholds), thr, 'Sensitivity and specificity against the threshold'), warn),
         'Sensitivity and specificity on the test set at every threshold; bars are Wilson 95% intervals at the table\'s thresholds; the dashed line is the operating threshold.',
       );
     }
 
     md.push('### Confusion matrix at the operating threshold (paper Figs. 5–6)', '');
     addFigure(
-      await chartFigure('confusion', 'Confusion matrix', confusionSpec(confusionCells(op.confusion), `Confusion matrix at threshold ${thr.toFixed(4)}`)),
+      await chartFigure('confusion', 'Confusion matrix', confusionSpec(confusionCells(op.confusion), `Confusion matrix at threshold ${thr.toFixed(4)}`), warn),
       `Test images by actual and predicted class at the operating threshold; percentages are shares of the actual class (row).`,
     );
 
     if (run.predictions.length) {
       md.push('### Predicted probabilities (paper Figs. 7–10)', '');
       addFigure(
-        await chartFigure('histogram', 'Histogram of P(COVID) by class', histogramSpec(probabilityHistogram(run.predictions), thr, 'Distribution of P(COVID) on the test set')),
+        await chartFigure('histogram', 'Histogram of P(COVID) by class', histogramSpec(probabilityHistogram(run.predictions), thr, 'Distribution of P(COVID) on the test set'), warn),
         `Histograms of the predicted probability of COVID-19 for COVID and non-COVID test images ${HISTOGRAM_AXIS_NOTE}; the dashed line is the operating threshold.`,
       );
     }
 
     md.push('### Calibration', '');
     addFigure(
-      await chartFigure('calibration', 'Reliability diagram', reliabilitySpec(reliabilityPoints(m.calibration), m.calibration.brier, m.calibration.ece, 'Reliability diagram (test set)')),
+      await chartFigure('calibration', 'Reliability diagram', reliabilitySpec(reliabilityPoints(m.calibration), m.calibration.brier, m.calibration.ece, 'Reliability diagram (test set)'), warn),
       'Fraction of COVID images against mean predicted probability in 10 equal-width bins; point area shows the number of images; the diagonal is perfect calibration. The class balance of the test set is not that of any real population.',
     );
 
@@ -123,7 +123,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
   md.push(`${r.training.epochs} epochs; the head of epoch ${r.training.bestEpoch} (lowest validation loss, ${r.training.bestValLoss.toFixed(4)}) is the model evaluated above.`, '');
   if (run.history.length) {
     addFigure(
-      await chartFigure('training', 'Training curve', lossSpec(lossPoints(run.history), r.training.bestEpoch, 'Training and validation loss')),
+      await chartFigure('training', 'Training curve', lossSpec(lossPoints(run.history), r.training.bestEpoch, 'Training and validation loss'), warn),
       `Mean cross-entropy per epoch on the (augmented) training set and on the validation set; the dashed line marks the kept epoch.`,
     );
   }
@@ -132,11 +132,11 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
   return { title: `deep-covid report: run ${r.id}`, markdown: md.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n', figures };
 }
 
-/** Builds and writes the report of a run folder; default output folder <run>/report. */
-export async function writeRunReport(runDir: string, outDir?: string): Promise<{ out: string; files: string[] }> {
+/** Builds and writes the report of a run folder; default output folder <run>/report. Chart warnings go to `opts.warn`. */
+export async function writeRunReport(runDir: string, outDir?: string, opts: { warn?: ReportWarn } = {}): Promise<{ out: string; files: string[] }> {
   const run = await loadReportRun(runDir);
   const out = outDir ?? join(run.dir, 'report');
-  const files = await writeReport(out, await buildRunReport(run));
+  const files = await writeReport(out, await buildRunReport(run, opts.warn));
   // the model card on its own too, as data and as a page (the same texts as the report's card)
   const card = buildModelCard(run);
   for (const [name, text] of [['model-card.json', JSON.stringify(card, null, 1) + '\n'], ['model-card.html', modelCardHtml(card)]] as const) {

@@ -6,7 +6,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../input/load-image.js';
-import { readShortcutCheck } from '../report/run-data.js';
 import type { ApiPrediction } from './api-types.js';
 import { errorHandler, HttpError, uploadTooLarge } from './http-errors.js';
 import { modelCard, type ServedLimits } from './model-card.js';
@@ -164,9 +163,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (request.url.startsWith('/api/') || request.url.startsWith('/healthz')) reply.header('cache-control', 'no-store');
   });
 
-  const card = modelCard(model.run, limits, await readShortcutCheck(model.run.dir));
+  const card = modelCard(model.card, limits);
   const openapi = openApiDocument(opts.version ?? '0.1.0');
-  app.get('/healthz', async () => ({ status: 'ok', runId: model.run.record.id, running: queue.running, waiting: queue.waiting, bytesInFlight: queue.bytesInFlight }));
+  app.get('/healthz', async () => ({ status: 'ok', runId: model.runId, running: queue.running, waiting: queue.waiting, bytesInFlight: queue.bytesInFlight }));
   app.get('/api/model', async () => card);
   app.get('/api/openapi.json', async () => openapi);
 

@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { sha256Hex } from '../util/hash.js';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../input/load-image.js';
 import { modelCard } from './model-card.js';
+import { buildModelCard } from '../report/model-card.js';
 import type { SiteConfig } from './site-config.js';
 import { SITE_CONFIG, SITE_FORMAT } from './site-config.js';
 
@@ -105,7 +106,7 @@ export async function exportWeb(opts: ExportWebOptions): Promise<ExportWebResult
     threshold: rec.threshold.value,
     head: RUN_FILES.head,
     gate: hasGate ? RUN_FILES.gate : null,
-    card: modelCard(run, { maxUploadBytes: 0, maxPixels: DEFAULT_SERVER_MAX_PIXELS, concurrency: 1, maxQueued: 0 }),
+    card: modelCard(buildModelCard({ record: rec, metrics: run.metrics }), { maxUploadBytes: 0, maxPixels: DEFAULT_SERVER_MAX_PIXELS, concurrency: 1, maxQueued: 0 }),
   };
 
   const tmp = join(dirname(out), `.partial-${basename(out)}-${process.pid}`);

@@ -1,10 +1,9 @@
 /**
- * GET /api/model: the run's model card (built by report/model-card.ts, the one source of every
- * card text) plus the limits this server enforces, so users know them before uploading.
+ * GET /api/model: the model card of the run or ensemble (built by report/model-card.ts, the one
+ * source of every card text) plus the limits this server enforces, so users know them before uploading.
  */
-import type { LoadedRun } from '../protocol/run-folder.js';
-import { buildModelCard, INTENDED_USE, PRIVACY_NOTE } from '../report/model-card.js';
-import type { ApiModelCard } from './api-types.js';
+import { INTENDED_USE, PRIVACY_NOTE } from '../report/model-card.js';
+import type { ApiModelCard, ModelCard } from './api-types.js';
 
 export { INTENDED_USE, PRIVACY_NOTE };
 
@@ -16,7 +15,7 @@ export interface ServedLimits {
   maxQueued: number;
 }
 
-/** The model card data of a loaded run, with the server's limits. */
-export function modelCard(run: LoadedRun, limits: ServedLimits, shortcutCheck: unknown = null): ApiModelCard {
-  return { ...buildModelCard({ record: run.record, metrics: run.metrics, shortcutCheck }), limits };
+/** The model card data of a served model (a run or an ensemble), with the server's limits. */
+export function modelCard(card: ModelCard, limits: ServedLimits): ApiModelCard {
+  return { ...card, limits };
 }

@@ -6,11 +6,12 @@
 import sharp from 'sharp';
 import type { BackboneOptions } from '../backbone/backbone.js';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../input/load-image.js';
-import { DeepCovidModel } from '../model/index.js';
+import { EnsembleModel, loadModel, type CovidModel } from '../model/index.js';
 import type { LoadedRun } from '../protocol/run-folder.js';
 import { EXPLAINER_DEFAULTS } from '../explain/index.js';
-import { apiOperatingPoint, modelRef } from '../report/model-card.js';
-import type { ApiModelRef, ApiOperatingPoint, ApiPrediction } from './api-types.js';
+import { buildEnsembleCard, buildModelCard, ensembleRef, modelRef } from '../report/model-card.js';
+import { readShortcutCheck } from '../report/run-data.js';
+import type { ApiModelRef, ApiOperatingPoint, ApiPrediction, ModelCard } from './api-types.js';
 import { fullImagePreview, heatmapPictures } from './pictures.js';
 
 export const NOT_DIAGNOSTIC = 'Research software, not a diagnostic device: do not use this result for any clinical decision.';
@@ -28,9 +29,12 @@ export interface PredictRequest {
   maxPixels?: number;
 }
 
-/** What the HTTP layer needs from a model; tests may wrap it (e.g. to hold a request). */
+/** What the HTTP layer needs from a model (a run or an ensemble); tests may wrap it (e.g. to hold a request). */
 export interface Predictor {
-  readonly run: LoadedRun;
+  /** The run's or the ensemble's id. */
+  readonly runId: string;
+  /** The model card (GET /api/model adds the server's limits). */
+  readonly card: ModelCard;
   readonly modelRef: ApiModelRef;
   readonly operatingPoint: ApiOperatingPoint | null;
   predict(req: PredictRequest): Promise<Omit<ApiPrediction, 'timings'> & { timings: Omit<ApiPrediction['timings'], 'queuedMs'> }>;
@@ -49,22 +53,39 @@ export function modelRefOf(run: LoadedRun): ApiModelRef {
   return modelRef(run.record);
 }
 
-/** Loads a run's model once and returns a Predictor over it. */
-export async function loadModelService(runDir: string, opts: ModelServiceOptions = {}): Promise<Predictor> {
-  // inference on a thread of its own unless told otherwise: a pass must not stop the event loop
+/**
+ * Loads a run's or an ensemble's model once and returns a Predictor over it. Each backbone runs
+ * on a thread of its own unless `runtime.offThread` is false.
+ */
+export async function loadModelService(dir: string, opts: ModelServiceOptions = {}): Promise<Predictor> {
+  // a backbone pass must not stop the event loop (onnxruntime runs synchronously on its caller)
   const runtime = { ...opts.runtime, offThread: opts.runtime?.offThread ?? true };
-  return new ModelService(await DeepCovidModel.load(runDir, { ...opts, runtime }));
+  const model = await loadModel(dir, { ...opts, runtime });
+  try {
+    return new ModelService(model, await readShortcutCheck(model.dir));
+  } catch (err) {
+    await model.release();
+    throw err;
+  }
 }
 
 class ModelService implements Predictor {
+  readonly runId: string;
+  readonly card: ModelCard;
   readonly modelRef: ApiModelRef;
   readonly operatingPoint: ApiOperatingPoint | null;
-  readonly run: LoadedRun;
 
-  constructor(private readonly model: DeepCovidModel) {
-    this.run = model.run!;
-    this.modelRef = modelRefOf(this.run);
-    this.operatingPoint = this.run.metrics ? apiOperatingPoint(this.run.metrics.operatingPoint) : null;
+  constructor(private readonly model: CovidModel, shortcutCheck: unknown) {
+    if (model instanceof EnsembleModel) {
+      this.card = buildEnsembleCard(model.ensemble, shortcutCheck);
+      this.modelRef = ensembleRef(model.ensemble);
+    } else {
+      const run = model.runs[0];
+      this.card = buildModelCard({ record: run.record, metrics: run.metrics, shortcutCheck });
+      this.modelRef = modelRefOf(run);
+    }
+    this.runId = this.card.runId;
+    this.operatingPoint = this.card.test ? this.card.test.operatingPoint : null;
   }
 
   async predict(req: PredictRequest) {
@@ -75,7 +96,7 @@ class ModelService implements Predictor {
     });
     const t1 = performance.now();
     // the CAM's fixed colour scale depends on its number of feature-map cells
-    const camCells = a.cam ? a.cam.lowres.width * a.cam.lowres.height : 1;
+    const camCells = a.cam ? a.cam.cells ?? a.cam.lowres.width * a.cam.lowres.height : 1;
     const [cropPng, fullImage, cam, occlusion] = await Promise.all([
       sharp(a.crop, { raw: { width: cw, height: ch, channels: 1 } }).toColourspace('b-w').png().toBuffer(),
       fullImagePreview(a.image, this.model.preprocess),

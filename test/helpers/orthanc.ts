@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before } from 'node:test';
 import dcmjs from 'dcmjs';
 import { SHARED } from './shared.js';
 
@@ -199,6 +200,31 @@ export async function trainPacsRun(dir: string): Promise<void> {
   } finally {
     await rm(data, { recursive: true, force: true });
   }
+}
+
+/** The folders of {@link usePacsRun}: a temporary work folder and the tiny run inside it. */
+export interface PacsRunFolders {
+  readonly work: string;
+  readonly runDir: string;
+}
+
+/**
+ * The set-up every PACS test file shares: before its tests, the tiny run is trained into a new
+ * temporary folder (`prefix` names it); after them the folder is removed. Nothing is done when
+ * `skip` says why the tests are skipped. Call at the top level of a test file.
+ */
+export function usePacsRun(prefix: string, skip: string | false): PacsRunFolders {
+  const folders = { work: '', runDir: '' };
+  before(async () => {
+    if (skip) return;
+    folders.work = await mkdtemp(join(tmpdir(), prefix));
+    folders.runDir = join(folders.work, 'run');
+    await trainPacsRun(folders.runDir);
+  });
+  after(async () => {
+    if (folders.work) await rm(folders.work, { recursive: true, force: true });
+  });
+  return folders;
 }
 
 const arr = (x: unknown): Record<string, unknown>[] => (Array.isArray(x) ? x : x === undefined ? [] : [x]) as Record<string, unknown>[];

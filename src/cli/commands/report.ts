@@ -16,7 +16,8 @@ Examples:
   deep-covid report --reproduce runs/reproduce-20260101-1200 --out paper-report`)
     .action(async (o: { run?: string; reproduce?: string; out?: string }) => {
       if (!!o.run === !!o.reproduce) throw new UsageError('report: give exactly one of --run <run folder> or --reproduce <reproduce folder>');
-      const res = o.run ? await writeRunReport(o.run, o.out) : await writeReproduceReport(o.reproduce!, o.out);
+      const warn = (m: string) => io.err(`warning: ${m}`);
+      const res = o.run ? await writeRunReport(o.run, o.out, { warn }) : await writeReproduceReport(o.reproduce!, o.out, { warn });
       io.out(`report written to ${res.out}/report.html (${res.files.length} files)`);
     });
 }

@@ -75,9 +75,9 @@ export async function serveRun(o: ServeCliOptions, io: { out: (s: string) => voi
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   const hostPart = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${hostPart}:${actual}/`;
-  const rec = model.run.record;
-  io.out(`deep-covid serving run ${rec.id} (${rec.backbone.name}, ${rec.backbone.weights} weights) at ${url}`);
-  if (rec.backbone.weights === 'synthetic') io.err('warning: this run uses a backbone with SYNTHETIC weights: its predictions mean nothing');
+  const ref = model.modelRef;
+  io.out(`deep-covid serving ${model.card.ensemble ? 'ensemble' : 'run'} ${ref.runId} (${ref.backbone}, ${ref.weights} weights) at ${url}`);
+  if (ref.weights === 'synthetic') io.err(`warning: this ${model.card.ensemble ? 'ensemble uses a backbone' : 'run uses a backbone'} with SYNTHETIC weights: its predictions mean nothing`);
   if (!LOOPBACK.has(o.host)) io.err(`warning: listening on ${o.host}, not only on this computer: anyone who can reach it can upload images. There is no login. Clients must use an IP address or a name given with --allowed-host.`);
   io.err('Research software, not a diagnostic device. Uploads stay in memory and are dropped after each answer. Ctrl-C stops the server.');
   onListening?.(url);
@@ -97,7 +97,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 /** Registers `serve`. */
 export function registerServe(program: Command, io: { out: (s: string) => void; err: (s: string) => void }): void {
   const serve = program.command('serve').description('web page and HTTP API for a trained run: upload X-rays, get P(COVID), the label at the run\'s threshold and heatmaps')
-    .requiredOption('--run <dir>', 'run folder written by train')
+    .requiredOption('--run <dir>', 'run folder written by train, or an ensemble folder written by ensemble')
     .option('--port <n>', 'TCP port (0 = any free port)', '8080')
     .option('--host <addr>', 'address to listen on; the default serves this computer only', '127.0.0.1')
     .option('--max-upload-mb <n>', 'largest upload in MiB (1 MiB = 1,048,576 bytes)', '50')
