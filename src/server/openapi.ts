@@ -166,8 +166,34 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/model': {
         get: {
-          summary: 'the served run\'s model card: backbone, weights, training data, threshold, test results with 95% intervals, intended use',
-          responses: { 200: { description: 'model card', content: { 'application/json': { schema: { type: 'object' } } } } },
+          summary: 'the served run\'s (or ensemble\'s) model card: backbone, weights, training data, threshold, test results with 95% intervals, intended use, the server\'s limits; an ensemble\'s card adds `ensemble` (its member runs, and whether their probabilities or log-odds are averaged)',
+          responses: {
+            200: {
+              description: 'model card',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      runId: { type: 'string', description: 'the run\'s or the ensemble\'s id' },
+                      model: { $ref: '#/components/schemas/ModelRef' },
+                      threshold: { type: 'object', description: 'the operating threshold, chosen on validation, and how' },
+                      ensemble: {
+                        type: 'object',
+                        description: 'present only when the server serves an ensemble folder',
+                        properties: {
+                          combine: { enum: ['probability', 'logit'] },
+                          validationAuc: { type: 'object', properties: { probability: { type: 'number' }, logit: { type: 'number' } } },
+                          members: { type: 'array', items: { type: 'object', properties: { runId: { type: 'string' }, backbone: { type: 'string' }, weights: { enum: ['imagenet', 'synthetic', 'unknown'] }, sha256: { type: 'string' } } } },
+                        },
+                      },
+                      limits: { type: 'object', properties: { maxUploadBytes: { type: 'integer' }, maxPixels: { type: 'integer' }, concurrency: { type: 'integer' }, maxQueued: { type: 'integer' } } },
+                    },
+                  },
+                },
+              },
+            },
+          },
         },
       },
       '/api/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'OpenAPI 3.1 document' } } } },
