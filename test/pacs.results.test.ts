@@ -2,7 +2,7 @@
 // valid for dcmtk (dsrdump, dcmdump), carry the same P(COVID) as `predict`, file into the source's
 // study under UIDs that repeat for the same source and model; a refused image gets a report with
 // the reasons and no probability; non-chest objects are skipped.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,17 +19,11 @@ import { skipNoShared } from './helpers/shared.js';
 const skip = skipNoShared || skipNoDcmtk;
 let model: PacsModel;
 
-const pacs = usePacsRun('dc-pacs-results-', skip);
-
-before(async () => {
-  if (skip) return;
+const pacs = usePacsRun('dc-pacs-results-', skip, {
   // the tiny run's training images are synthetic, so its gate refuses real films as out of
   // distribution (tested below): these tests look at the scored path with the gate off
-  model = await loadPacsModel(pacs.runDir, { gate: false });
-});
-
-after(async () => {
-  await model?.close();
+  ready: async (f) => { model = await loadPacsModel(f.runDir, { gate: false }); },
+  done: async () => { await model?.close(); },
 });
 
 async function dsrdump(bytes: Uint8Array, name: string) {

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
-import { buildServer, loadModelService, type ApiPrediction, type Predictor } from '../src/server/index.js';
+import { buildServer, loadModelService, type ApiModelCard, type ApiPrediction, type Predictor } from '../src/server/index.js';
 import { mapValueText, probabilityText } from '../src/web/wording.js';
 import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
@@ -242,5 +242,33 @@ test('a CT slice is shown as refused: the reason first, no probability, no heatm
     await phone.screenshot({ path: join(shots, '9-refused-ct-375.png'), fullPage: true });
   } finally {
     await phone.close();
+  }
+});
+
+test('an ensemble\'s card names its members and how they are combined (the card shape test/server.ensemble.test.ts checks)', { skip }, async () => {
+  const served = (await (await fetch(`${url}api/model`)).json()) as ApiModelCard;
+  const ensembleCard: ApiModelCard = {
+    ...served,
+    runId: 'ens-1',
+    ensemble: {
+      combine: 'logit',
+      validationAuc: { probability: 0.81, logit: 0.83 },
+      members: [
+        { runId: 'run-squeeze', backbone: 'squeezenet1_1', weights: 'imagenet', sha256: 'a'.repeat(64) },
+        { runId: 'run-mobile', backbone: 'mobilenet_v2', weights: 'imagenet', sha256: 'b'.repeat(64) },
+      ],
+    },
+  };
+  const p = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  try {
+    await p.route(`${url}api/model`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(ensembleCard) }));
+    await p.goto(url);
+    await p.getByRole('heading', { name: 'Intended use' }).waitFor();
+    const text = await p.locator('.model-card').innerText();
+    assert.match(text, /Ensemble\s+ens-1/);
+    assert.match(text, /squeezenet1_1 \(run run-squeeze, imagenet weights\); mobilenet_v2 \(run run-mobile, imagenet weights\)/);
+    assert.match(text, /mean of the members' log-odds/);
+  } finally {
+    await p.close();
   }
 });

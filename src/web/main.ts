@@ -339,7 +339,10 @@ function renderCard(c: ApiModelCard): void {
     h('h3', {}, 'Intended use'),
     h('p', { class: 'intended' }, c.intendedUse),
     section('Model and threshold', wide,
-      dl(['Run', c.runId], ['Backbone', `${c.backbone.name} (frozen), new ${c.backbone.head} head`], ['Weights', `${c.model.weights}: ${c.model.weightsNote}`]),
+      c.ensemble
+        ? dl(['Ensemble', c.runId], ['Members', c.ensemble.members.map((m) => `${m.backbone} (run ${m.runId}, ${m.weights} weights)`).join('; ')],
+          ['Combined', `mean of the members' ${c.ensemble.combine === 'logit' ? 'log-odds' : 'probabilities'}; each member is a frozen backbone with its own new head`])
+        : dl(['Run', c.runId], ['Backbone', `${c.backbone.name} (frozen), new ${c.backbone.head} head`], ['Weights', `${c.model.weights}: ${c.model.weightsNote}`]),
       h('p', {}, `Threshold ${c.threshold.value.toFixed(4)} (${percent(c.threshold.value)}). ${c.threshold.howChosen}`)),
     section('Test results', wide,
       test

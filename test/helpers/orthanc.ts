@@ -210,18 +210,22 @@ export interface PacsRunFolders {
 
 /**
  * The set-up every PACS test file shares: before its tests, the tiny run is trained into a new
- * temporary folder (`prefix` names it); after them the folder is removed. Nothing is done when
- * `skip` says why the tests are skipped. Call at the top level of a test file.
+ * temporary folder (`prefix` names it), then `opts.ready` runs (e.g. to load a model); after them
+ * `opts.done` runs and the folder is removed. Nothing is done when `skip` says why the tests are
+ * skipped. Call at the top level of a test file, once (node:test does not wait for one root
+ * `before` hook before starting the next, so a file's set-up goes through `ready`).
  */
-export function usePacsRun(prefix: string, skip: string | false): PacsRunFolders {
+export function usePacsRun(prefix: string, skip: string | false, opts: { ready?: (f: PacsRunFolders) => Promise<void>; done?: () => Promise<void> } = {}): PacsRunFolders {
   const folders = { work: '', runDir: '' };
   before(async () => {
     if (skip) return;
     folders.work = await mkdtemp(join(tmpdir(), prefix));
     folders.runDir = join(folders.work, 'run');
     await trainPacsRun(folders.runDir);
+    await opts.ready?.(folders);
   });
   after(async () => {
+    await opts.done?.();
     if (folders.work) await rm(folders.work, { recursive: true, force: true });
   });
   return folders;
