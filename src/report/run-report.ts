@@ -18,9 +18,9 @@ import { sampleGrid } from './sample-grid.js';
 import { groupTable, operatingExtrasTable } from './tables.js';
 
 /** Legend label of a model on ROC charts: name and AUC with its interval; synthetic weights said so. */
-export function rocLabel(name: string, run: ReportRun): string {
-  const synthetic = run.record.backbone.weights === 'synthetic' ? ' [synthetic weights]' : '';
-  return `${name}${synthetic}: AUC ${aucCi(run.metrics)}`;
+export function rocLabel(name: string, weights: string, metrics: ReportRun['metrics']): string {
+  const synthetic = weights === 'synthetic' ? ' [synthetic weights]' : '';
+  return `${name}${synthetic}: AUC ${aucCi(metrics)}`;
 }
 
 /** Builds the report of one loaded run (text and figures; nothing is written). */
@@ -50,7 +50,7 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
 
     if (m.roc) {
       md.push('### ROC curve', '');
-      const point = { model: rocLabel(r.backbone.name, run), fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
+      const point = { model: rocLabel(r.backbone.name, r.backbone.weights, run.metrics), fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
       addFigure(
         await chartFigure('roc', `ROC curve of ${r.backbone.name}`, rocSpec(rocPoints([{ label: point.model, roc: m.roc }]), [point], `ROC curve on the test set (${m.n} images)`)),
         `ROC curve on the test set (as paper Fig. 11); the diamond marks the operating threshold ${thr.toFixed(4)}, the dashed diagonal a random classifier.`,
