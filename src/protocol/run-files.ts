@@ -58,7 +58,7 @@ export function setPrevalenceOf(m: EvaluationReport): number {
 
 /** The sentence every report and page gives with P(COVID): what it is calibrated to, and what is not. */
 export function calibrationSentence(setPrevalence: number): string {
-  return `P(COVID) is calibrated to the test set's class mix (${(100 * setPrevalence).toFixed(0)}% COVID), not to the prevalence of any clinic: at a lower prevalence a positive call is far less likely to be COVID. The table gives PPV and NPV at other prevalences, from the sensitivity and specificity at the operating threshold.`;
+  return `P(COVID) is calibrated to the test set's class mix (${(100 * setPrevalence).toFixed(0)}% COVID), not to the prevalence of any clinic: at a lower prevalence a positive call is far less likely to be COVID. PPV and NPV at a given prevalence follow from the sensitivity and specificity at the operating threshold.`;
 }
 
 /**

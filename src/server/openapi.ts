@@ -166,7 +166,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/model': {
         get: {
-          summary: 'the served run\'s model card: backbone, weights, training data, threshold, test results with 95% intervals, intended use',
+          summary: 'the served run\'s model card: backbone, weights, training data, threshold, test results with 95% intervals (test.prevalence: the class mix P(COVID) is calibrated to; test.predictiveValues: PPV and NPV at 1%, 5%, 10% and that prevalence), intended use',
           responses: { 200: { description: 'model card', content: { 'application/json': { schema: { type: 'object' } } } } },
         },
       },
