@@ -154,7 +154,7 @@ function limitationsOf(r: RunRecord, m: EvaluationReport | null, ref: ApiModelRe
     ...(r.backbone.weights !== 'imagenet' && ref.warning ? [ref.warning] : []),
     'Public COVID-19 X-ray collections are confounded by source: most COVID images come from web and paper figures, most non-COVID ones from one hospital archive, and a source often holds only one class. The model may recognise the source rather than the disease, and results on these collections overstate performance on new hospitals.',
     `Test results describe this run's test set only (${m ? `${m.n} images` : 'none'}): every number carries sampling uncertainty shown by its interval, small per-source and per-view groups especially; they do not predict performance on other hospitals, devices or populations.`,
-    'Only frontal chest X-rays resembling the training data give meaningful outputs; any other image still gets a number.',
+    'Only frontal chest X-rays resembling the training data give meaningful outputs. The input gate refuses or flags most other images (CT slices, photographs, most lateral films), but not all: a film it passes can still be one the model was not built for.',
     'Labels are those of the source collections (PCR-confirmed for some, reported for others); no radiologist re-read them for this run.',
     'Only the last layer is trained; the backbone keeps its ImageNet features, which were not made for radiographs.',
     `P(COVID) is calibrated to the test set's class mix${m ? ` (${(100 * setPrevalenceOf(m)).toFixed(0)}% COVID)` : ''}, far above the prevalence of any screened population; PPV and NPV depend on prevalence, so they are given at 1%, 5%, 10% and the test set's prevalence, with intervals.`,
