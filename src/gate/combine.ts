@@ -3,7 +3,7 @@
  * - Refused (no P(COVID) at all): facts that say the image is not a frontal chest radiograph —
  *   a DICOM header naming another modality, another body part, or a lateral or oblique view; an
  *   image too small, too elongated or too uniform to hold a chest X-ray; a colour picture; and
- *   features beyond the far cut-off (a score fewer than one in a million validation-like images
+ *   features beyond the far cut-off (a score fewer than one in a million in-distribution images
  *   would reach). A probability for such an image would be a confident answer to a question the
  *   model cannot answer.
  * - Warned (P(COVID) shown, the warning first): facts that make the answer less trustworthy but
