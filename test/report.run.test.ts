@@ -184,6 +184,10 @@ test('run report: self-contained HTML, Markdown, SVG and PNG figures', async () 
   // tables with CIs and the model card
   assert.match(md, /\| 0\.1 \| \d+\.\d% \(\d+\.\d–\d+\.\d\) \|/);
   assert.match(md, /## Model card/);
+  // P(COVID)'s calibration in words and PPV/NPV at 1%, 5%, 10% and the test set's prevalence
+  assert.match(md, /### PPV and NPV at a clinic's prevalence\n\nP\(COVID\) is calibrated to the test set's class mix \(\d+% COVID\)/);
+  for (const p of ['1.0%', '5.0%', '10.0%']) assert.match(md, new RegExp(`\\| ${p.replace('.', '\\.')} \\| \\d+\\.\\d% \\(\\d+\\.\\d%–\\d+\\.\\d%\\) \\| \\d+\\.\\d% \\(`));
+  assert.match(md, /\| \d+\.\d% \(this set\) \|/);
   assert.match(md, /not a diagnostic device/);
   assert.match(md, /\| view \| images \|/);
   assert.match(md, /!\[[^\]]*\]\(figures\/roc\.svg\)/);

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
+import { aucCi, calibrationSentence, pctCi, predictiveValuesTable, setPrevalenceOf, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { mdCode } from '../util/markdown-text.js';
 import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
 import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
@@ -60,6 +60,8 @@ export async function buildRunReport(run: ReportRun): Promise<ReportDocument> {
     md.push('### Sensitivity and specificity by threshold (paper Tables 2–5)', '');
     md.push(thresholdTable(m), '');
     md.push(operatingExtrasTable(m), '');
+    const pv = predictiveValuesTable(m, [op.prevalence]);
+    if (pv) md.push('### PPV and NPV at a clinic\'s prevalence', '', calibrationSentence(setPrevalenceOf(m)), '', pv, '');
     if (m.roc) {
       addFigure(
         await chartFigure('threshold-sweep', 'Sensitivity and specificity against threshold', sweepSpec(thresholdSweep(m.roc), sweepIntervals(m.atThresholds), thr, 'Sensitivity and specificity against the threshold')),
