@@ -1,13 +1,15 @@
 /**
  * The input gate on the development data, per real-weight backbone (squeezenet1_1, mobilenet_v2):
- * the gate is fitted exactly as `train` fits it (the seed-0 patient-disjoint validation split of
- * covidx5k-dev's training images, density on the training originals, cut-offs on validation), then
- * every test chest X-ray, every not-cxr image (CT slices, lateral films, photographs) and every
- * DICOM fixture goes through the whole gate. Also: the density methods compared on the same
- * features and validation rule, and the cut-off's spread over re-drawn validation splits.
- * Usage: npx tsx bench/gate.ts [--resplits N (default 10)] [--write]
+ * the gate is fitted exactly as `train` fits it (covidx5k-dev's training images, i.e. the run's
+ * training and validation parts: density on all of them, cut-offs from 5-fold patient-grouped
+ * out-of-fold scores), then every test chest X-ray, every not-cxr image (CT slices, lateral films,
+ * photographs) and every DICOM fixture goes through the whole gate. Also: the old calibration
+ * (version 1: density on the training part, cut-offs on the seed-0 validation split) against the
+ * new, the density methods compared on the same features and validation rule, and the cut-offs'
+ * spread over re-drawn validation splits (old) and re-drawn fold assignments (new).
+ * Usage: npx tsx bench/gate.ts [--resplits N (default 10)] [--cache DIR (keep features)] [--write]
  */
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,7 +17,7 @@ import { Backbone } from '../src/backbone/backbone.js';
 import { readDataset, splitOf, type DatasetItem } from '../src/dataset/read.js';
 import { FeatureCache } from '../src/features/cache.js';
 import { extractFeatures } from '../src/features/extract.js';
-import { empiricalQuantile, fitGate, gateFiles, gateToJSON, logNormalFit, scoreFeatures, type FeatureRows, type GateModel, type GatedFile } from '../src/gate/index.js';
+import { crossFitScores, empiricalQuantile, fitGate, fitGateCrossFitted, gateFiles, gateToJSON, logNormalFit, scoreFeatures, type FeatureRows, type GateModel, type GatedFile } from '../src/gate/index.js';
 import { validationSplit } from '../src/protocol/validation-split.js';
 import { PAPER_PROTOCOL } from '../src/protocol/config.js';
 import { normalQuantile } from '../src/util/normal.js';
@@ -27,12 +29,14 @@ const MODELS = join(SHARED, 'models');
 const DEV_SET = join(SHARED, 'data', 'covidx5k-dev');
 const NOT_CXR = join(SHARED, 'data', 'not-cxr');
 const DICOM = join(SHARED, 'data', 'dicom');
-const BACKBONES = ['squeezenet1_1', 'mobilenet_v2'];
+// resnet50: the real-weight conversion the registry fetches, measured when it is on this machine (no download)
+const BACKBONES = ['squeezenet1_1', 'mobilenet_v2', 'resnet50'];
 const KINDS = ['ct', 'lateral-xray', 'photo'] as const;
 
 const args = process.argv.slice(2);
 const write = args.includes('--write');
 const resplits = Number(args[args.indexOf('--resplits') + 1] ?? NaN) || 10;
+const keepCache = args.includes('--cache') ? resolve(args[args.indexOf('--cache') + 1]) : null;
 
 function rows(features: Float32Array, dim: number, idx: readonly number[]): FeatureRows {
   const data = new Float32Array(idx.length * dim);
@@ -108,7 +112,7 @@ function listFiles(dir: string): string[] {
 }
 
 async function main(): Promise<void> {
-  const cacheDir = await mkdtemp(join(tmpdir(), 'bench-gate-'));
+  const cacheDir = keepCache ?? (await mkdtemp(join(tmpdir(), 'bench-gate-')));
   const cache = new FeatureCache(cacheDir);
   const ds = await readDataset(DEV_SET);
   const trainAll = splitOf(ds, 'train');
@@ -121,15 +125,32 @@ async function main(): Promise<void> {
   const when = new Date().toISOString().slice(0, 10);
   out.push(`Measured ${when} with \`npx tsx bench/gate.ts --resplits ${resplits}\` (2 cores, load average ${load0.toFixed(1)} at the start). Data: covidx5k-dev with the seed-0 patient-disjoint validation split a run makes (${split.train.length} training images, ${split.val.length} validation, ${testItems.length} test) and not-cxr (${KINDS.map((k) => `${notCxr[k].length} ${k}`).join(', ')}).`);
   out.push('');
-  out.push('"Flagged" = refused or warned (anything but a clean pass). The cut-offs are set on the validation split only; the test set and not-cxr only measure.');
+  out.push('"Flagged" = refused or warned (anything but a clean pass). The cut-offs are set from the training images only (out-of-fold scores, 5 patient-grouped folds; version 1: the validation split); the test set and not-cxr only measure.');
   const verdictRows: string[] = [];
   const methodRows: string[] = [];
   const resplitRows: string[] = [];
   const costRows: string[] = [];
+  const calRows: string[] = [];
+  const foldRows: string[] = [];
   const dicomVerdicts = new Map<string, string[]>();
+  const skipped: string[] = [];
+  const measured: string[] = [];
   try {
     for (const name of BACKBONES) {
-      const bb = await Backbone.load(name, { path: join(MODELS, `${name}.onnx`), download: false });
+      const shared = join(MODELS, `${name}.onnx`);
+      let bb: Backbone;
+      try {
+        bb = await Backbone.load(name, { ...(existsSync(shared) ? { path: shared } : {}), download: false });
+      } catch (err) {
+        skipped.push(`${name} (not on this machine: ${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+        continue;
+      }
+      if (bb.weights !== 'imagenet') {
+        skipped.push(`${name} (only ${bb.weights} weights on this machine)`);
+        await bb.release();
+        continue;
+      }
+      measured.push(name);
       try {
         // pooled features of every image involved (cached: the re-splits reuse them)
         const allItems: DatasetItem[] = [...trainAll, ...testItems];
@@ -143,11 +164,16 @@ async function main(): Promise<void> {
         const at = (fs: readonly string[]) => fs.map((f) => indexOf.get(f)!);
         const train = rows(feats, dim, idx(split.train));
         const val = rows(feats, dim, idx(split.val));
+        // what `train` fits on: its training and validation originals, folds grouped by patient
+        const inDist = [...split.train, ...split.val];
+        const inRows = rows(feats, dim, idx(inDist));
+        const patients = inDist.map((i) => i.patient ?? i.rel);
 
         // the gate as `train` fits it
         const t0 = performance.now();
-        const gate = fitGate(train, val, { backboneSha256: bb.modelSha256 });
+        const gate = fitGateCrossFitted(inRows, patients, { backboneSha256: bb.modelSha256, folds: 5, seed: 0 });
         const fitMs = performance.now() - t0;
+        const gateV1 = fitGate(train, val, { backboneSha256: bb.modelSha256 });
         const jsonBytes = Buffer.byteLength(JSON.stringify(gateToJSON(gate)));
         const t1 = performance.now();
         const testRows = rows(feats, dim, idx(testItems));
@@ -179,12 +205,47 @@ async function main(): Promise<void> {
           verdictRows.push(`| ${name} | ${r.kind} | ${r.n} | ${r.refused} | ${r.warned} | ${r.passed} | **${pct(r.refused + r.warned, r.n - r.failed)}** |`);
         }
         const cal = gate.calibration;
-        costRows.push(`| ${name} | ${dim} | ${gate.density.shrinkage.toFixed(3)} | ${gate.cutoff.toFixed(2)} (empirical ${cal.empiricalQuantile.toFixed(2)}) | ${gate.farCutoff.toFixed(2)} | ${cal.validationFlagged}/${cal.n} | ${(fitMs / 1000).toFixed(2)} | ${(jsonBytes / 1e6).toFixed(2)} | ${scoreUs.toFixed(0)} | ${gateMs.toFixed(1)} |`);
+        const flaggedIn = cal.split === 'cross-fitted' ? cal.flagged : cal.validationFlagged;
+        costRows.push(`| ${name} | ${dim} | ${gate.density.shrinkage.toFixed(3)} | ${gate.cutoff.toFixed(2)} (empirical ${cal.empiricalQuantile.toFixed(2)}) | ${gate.farCutoff.toFixed(2)} | ${flaggedIn}/${cal.n} | ${(fitMs / 1000).toFixed(2)} | ${(jsonBytes / 1e6).toFixed(2)} | ${scoreUs.toFixed(0)} | ${gateMs.toFixed(1)} |`);
 
-        // methods compared on the same features and split; both validation rules
         const query = { test: rows(feats, dim, idx(testItems)), ...Object.fromEntries(KINDS.map((k) => [k, rows(feats, dim, at(notCxr[k]))])) } as Record<string, FeatureRows>;
+        const nNotCxr = KINDS.reduce((s, k) => s + query[k].n, 0);
+
+        // old calibration against new: learned check alone (score above the warning cut-off)
+        const oof10 = crossFitScores(inRows, patients, { folds: 10, seed: 0 });
+        const oof5 = crossFitScores(inRows, patients, { folds: 5, seed: 0 });
+        const lnCut = (s: ArrayLike<number>) => lognormalQuantile(s, 0.99);
+        const foldSpread = (byFold: Float64Array[]) => {
+          const c = byFold.map(lnCut);
+          return `${Math.min(...c).toFixed(2)}–${Math.max(...c).toFixed(2)}`;
+        };
+        const calibrations: [string, GateModel, number, number, string][] = [
+          ['v1: density on training part, log-normal 99% of 53 validation scores', gateV1, gateV1.cutoff, gateV1.calibration.n, '–'],
+          ['v2: density on all, log-normal 99% of 5-fold out-of-fold scores (chosen)', gate, gate.cutoff, oof5.scores.length, foldSpread(oof5.byFold)],
+          ['v2: density on all, empirical 99th percentile of 5-fold out-of-fold scores', gate, quantileOf(oof5.scores, 0.99), oof5.scores.length, '–'],
+          ['v2: density on all, log-normal 99% of 10-fold out-of-fold scores', gate, lnCut(oof10.scores), oof10.scores.length, foldSpread(oof10.byFold)],
+        ];
+        for (const [label, g, cut, nCal, spread] of calibrations) {
+          const sq = Object.fromEntries(Object.entries(query).map(([k, q]) => [k, scoreFeatures(g, q.data, q.n)]));
+          const caught = KINDS.reduce((s, k) => s + above(sq[k], cut), 0);
+          calRows.push(`| ${name} | ${label} | ${nCal} | ${cut.toFixed(2)} | ${spread} | ${pct(above(sq.test, cut), query.test.n)} | ${KINDS.map((k) => pct(above(sq[k], cut), query[k].n)).join(' | ')} | **${pct(caught, nNotCxr)}** |`);
+        }
+        // the new cut-off's spread over re-drawn fold assignments (the final density is the same)
+        const foldStats = { cut: [] as number[], test: [] as number[], not: [] as number[] };
+        const finalTest = scoreFeatures(gate, query.test.data, query.test.n);
+        const finalNot = KINDS.flatMap((k) => Array.from(scoreFeatures(gate, query[k].data, query[k].n)));
+        for (let seed = 1; seed <= resplits; seed++) {
+          const cut = lnCut(crossFitScores(inRows, patients, { folds: 5, seed }).scores);
+          foldStats.cut.push(cut);
+          foldStats.test.push(above(finalTest, cut) / finalTest.length);
+          foldStats.not.push(above(finalNot, cut) / finalNot.length);
+        }
+        const span = (v: number[], scale: number, digits: number) => `${(scale * Math.min(...v)).toFixed(digits)} / ${((scale * v.reduce((a, b) => a + b, 0)) / v.length).toFixed(digits)} / ${(scale * Math.max(...v)).toFixed(digits)}`;
+        foldRows.push(`| ${name} | v2: log-normal 99%, 5 folds, fold seeds 1–${resplits} | ${span(foldStats.cut, 1, 2)} | ${span(foldStats.test, 100, 1)} | ${span(foldStats.not, 100, 1)} |`);
+
+        // methods compared on the same features and the seed-0 validation split; both validation rules
         const methods: [string, (q: FeatureRows) => Float64Array][] = [
-          ['Mahalanobis, Ledoit-Wolf, square-rooted features (chosen)', (q) => scoreFeatures(gate, q.data, q.n)],
+          ['Mahalanobis, Ledoit-Wolf, square-rooted features (chosen)', (q) => scoreFeatures(gateV1, q.data, q.n)],
           ['Mahalanobis, Ledoit-Wolf, raw features', ((g: GateModel) => (q: FeatureRows) => scoreFeatures(g, squared(q).data, q.n))(fitGate(squared(train), squared(val), { backboneSha256: bb.modelSha256 }))],
           ['k-NN cosine distance, k = 1', (q) => knnScores(train, q, 1)],
           ['k-NN cosine distance, mean of k = 5', (q) => knnScores(train, q, 5)],
@@ -192,11 +253,10 @@ async function main(): Promise<void> {
         for (const [label, score] of methods) {
           const sv = score(val);
           const sq = Object.fromEntries(Object.entries(query).map(([k, q]) => [k, score(q)]));
-          const nNot = KINDS.reduce((s, k) => s + query[k].n, 0);
           for (const [rule, cut] of [['log-normal 99%', lognormalQuantile(sv, 0.99)], ['empirical 99th percentile', quantileOf(sv, 0.99)]] as const) {
             const caught = KINDS.reduce((s, k) => s + above(sq[k], cut), 0);
             const auc = rocAuc(Array.from(sq.test), KINDS.flatMap((k) => Array.from(sq[k])));
-            methodRows.push(`| ${name} | ${label} | ${rule} | ${pct(above(sq.test, cut), query.test.n)} | ${KINDS.map((k) => pct(above(sq[k], cut), query[k].n)).join(' | ')} | **${pct(caught, nNot)}** | ${auc.toFixed(3)} |`);
+            methodRows.push(`| ${name} | ${label} | ${rule} | ${pct(above(sq.test, cut), query.test.n)} | ${KINDS.map((k) => pct(above(sq[k], cut), query[k].n)).join(' | ')} | **${pct(caught, nNotCxr)}** | ${auc.toFixed(3)} |`);
           }
         }
 
@@ -215,26 +275,31 @@ async function main(): Promise<void> {
         }
         const mmm = (v: number[]) => `${(100 * Math.min(...v)).toFixed(1)} / ${((100 * v.reduce((a, b) => a + b, 0)) / v.length).toFixed(1)} / ${(100 * Math.max(...v)).toFixed(1)}`;
         for (const rule of ['lognormal', 'empirical'] as const) {
-          resplitRows.push(`| ${name} | ${rule === 'lognormal' ? 'log-normal 99% (chosen)' : 'empirical 99th percentile'} | ${mmm(stats[rule].test)} | ${mmm(stats[rule].not)} |`);
+          resplitRows.push(`| ${name} | v1: ${rule === 'lognormal' ? 'log-normal 99%' : 'empirical 99th percentile'} of the validation scores | ${mmm(stats[rule].test)} | ${mmm(stats[rule].not)} |`);
         }
       } finally {
         await bb.release();
       }
     }
   } finally {
-    await rm(cacheDir, { recursive: true, force: true });
+    if (!keepCache) await rm(cacheDir, { recursive: true, force: true });
   }
+  if (skipped.length) out.push('', `Not measured: ${skipped.join('; ')}.`);
   out.push('', '### Verdicts of the whole gate (header, image facts, learned check)', '');
   out.push('| backbone | images | n | refused | warned | passed | flagged |', '|---|---|---:|---:|---:|---:|---:|', ...verdictRows);
   out.push('', '### The fitted gates', '');
-  out.push('| backbone | channels | Ledoit-Wolf shrinkage | warning cut-off (log-normal 99%) | refusal cut-off (tail 1e-6) | validation above cut-off | fit (s) | gate.json (MB) | score (µs/image) | whole gate, test images (ms/image) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...costRows);
+  out.push('| backbone | channels | Ledoit-Wolf shrinkage | warning cut-off (log-normal 99%) | refusal cut-off (tail 1e-6) | out-of-fold scores above cut-off | fit (s) | gate.json (MB) | score (µs/image) | whole gate, test images (ms/image) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...costRows);
   out.push('', '"Whole gate" includes reading each file again and measuring its pixels; features come from the cache filled before.');
-  out.push('', '### Density methods compared (same features, same split; flagged = score above the validation cut-off)', '');
+  out.push('', '"Fit" is the whole cross-fitted fit (5 fold densities and the final one).');
+  out.push('', '### Old calibration against new (learned check alone: score above the warning cut-off)', '');
+  out.push(`| backbone | calibration | scores it was set on | warning cut-off | per-fold cut-offs | test chest X-rays flagged | ${KINDS.join(' | ')} | not-cxr caught |`, `|---|---|---:|---:|---:|---:|${KINDS.map(() => '---:').join('|')}|---:|`, ...calRows);
+  out.push('', '### Density methods compared (version-1 calibration: the seed-0 validation split; flagged = score above its cut-off)', '');
   out.push(`| backbone | method | validation rule | test chest X-rays flagged | ${KINDS.join(' | ')} | not-cxr caught | AUC test vs not-cxr |`, `|---|---|---|---:|${KINDS.map(() => '---:').join('|')}|---:|---:|`, ...methodRows);
-  out.push('', `### The cut-off over ${resplits} re-drawn validation splits (seeds 1–${resplits}; min / mean / max %)`, '');
-  out.push('| backbone | validation rule | test chest X-rays flagged | not-cxr caught |', '|---|---|---:|---:|', ...resplitRows);
+  out.push('', `### The cut-off over ${resplits} re-drawn validation splits (v1) and fold assignments (v2) (seeds 1–${resplits}; min / mean / max)`, '');
+  out.push('| backbone | calibration | test chest X-rays flagged (%) | not-cxr caught (%) |', '|---|---|---:|---:|', ...resplitRows);
+  out.push('', '| backbone | calibration | warning cut-off | test chest X-rays flagged (%) | not-cxr caught (%) |', '|---|---|---:|---:|---:|', ...foldRows);
   out.push('', '### DICOM fixtures (../shared/data/dicom, good files)', '');
-  out.push(`| file | ${BACKBONES.join(' | ')} |`, `|---|${BACKBONES.map(() => '---').join('|')}|`, ...dicomFiles.map((f) => `| \`${f}\` | ${(dicomVerdicts.get(f) ?? []).join(' | ')} |`));
+  out.push(`| file | ${measured.join(' | ')} |`, `|---|${measured.map(() => '---').join('|')}|`, ...dicomFiles.map((f) => `| \`${f}\` | ${(dicomVerdicts.get(f) ?? []).join(' | ')} |`));
   const body = out.join('\n');
   console.log(body);
   if (write) await writeBenchSection('gate', 'Input gate', body);

@@ -9,6 +9,8 @@ import {
   delongAuc,
   metricsAt,
   predictiveValues,
+  predictiveValuesAt,
+  predictiveValueTable,
   rocAuc,
   rocCurve,
   thresholdForSensitivity,
@@ -16,6 +18,7 @@ import {
   wilsonInterval,
 } from '../src/evaluate/index.js';
 import { UsageError } from '../src/errors.js';
+import { Rng } from '../src/util/rng.js';
 
 const close = (a: number, b: number, tol = 1e-12, msg?: string) =>
   assert.ok(Math.abs(a - b) <= tol, `${msg ?? ''} ${a} vs ${b} (diff ${Math.abs(a - b)})`);
@@ -158,4 +161,68 @@ test('calibration by hand: edges belong to the lower bin, 1.0 to the last', () =
   close(c.ece, 0.21, 1e-15);
   close(c.mce, 0.85, 1e-15);
   assert.throws(() => calibration([1.2], [1]), UsageError);
+});
+
+test('PPV and NPV at a given prevalence, by hand: sensitivity = specificity = 0.9', () => {
+  const c = { tp: 9, fn: 1, tn: 18, fp: 2 };
+  // π = 10%: PPV = 0.09 / (0.09 + 0.09) = 1/2, NPV = 0.81 / (0.81 + 0.01) = 81/82
+  const at10 = predictiveValuesAt(c, 0.1);
+  assert.ok(Math.abs(at10.ppv!.estimate - 0.5) < 1e-12);
+  assert.ok(Math.abs(at10.npv!.estimate - 81 / 82) < 1e-12);
+  // π = 1%: PPV = 0.009 / (0.009 + 0.099) = 1/12, NPV = 0.891 / 0.892
+  const at1 = predictiveValuesAt(c, 0.01);
+  assert.ok(Math.abs(at1.ppv!.estimate - 1 / 12) < 1e-12);
+  assert.ok(Math.abs(at1.npv!.estimate - 891 / 892) < 1e-12);
+  // intervals: Bayes at the corners of the 97.5% Wilson intervals (z = 2.2414027),
+  // sensitivity 9/10 in [0.5471847, 0.9853007], specificity 18/20 in [0.6631133, 0.9762758]
+  // (worked in Python from the Wilson formula)
+  const close = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+  assert.ok(close(at10.ppv!.interval[0], 0.15288053945191116) && close(at10.ppv!.interval[1], 0.8218932139291795), JSON.stringify(at10));
+  assert.ok(close(at10.npv!.interval[0], 0.929477192083417) && close(at10.npv!.interval[1], 0.9983298493927225), JSON.stringify(at10));
+  assert.ok(close(at1.ppv!.interval[0], 0.016141632161526982) && close(at1.ppv!.interval[1], 0.29553152065835697));
+  // a 90% statement uses 95% intervals for each
+  const wide = predictiveValuesAt(c, 0.1, 0.9);
+  const [seLo] = wilsonInterval(9, 10, 0.95);
+  const [spLo] = wilsonInterval(18, 20, 0.95);
+  assert.ok(close(wide.ppv!.interval[0], predictiveValues(seLo, spLo, 0.1).ppv!));
+  assert.ok(wide.ppv!.interval[0] > at10.ppv!.interval[0]);
+});
+
+test('PPV and NPV: edges, the table and bad input', () => {
+  // no false positives: PPV's upper end is 1; nothing called positive: PPV undefined
+  assert.equal(predictiveValuesAt({ tp: 5, fn: 5, tn: 10, fp: 0 }, 0.2).ppv!.interval[1], 1);
+  assert.equal(predictiveValuesAt({ tp: 0, fn: 10, tn: 10, fp: 0 }, 0.2).ppv, null);
+  assert.equal(predictiveValuesAt({ tp: 0, fn: 10, tn: 10, fp: 0 }, 0.2).npv!.estimate, 0.8);
+  // prevalence 0 and 1 are allowed: PPV 0 and NPV 1 at 0
+  const zero = predictiveValuesAt({ tp: 8, fn: 2, tn: 9, fp: 1 }, 0);
+  assert.deepEqual([zero.ppv!.estimate, zero.npv!.estimate], [0, 1]);
+  const table = predictiveValueTable({ tp: 8, fn: 2, tn: 9, fp: 1 }, [0.29, 0.01, 0.05, 0.1, 0.29]);
+  assert.deepEqual(table.map((r) => r.prevalence), [0.01, 0.05, 0.1, 0.29]);
+  // PPV rises and NPV falls with prevalence
+  for (let i = 1; i < table.length; i++) assert.ok(table[i].ppv!.estimate > table[i - 1].ppv!.estimate && table[i].npv!.estimate < table[i - 1].npv!.estimate);
+  assert.throws(() => predictiveValuesAt({ tp: 1, fn: 1, tn: 1, fp: 1 }, 1.5), /prevalence must be in \[0, 1\], got 1\.5/);
+  assert.throws(() => predictiveValuesAt({ tp: 0, fn: 0, tn: 5, fp: 1 }, 0.1), /need COVID and non-COVID images, got 0 COVID and 6 non-COVID/);
+});
+
+test('PPV/NPV intervals cover the true values at least as often as stated (simulated)', () => {
+  const rng = new Rng(5);
+  const [se, sp, pi, nPos, nNeg] = [0.8, 0.9, 0.05, 30, 60];
+  const truth = predictiveValues(se, sp, pi);
+  let ppvIn = 0;
+  let npvIn = 0;
+  const reps = 3000;
+  const draw = (p: number, n: number) => {
+    let k = 0;
+    for (let i = 0; i < n; i++) if (rng.next() < p) k++;
+    return k;
+  };
+  for (let r = 0; r < reps; r++) {
+    const tp = draw(se, nPos);
+    const tn = draw(sp, nNeg);
+    const v = predictiveValuesAt({ tp, fn: nPos - tp, tn, fp: nNeg - tn }, pi);
+    if (v.ppv && v.ppv.interval[0] <= truth.ppv! && truth.ppv! <= v.ppv.interval[1]) ppvIn++;
+    if (v.npv && v.npv.interval[0] <= truth.npv! && truth.npv! <= v.npv.interval[1]) npvIn++;
+  }
+  assert.ok(ppvIn / reps >= 0.95, `PPV coverage ${ppvIn / reps}`);
+  assert.ok(npvIn / reps >= 0.95, `NPV coverage ${npvIn / reps}`);
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  assessScore, combineGate, fitDensity, fitGate, gateFromJSON, gateToJSON, scoreFeatures, scoreRows, transformFeature,
+  assessScore, combineGate, crossFitScores, fitDensity, fitGate, fitGateCrossFitted, gateFromJSON, gateToJSON, groupedFolds, refusesOrWould, scoreFeatures, scoreRows, transformFeature,
   type FeatureRows, type GateReason,
 } from '../src/gate/index.js';
 import { RunError } from '../src/errors.js';
@@ -144,6 +144,7 @@ describe('fitGate and gate.json', () => {
     const sd = Math.sqrt(logs.reduce((a, b) => a + (b - m) ** 2, 0) / (logs.length - 1));
     assert.ok(Math.abs(gate.cutoff - Math.exp(m + normalQuantile(0.99) * sd)) < 1e-9);
     assert.ok(Math.abs(gate.farCutoff - Math.exp(m + normalQuantile(1 - 1e-6) * sd)) < 1e-9);
+    assert.ok(gate.calibration.split === 'validation');
     assert.equal(gate.calibration.validationFlagged, Array.from(s).filter((x) => x > gate.cutoff).length);
     assert.equal(gate.calibration.n, 25);
     assert.equal(gate.density.n, 60);
@@ -169,6 +170,9 @@ describe('fitGate and gate.json', () => {
     damaged({ density: { ...(json.density as object), cholesky: 'AAAA' } }, /density\.cholesky/);
     damaged({ backboneSha256: 'xyz' }, /backboneSha256/);
     assert.throws(() => gateFromJSON({ ...json, version: 99 }, 'g.json'), /newer deep-covid/);
+    // a version-1 gate is written as version 1 (older deep-covid reads it) and must say 'validation'
+    assert.equal(json.version, 1);
+    damaged({ version: 2 }, /calibration\.split/);
   });
 
   test('too few validation images to set a cut-off is an error', () => {
@@ -183,6 +187,70 @@ describe('fitGate and gate.json', () => {
     assert.match(mid.reasons[0].message, /less like the training chest X-rays than 99% of the validation images/);
     assert.equal(assessScore(gate, gate.farCutoff * 1.1).reasons[0].level, 'refuse');
     assert.equal(assessScore(gate, NaN).reasons[0].code, 'far-out-of-distribution');
+  });
+});
+
+describe('cross-fitted cut-offs (gate.json version 2)', () => {
+  const rng = new Rng(21);
+  const rows = makeRows(90, 10, rng);
+  // 30 patients of 3 images each
+  const groups = Array.from({ length: 90 }, (_, i) => `p${Math.floor(i / 3)}`);
+  const gate = fitGateCrossFitted(rows, groups, { backboneSha256: SHA, folds: 5, seed: 0 });
+
+  test('folds keep each patient whole, have near-equal sizes and follow the seed', () => {
+    const fold = groupedFolds(groups, 5, 0);
+    for (let p = 0; p < 30; p++) assert.equal(new Set([fold[3 * p], fold[3 * p + 1], fold[3 * p + 2]]).size, 1, `patient ${p}`);
+    const sizes = [0, 1, 2, 3, 4].map((f) => fold.filter((x) => x === f).length);
+    assert.deepEqual(sizes, [18, 18, 18, 18, 18]);
+    assert.deepEqual(groupedFolds(groups, 5, 0), fold);
+    assert.notDeepEqual(groupedFolds(groups, 5, 1), fold);
+    assert.throws(() => groupedFolds(['a', 'a', 'b'], 3, 0), /at least 3 patients/);
+  });
+
+  test('the cut-offs are the log-normal rule on the out-of-fold scores; the density is fitted on every image', () => {
+    const oof = crossFitScores(rows, groups, { folds: 5, seed: 0 });
+    const logs = Array.from(oof.scores, Math.log);
+    const m = logs.reduce((a, b) => a + b, 0) / logs.length;
+    const sd = Math.sqrt(logs.reduce((a, b) => a + (b - m) ** 2, 0) / (logs.length - 1));
+    assert.ok(Math.abs(gate.cutoff - Math.exp(m + normalQuantile(0.99) * sd)) < 1e-9 * gate.cutoff);
+    assert.ok(Math.abs(gate.farCutoff - Math.exp(m + normalQuantile(1 - 1e-6) * sd)) < 1e-9 * gate.farCutoff);
+    assert.equal(gate.density.n, 90);
+    const cal = gate.calibration;
+    assert.ok(cal.split === 'cross-fitted');
+    assert.deepEqual([cal.n, cal.folds, cal.groupedBy, cal.foldCutoffs.length], [90, 5, 'patient', 5]);
+    assert.equal(cal.flagged, Array.from(oof.scores).filter((x) => x > gate.cutoff).length);
+    // an image's out-of-fold score is that of a density that never saw it: larger than in-sample
+    const inSample = scoreFeatures(gate, rows.data, rows.n);
+    assert.ok(oof.scores.reduce((a, b) => a + b, 0) > inSample.reduce((a, b) => a + b, 0));
+    // fold k's images are scored by the density fitted without fold k
+    const fold = groupedFolds(groups, 5, 0);
+    const rest = Array.from({ length: 90 }, (_, i) => i).filter((i) => fold[i] !== 0);
+    const data = new Float32Array(rest.length * 10);
+    rest.forEach((r, k) => data.set(rows.data.subarray(r * 10, r * 10 + 10), k * 10));
+    const d0 = fitDensity({ data, n: rest.length, dim: 10 });
+    const first = fold.indexOf(0);
+    assert.ok(Math.abs(scoreRows(d0, rows.data.subarray(first * 10, first * 10 + 10), 1)[0] - oof.scores[first]) < 1e-9);
+  });
+
+  test('gate.json version 2 round-trips; version 1 and 2 are both read', () => {
+    const json = gateToJSON(gate);
+    assert.equal(json.version, 2);
+    const back = gateFromJSON(JSON.parse(JSON.stringify(json)), 'gate.json');
+    assert.deepEqual(scoreFeatures(back, rows.data, rows.n), scoreFeatures(gate, rows.data, rows.n));
+    assert.deepEqual(back.calibration, gate.calibration);
+    assert.throws(() => gateFromJSON({ ...json, version: 1 }, '/r/gate.json'), /\/r\/gate\.json: calibration\.split/);
+    assert.throws(() => gateFromJSON({ ...json, calibration: { ...gate.calibration, folds: 1 } }, '/r/gate.json'), /calibration\.folds/);
+    assert.throws(() => gateFromJSON({ ...json, version: 3 }, 'g.json'), /gate version 3 was written by a newer deep-covid \(this one reads versions 1 to 2\)/);
+  });
+
+  test('the warning names what the cut-off was set on', () => {
+    const mid = assessScore(gate, (gate.cutoff + gate.farCutoff) / 2);
+    assert.match(mid.reasons[0].message, /than 99% of the images it was trained and validated on/);
+  });
+
+  test('too few images or mismatched groups are errors', () => {
+    assert.throws(() => fitGateCrossFitted({ ...rows, n: 2, data: rows.data.subarray(0, 20) }, ['a', 'b'], { backboneSha256: SHA }), /at least 3 images/);
+    assert.throws(() => fitGateCrossFitted(rows, groups.slice(1), { backboneSha256: SHA }), /90 feature rows but 89 group names/);
   });
 });
 
@@ -207,5 +275,6 @@ describe('combineGate', () => {
     assert.equal(res.disabled, true);
     assert.deepEqual(res.reasons.map((x) => `${x.level}:${x.code}`), ['warn:gate-disabled', 'warn:too-small']);
     assert.match(res.reasons[1].message, /Would have been refused/);
+    assert.deepEqual(res.reasons.map(refusesOrWould), [false, true]);
   });
 });

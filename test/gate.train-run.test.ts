@@ -27,20 +27,23 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-test('train writes gate.json: density on the training originals, cut-offs on validation', { skip: skipNoShared }, async () => {
+test('train writes gate.json: density on the training and validation originals, cross-fitted cut-offs', { skip: skipNoShared }, async () => {
   const out = join(work, 'run');
   const cache = new FeatureCache(join(work, 'cache'));
   const res = await trainRun({ data, out, config: { backbone: 'squeezenet1_1', epochs: 3, augmentFactor: 3, seed: 1 }, cache });
   const gate = gateFromJSON(JSON.parse(await readFile(join(out, 'gate.json'), 'utf8')), join(out, 'gate.json'));
   const rec = res.record;
   assert.equal(gate.backboneSha256, rec.backbone.sha256);
-  // originals only: augmented COVID copies are not what a user drops
-  assert.equal(gate.density.n, rec.data.counts.train.n);
-  assert.equal(gate.calibration.n, rec.data.counts.val.n);
+  // originals only (augmented COVID copies are not what a user drops), training and validation
+  assert.equal(gate.density.n, rec.data.counts.train.n + rec.data.counts.val.n);
+  const cal = gate.calibration;
+  assert.ok(cal.split === 'cross-fitted', cal.split);
+  assert.deepEqual([cal.n, cal.folds, cal.groupedBy], [gate.density.n, 5, 'patient']);
+  assert.ok(cal.flagged <= Math.ceil(0.05 * cal.n), `${cal.flagged} of ${cal.n} out-of-fold scores above the cut-off`);
   assert.equal(gate.density.dim, 512);
   assert.ok(rec.timings.fitGate >= 0);
 
-  // the stored model scores the validation images as fitGate did: the validationFlagged count holds
+  // the stored density was fitted on the validation images too: they score below the refusal cut-off
   const ds = await readDataset(data);
   const valRows = parseCsv(await readFile(join(out, 'val-predictions.csv'), 'utf8'));
   const valFiles = valRows.map((r) => ds.items.find((i) => i.rel === r.file)!.file);
@@ -49,7 +52,7 @@ test('train writes gate.json: density on the training originals, cut-offs on val
     const pooled = await extractFeatures(bb, valFiles.map((file) => ({ file })), { tensor: 'pooled', cache });
     assert.deepEqual(pooled.failures, []);
     const s = scoreFeatures(gate, pooled.features!, valFiles.length);
-    assert.equal(Array.from(s).filter((x) => x > gate.cutoff).length, gate.calibration.validationFlagged);
+    assert.ok(Array.from(s).every((x) => x < gate.farCutoff));
     // a CT slice is nothing like these synthetic training images
     const ct = await extractFeatures(bb, [{ file: join(SHARED, 'data', 'not-cxr', 'ct', 'ct-004.png') }], { tensor: 'pooled', cache });
     assert.deepEqual(ct.failures, []);

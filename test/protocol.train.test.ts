@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
@@ -12,7 +12,7 @@ import { RunError } from '../src/errors.js';
 import { parseCsv } from '../src/util/csv.js';
 import { main } from '../src/cli/main.js';
 import { makeTinyDataset } from './helpers/tiny-dataset.js';
-import { skipNoShared } from './helpers/shared.js';
+import { SHARED, skipNoShared } from './helpers/shared.js';
 
 let data: string;
 let work: string;
@@ -100,6 +100,50 @@ test('evaluate and predict reuse the run: same probabilities as at training; bad
     assert.ok(Math.abs(res[2].probability - Number(preds[9].probability)) < 1e-6);
     assert.equal(res[2].label, res[2].probability >= run.record.threshold.value ? 'covid' : 'non');
   }
+});
+
+test('evaluate passes every image through the input gate: refused ones are counted, listed and left out of the metrics; --no-gate is stamped', { skip: skipNoShared }, async () => {
+  const out = join(work, 'run-a');
+  // an external set: 4 + 4 test films of the tiny set, plus a CT slice and a photograph among them
+  const ext = join(work, 'external');
+  const preds = parseCsv(await readFile(join(out, 'predictions.csv'), 'utf8'));
+  for (const cls of ['covid', 'non']) await mkdir(join(ext, cls), { recursive: true });
+  for (const p of [...preds.filter((r) => r.label === 'covid').slice(0, 4), ...preds.filter((r) => r.label === 'non').slice(0, 4)]) {
+    await copyFile(join(data, p.file), join(ext, p.label, p.file.split('/').pop()!));
+  }
+  const NOT_CXR = join(SHARED, 'data', 'not-cxr');
+  await copyFile(join(NOT_CXR, 'ct', 'ct-004.png'), join(ext, 'non', 'ct-004.png'));
+  const photo = (await readdir(join(NOT_CXR, 'photo'))).sort()[0];
+  await copyFile(join(NOT_CXR, 'photo', photo), join(ext, 'covid', photo));
+
+  const ev = await evaluateRun({ run: out, data: ext, split: 'all', cache, out: join(work, 'eval-ext') });
+  assert.equal(ev.metrics.n, 8, 'the two refused images are not scored');
+  assert.equal(ev.gate.enabled, true);
+  assert.equal(ev.gate.refused, 2);
+  assert.equal(ev.gate.refusedByReason['colour-picture'], 1);
+  const refusedFiles = ev.gate.images.filter((g) => g.verdict === 'refused').map((g) => g.file).sort();
+  assert.deepEqual(refusedFiles, [`covid/${photo}`, 'non/ct-004.png']);
+  const json = JSON.parse(await readFile(join(work, 'eval-ext', 'metrics.json'), 'utf8')) as { n: number; gate: { refused: number; enabled: boolean } };
+  assert.deepEqual([json.n, json.gate.refused, json.gate.enabled], [8, 2, true]);
+  const gateRows = parseCsv(await readFile(join(work, 'eval-ext', 'gate.csv'), 'utf8'));
+  assert.deepEqual(gateRows.filter((r) => r.verdict === 'refused').map((r) => r.file).sort(), refusedFiles);
+  assert.ok(gateRows.every((r) => r.message.length > 20 && r.reasons.length > 0));
+  assert.equal(parseCsv(await readFile(join(work, 'eval-ext', 'predictions.csv'), 'utf8')).length, 8);
+  const summary = await readFile(join(work, 'eval-ext', 'summary.md'), 'utf8');
+  assert.match(summary, /2 of the 10 readable images refused: no P\(COVID\), not in the metrics \(.*colour-picture 1/);
+  assert.match(summary, /\| `non\/ct-004\.png` \| non \|/);
+  assert.match(summary, /calibrated to this set's class mix \(50% COVID\)/);
+  assert.match(summary, /\| 1\.0% \| \d+\.\d% \(\d+\.\d%–\d+\.\d%\) \|/);
+
+  // the gate off (research use): everything is scored, and every output says so
+  const errs: string[] = [];
+  const code = await main(['node', 'deep-covid', 'evaluate', '--run', out, '--data', ext, '--split', 'all', '--out', join(work, 'eval-ext-off'), '--cache', join(work, 'cache'), '--no-gate', '--prevalence', '0.02'], { out: () => {}, err: (m) => errs.push(m) });
+  assert.equal(code, 0, errs.join('\n'));
+  const off = JSON.parse(await readFile(join(work, 'eval-ext-off', 'metrics.json'), 'utf8')) as { n: number; gate: { enabled: boolean; refused: number; wouldRefuse: number }; predictiveValues: { prevalence: number }[] };
+  assert.deepEqual([off.n, off.gate.enabled, off.gate.refused, off.gate.wouldRefuse], [10, false, 0, 2]);
+  assert.ok(off.predictiveValues.some((r) => r.prevalence === 0.02), 'the asked prevalence is in the table');
+  assert.match(await readFile(join(work, 'eval-ext-off', 'summary.md'), 'utf8'), /The input gate was switched off/);
+  assert.match(errs.join('\n'), /input gate is off \(--no-gate\).*2 image\(s\) it would have refused/);
 });
 
 test('CLI predict prints JSON lines and exits 1 only when nothing could be predicted', { skip: skipNoShared }, async () => {

@@ -185,6 +185,10 @@ test('run report: self-contained HTML, Markdown, SVG and PNG figures', async () 
   // tables with CIs and the model card
   assert.match(md, /\| 0\.1 \| \d+\.\d% \(\d+\.\d–\d+\.\d\) \|/);
   assert.match(md, /## Model card/);
+  // P(COVID)'s calibration in words and PPV/NPV at 1%, 5%, 10% and the test set's prevalence
+  assert.match(md, /### PPV and NPV at a clinic's prevalence\n\nP\(COVID\) is calibrated to the test set's class mix \(\d+% COVID\)/);
+  for (const p of ['1.0%', '5.0%', '10.0%']) assert.match(md, new RegExp(`\\| ${p.replace('.', '\\.')} \\| \\d+\\.\\d% \\(\\d+\\.\\d%–\\d+\\.\\d%\\) \\| \\d+\\.\\d% \\(`));
+  assert.match(md, /\| \d+\.\d% \(this set\) \|/);
   assert.match(md, /not a diagnostic device/);
   assert.match(md, /\| view \| images \|/);
   assert.match(md, /!\[[^\]]*\]\(figures\/roc\.svg\)/);
@@ -265,7 +269,16 @@ test('reproduce report: the paper\'s Table 6 beside ours, run reports written an
   const rep = join(root, 'reproduce');
   await makeRun(join(rep, 'resnet18'), join(root, 'data'), 7, 'synthetic');
   await makeRun(join(rep, 'squeezenet1_1'), join(root, 'data'), 8);
-  await writeFile(join(rep, 'comparison.json'), JSON.stringify([{ backbone: 'resnet18', run: 'x' }, { backbone: 'alexnet', skipped: 'alexnet.onnx not found' }, { backbone: 'squeezenet1_1', run: 'y' }]));
+  // the ensemble of the two runs, as reproduce writes it (scored by the same evaluation; here the second run's numbers)
+  const ens = join(rep, 'ensemble');
+  await mkdir(ens, { recursive: true });
+  const members = await Promise.all(['resnet18', 'squeezenet1_1'].map(async (b) => {
+    const rec = JSON.parse(await readFile(join(rep, b, 'run.json'), 'utf8')) as { id: string; backbone: { sha256: string } };
+    return { dir: `../${b}`, runId: rec.id, backbone: b, weightsSha256: rec.backbone.sha256 };
+  }));
+  await writeFile(join(ens, 'ensemble.json'), JSON.stringify({ format: 'deep-covid-ensemble', version: 1, id: 'ensemble', createdAt: new Date().toISOString(), members, combine: 'logit', validationAuc: { probability: 0.9, logit: 0.91 }, threshold: { value: 0.0625, chosenOn: 'validation', targetSensitivity: 0.98, fallback: false } }));
+  for (const f of ['metrics.json', 'predictions.csv']) await writeFile(join(ens, f), await readFile(join(rep, 'squeezenet1_1', f)));
+  await writeFile(join(rep, 'comparison.json'), JSON.stringify([{ backbone: 'resnet18', run: 'x' }, { backbone: 'alexnet', skipped: 'alexnet.onnx not found' }, { backbone: 'squeezenet1_1', run: 'y' }, { backbone: 'ensemble', ensemble: true, run: ens }]));
   const { out, runReports, notes } = await writeReproduceReport(rep);
   // the fake runs' backbone files do not exist, so no heatmaps: said, not fatal
   assert.equal(notes.length, 2);
@@ -298,10 +311,17 @@ test('reproduce report: the paper\'s Table 6 beside ours, run reports written an
   for (const m of html.matchAll(/\bhref="([^"]*)"/g)) assert.ok(m[1].startsWith('#') || /^\.\.\/[\w.-]+\/report\/report\.html$/.test(m[1]), `reference ${m[1]}`);
   assert.match(html, /<a href="\.\.\/resnet18\/report\/report\.html">resnet18 report<\/a>/);
   assert.match(md, /AUC within mixed-src/);
+  // the ensemble is a row of both tables, with its validation threshold and links to its members' reports, and a section of its own
+  const ensRow = md.split('\n').find((l) => l.startsWith('| ensemble (resnet18 + squeezenet1_1; mean log-odds, chosen on validation) | 0.0625 |'));
+  assert.ok(ensRow, 'ensemble row at its validation threshold');
+  assert.ok(ensRow.includes(`${pctCi(sq.operatingPoint.sensitivity)} | ${pctCi(sq.operatingPoint.specificity)}`), ensRow);
+  assert.ok(ensRow.includes('members: [resnet18](../resnet18/report/report.html), [squeezenet1_1](../squeezenet1_1/report/report.html)'), ensRow);
+  assert.match(md, /^## ensemble \(resnet18 \+ squeezenet1_1; mean log-odds, chosen on validation\)$/m);
   // ROC legend: below the plot, labels whole (no cut "…")
   const roc = await readFile(join(out, 'figures', 'roc-all.svg'), 'utf8');
   assert.match(roc, />resnet18 \[synthetic weights\]: AUC \d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\)</);
   assert.match(roc, />squeezenet1_1: AUC \d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\)</);
+  assert.match(roc, />ensemble: AUC \d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\)</);
   assert.doesNotMatch(roc, /…/);
   const legendY = Number(/role-legend"[^>]*><g transform="translate\([\d.]+,([\d.]+)\)"/.exec(roc)![1]);
   assert.ok(legendY > 420, `legend at y ${legendY}, inside the 420 px plot`);

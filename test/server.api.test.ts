@@ -21,6 +21,7 @@ import {
   buildServer, CONTENT_SECURITY_POLICY, InferenceQueue, BusyError, loadModelService, safeName,
   type ApiError, type ApiModelCard, type ApiPrediction, type Predictor,
 } from '../src/server/index.js';
+import { predictiveValuesAt } from '../src/evaluate/predictive-values.js';
 import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { BAD_INPUTS, DEV_SET, SHARED, skipNoShared } from './helpers/shared.js';
 
@@ -337,6 +338,13 @@ test('GET /api/model is the run\'s model card; /healthz answers; /api/openapi.js
   assert.equal(card.test!.auc!.value, run.metrics!.auc!.value);
   assert.deepEqual(card.test!.auc!.ci95, [run.metrics!.auc!.delong!.lower, run.metrics!.auc!.delong!.upper]);
   assert.deepEqual(card.test!.operatingPoint.confusion, run.metrics!.operatingPoint.confusion);
+  // what P(COVID) is calibrated to, and PPV/NPV with intervals at other prevalences
+  const m = run.metrics!;
+  assert.equal(card.test!.prevalence, m.positives / m.n);
+  assert.match(card.test!.calibrationNote, /calibrated to the test set's class mix/);
+  const at1 = card.test!.predictiveValues!.table.find((x) => x.prevalence === 0.01)!;
+  const want = predictiveValuesAt(m.operatingPoint.confusion, 0.01);
+  assert.deepEqual([at1.ppv, at1.npv], [want.ppv && { estimate: want.ppv.estimate, ci95: want.ppv.interval }, want.npv && { estimate: want.npv.estimate, ci95: want.npv.interval }]);
   assert.match(card.intendedUse, /Research software, not a diagnostic device/);
   assert.match(card.privacy, /nothing is written to disk/);
   assert.equal(card.limits.maxUploadBytes, 50 * 1024 * 1024);

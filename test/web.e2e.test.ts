@@ -15,8 +15,10 @@ import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FeatureCache } from '../src/features/cache.js';
 import { trainRun } from '../src/protocol/train-run.js';
-import { buildServer, loadModelService, type ApiModelCard, type ApiPrediction, type Predictor } from '../src/server/index.js';
-import { mapValueText, probabilityText } from '../src/web/wording.js';
+import { buildServer, loadModelService, type ApiPrediction, type Predictor } from '../src/server/index.js';
+import { mapValueText, predictiveValuesSentence, probabilityText } from '../src/web/wording.js';
+import { predictiveValuesAt } from '../src/evaluate/predictive-values.js';
+import type { ApiModelCard } from '../src/server/api-types.js';
 import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
 
@@ -98,6 +100,41 @@ test('the page loads offline with its model card, no script errors and nothing f
   }
   assert.equal(focused, 'file-input');
   await page.screenshot({ path: join(shots, '1-empty.png'), fullPage: true });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the model card says what P(COVID) is calibrated to, and the prevalence box turns a typed prevalence into PPV and NPV', { skip }, async () => {
+  const apiCard = (await (await fetch(`${url}api/model`)).json()) as ApiModelCard;
+  const test = apiCard.test!;
+  const c = test.operatingPoint.confusion;
+  assert.equal(test.prevalence, (c.tp + c.fn) / (c.tp + c.fn + c.tn + c.fp));
+  assert.deepEqual(test.predictiveValues!.table.map((r) => r.prevalence), [0.01, 0.05, 0.1, test.prevalence].sort((a, b) => a - b));
+  for (const width of [1280, 375]) {
+    const p = await browser.newPage({ viewport: { width, height: 900 }, deviceScaleFactor: 1 });
+    try {
+      await p.goto(url);
+      const box = p.getByTestId('prevalence-output');
+      await box.waitFor({ state: 'attached' });
+      // a folding section of the card (folded on narrow screens): opened as a reader would
+      const section = p.locator('details', { has: box });
+      if ((await section.getAttribute('open')) === null) await section.locator('summary').click();
+      await box.waitFor();
+      const note = await p.getByTestId('calibration-note').innerText();
+      assert.match(note, new RegExp(`calibrated to the test set's class mix \\(${Math.round(100 * test.prevalence)}% COVID\\)`));
+      // computed on the page from the card's counts: the same numbers as the library's
+      assert.equal(await box.innerText(), predictiveValuesSentence(predictiveValuesAt(c, 0.05)));
+      await p.getByLabel(/prevalence among the patients/).fill('1');
+      assert.equal(await box.innerText(), predictiveValuesSentence(predictiveValuesAt(c, 0.01)));
+      await p.getByLabel(/prevalence among the patients/).fill('0');
+      assert.match(await box.innerText(), /between 0\.1% and 99\.9%/);
+      await p.getByLabel(/prevalence among the patients/).fill('1');
+      assert.equal(await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), 0, `no sideways scrolling at ${width} px`);
+      await section.scrollIntoViewIfNeeded();
+      await p.screenshot({ path: join(shots, `10-prevalence-${width}.png`), fullPage: width === 375 });
+    } finally {
+      await p.close();
+    }
+  }
   assert.deepEqual(pageErrors, []);
 });
 

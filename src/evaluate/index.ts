@@ -8,6 +8,7 @@ import { bootstrapAucCi, delongAuc, type BootstrapAucResult } from './delong.js'
 import { rocAuc, rocCurve } from './roc.js';
 import { metricsAt, thresholdForSensitivity, type ThresholdMetrics } from './thresholds.js';
 import { checkPredictions, countPositives, type Labels, type Probs } from './validate.js';
+import { PREDICTIVE_VALUE_METHOD, predictiveValueTable, REPORT_PREVALENCES, type PredictiveValuesAt } from './predictive-values.js';
 
 export { brierScore, calibration, reliabilityBins, DEFAULT_CALIBRATION_BINS } from './calibration.js';
 export type { CalibrationSummary, ReliabilityBin } from './calibration.js';
@@ -27,6 +28,8 @@ export {
   thresholdForSensitivity,
 } from './thresholds.js';
 export type { ConfusionMatrix, Proportion, ThresholdMetrics } from './thresholds.js';
+export { predictiveValuesAt, predictiveValueTable, PREDICTIVE_VALUE_METHOD, REPORT_PREVALENCES } from './predictive-values.js';
+export type { OperatingCounts, PredictiveValuesAt, ValueWithInterval } from './predictive-values.js';
 export { normalQuantile, twoSidedZ } from '../util/normal.js';
 export type { Labels, Probs } from './validate.js';
 
@@ -108,6 +111,8 @@ export interface EvaluationConventions {
   proportionCi: string;
   roc: string;
   ppvNpv: string;
+  /** How the intervals of `predictiveValues` are made. */
+  predictiveValues?: string;
   calibrationBins: number;
   calibration: string;
   bootstrap: { reps: number; seed: number } | null;
@@ -116,6 +121,16 @@ export interface EvaluationConventions {
 /** Full evaluation: overall metrics plus the same metrics per source and per view when given. */
 export interface EvaluationReport extends MetricsReport {
   conventions: EvaluationConventions;
+  /**
+   * This set's share of COVID images: what P(COVID) and the precision seen here are calibrated to
+   * (absent in metrics.json written before it existed).
+   */
+  setPrevalence?: number;
+  /**
+   * PPV and NPV with intervals at the operating threshold, at 1%, 5%, 10%, this set's prevalence and
+   * the stated one; null when the set lacks a class (absent in older metrics.json).
+   */
+  predictiveValues?: PredictiveValuesAt[] | null;
   bySource: Record<string, MetricsReport> | null;
   byView: Record<string, MetricsReport> | null;
 }
@@ -240,11 +255,16 @@ export function evaluatePredictions(input: EvaluationInput, options: EvaluationO
       proportionCi: 'Wilson score and Clopper-Pearson exact intervals (statsmodels wilson / beta)',
       roc: 'one point per distinct score, none dropped (scikit-learn roc_curve, drop_intermediate=False); first threshold null = +Infinity',
       ppvNpv: 'Bayes from sensitivity and specificity at the stated prevalence; precision is PPV on this set',
+      predictiveValues: PREDICTIVE_VALUE_METHOD,
       calibrationBins: s.bins,
       calibration: 'equal-width bins on [0, 1] (scikit-learn calibration_curve uniform edges); ECE weighted by bin count',
       bootstrap: patients ? s.bootstrap : null,
     },
     ...overall,
+    setPrevalence: overall.positives / n,
+    predictiveValues: overall.positives > 0 && overall.negatives > 0
+      ? predictiveValueTable(overall.operatingPoint.confusion, [...REPORT_PREVALENCES, overall.positives / n, s.prevalence], s.level)
+      : null,
     bySource: input.groups?.source ? byGroup(input.groups.source, probs, labels, patients, s) : null,
     byView: input.groups?.view ? byGroup(input.groups.view, probs, labels, patients, s) : null,
   };

@@ -3,7 +3,7 @@
  * - Refused (no P(COVID) at all): facts that say the image is not a frontal chest radiograph —
  *   a DICOM header naming another modality, another body part, or a lateral or oblique view; an
  *   image too small, too elongated or too uniform to hold a chest X-ray; a colour picture; and
- *   features beyond the far cut-off (a score fewer than one in a million validation-like images
+ *   features beyond the far cut-off (a score fewer than one in a million in-distribution images
  *   would reach). A probability for such an image would be a confident answer to a question the
  *   model cannot answer.
  * - Warned (P(COVID) shown, the warning first): facts that make the answer less trustworthy but
@@ -22,6 +22,14 @@ export interface GateParts {
 
 const RANK: Record<GateLevel, number> = { refuse: 0, warn: 1, note: 2 };
 
+/** How a switched-off gate marks the refusals it turned into warnings. */
+const WOULD_REFUSE = '(Would have been refused.) ';
+
+/** True for a reason that refused, or that would have refused had the gate not been switched off. */
+export function refusesOrWould(reason: GateReason): boolean {
+  return reason.level === 'refuse' || reason.message.startsWith(WOULD_REFUSE);
+}
+
 /** The message when a run has no density model. */
 export const NO_OOD_MODEL: GateReason = {
   code: 'no-ood-model',
@@ -39,7 +47,7 @@ export function combineGate(parts: GateParts, opts: { disabled?: boolean; noOodM
   let reasons = [...(parts.header?.reasons ?? []), ...(parts.image?.reasons ?? []), ...(parts.ood?.reasons ?? [])];
   if (opts.noOodModel && !parts.ood) reasons.push(NO_OOD_MODEL);
   if (opts.disabled) {
-    reasons = reasons.map((r) => (r.level === 'refuse' ? { ...r, level: 'warn' as const, message: `(Would have been refused.) ${r.message}` } : r));
+    reasons = reasons.map((r) => (r.level === 'refuse' ? { ...r, level: 'warn' as const, message: `${WOULD_REFUSE}${r.message}` } : r));
     reasons.unshift({ code: 'gate-disabled', level: 'warn', message: 'The input gate was switched off: this image was not refused whatever it is, and P(COVID) may be meaningless.' });
   }
   reasons.sort((a, b) => RANK[a.level] - RANK[b.level]);

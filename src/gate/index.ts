@@ -9,9 +9,10 @@ export { assessHeader, headerFacts, type DicomMeta } from './header.js';
 export { assessImage, measureGrey, measureImage, pixelStats } from './image.js';
 export { fitDensity, scoreRows, ledoitWolf, transformFeature, type DensityModel, type FeatureRows } from './density.js';
 export {
-  fitGate, gateFromJSON, gateToJSON, scoreFeatures, assessFeatures, assessScore, logNormalFit, empiricalQuantile,
-  GATE_FORMAT, GATE_VERSION, GATE_METHOD, type GateModel, type GateCalibration, type FitGateOptions,
+  fitGate, fitGateCrossFitted, crossFitScores, gateFromJSON, gateToJSON, scoreFeatures, assessFeatures, assessScore, logNormalFit, empiricalQuantile,
+  GATE_FORMAT, GATE_VERSION, GATE_METHOD, type GateModel, type GateCalibration, type FitGateOptions, type CrossFitOptions, type CrossFitCalibration, type ValidationCalibration,
 } from './ood.js';
-export { combineGate, gateAllows, gateFlags, NO_OOD_MODEL, type GateParts } from './combine.js';
+export { combineGate, gateAllows, gateFlags, refusesOrWould, NO_OOD_MODEL, type GateParts } from './combine.js';
 export { gateFiles, inspectImage, type GateFilesOptions, type GatedFile } from './gate-files.js';
 export { pooledRows } from './pooled.js';
+export { groupedFolds } from './folds.js';

@@ -1,40 +1,66 @@
 /**
  * Layer 3 of the gate: is this image like the ones the model was trained on? The density model is
- * fitted on the training images' pooled features; its cut-offs are set on the validation split
- * only (the test set and any out-of-distribution set never choose anything). Stored in the run
- * folder as gate.json.
+ * fitted on the pooled features of the images the run trains and validates on; its cut-offs come
+ * from out-of-fold scores of those images only (the test set and any out-of-distribution set never
+ * choose anything). Stored in the run folder as gate.json.
  */
 import { RunError } from '../errors.js';
 import { normalQuantile } from '../util/normal.js';
 import { fitDensity, scoreRows, type DensityModel, type FeatureRows } from './density.js';
+import { groupedFolds } from './folds.js';
 import type { OodCheck } from './types.js';
 
 export const GATE_FORMAT = 'deep-covid-gate';
-export const GATE_VERSION = 1;
+/** Version 1: cut-offs from the validation split alone. Version 2: cross-fitted cut-offs. Both are read. */
+export const GATE_VERSION = 2;
 export const GATE_METHOD = 'mahalanobis-ledoit-wolf';
 
-/** How the cut-offs were set from the validation scores. */
-export interface GateCalibration {
-  split: 'validation';
-  /** Validation images scored. */
+/** What every calibration has: the log-normal fitted to in-distribution scores and the rule's figures. */
+interface CalibrationCore {
+  /** In-distribution scores the cut-offs were set from. */
   n: number;
   /**
-   * 'lognormal': a log-normal fitted to the validation scores (mean and sd of their logs). With
-   * ~50 validation images the empirical 99th percentile is decided by the one or two largest
-   * scores; the fitted tail uses all of them and moved far less across re-drawn splits.
+   * 'lognormal': a log-normal fitted to the scores (mean and sd of their logs). The empirical 99th
+   * percentile is decided by the few largest scores; the fitted tail uses all of them and moved
+   * far less across re-drawn splits and folds (BENCHMARKS.md, "Input gate").
    */
   rule: 'lognormal';
   logMean: number;
   logSd: number;
-  /** Share of validation-like images the warning cut-off lets pass (0.99). */
+  /** Share of in-distribution images the warning cut-off lets pass (0.99). */
   quantile: number;
   /** Tail probability of the refusal cut-off under the fitted log-normal (1e-6). */
   farTail: number;
-  /** The empirical `quantile` of the validation scores, for comparison. */
+  /** The empirical `quantile` of the scores, for comparison. */
   empiricalQuantile: number;
+}
+
+/** Version 1 (gate.json of older runs): density on the training images, cut-offs on the validation scores. */
+export interface ValidationCalibration extends CalibrationCore {
+  split: 'validation';
   /** Validation images above the warning cut-off. */
   validationFlagged: number;
 }
+
+/**
+ * Version 2: the density is fitted on all training and validation originals; the cut-offs come
+ * from out-of-fold scores of those same images (K patient-grouped folds: fit on K − 1, score the
+ * held-out one), so every score is of an image its density never saw, and there are ten times as
+ * many of them as validation images.
+ */
+export interface CrossFitCalibration extends CalibrationCore {
+  split: 'cross-fitted';
+  folds: number;
+  /** 'patient' when folds hold whole patients, 'image' when the data has no patient ids. */
+  groupedBy: 'patient' | 'image';
+  /** Out-of-fold scores above the warning cut-off. */
+  flagged: number;
+  /** The warning cut-off each fold's own scores would have given (its spread shows how settled the cut-off is). */
+  foldCutoffs: number[];
+}
+
+/** How the cut-offs were set. */
+export type GateCalibration = ValidationCalibration | CrossFitCalibration;
 
 /** A fitted out-of-distribution gate: density model, cut-offs and what features it reads. */
 export interface GateModel {
@@ -52,20 +78,54 @@ export interface GateModel {
   farCutoff: number;
 }
 
-/** Options of `fitGate`. */
+/** Options of `fitGate` and `fitGateCrossFitted`. */
 export interface FitGateOptions {
   backboneSha256: string;
-  /** Warning cut-off: this quantile of validation-like scores (default 0.99). */
+  /** Warning cut-off: this quantile of in-distribution scores (default 0.99). */
   quantile?: number;
-  /** Refusal cut-off: this tail probability (default 1e-6: one validation-like image in a million). */
+  /** Refusal cut-off: this tail probability (default 1e-6: one in-distribution image in a million). */
   farTail?: number;
   /** Most channels modelled (default 1280; see `fitDensity`). */
   maxDims?: number;
 }
 
+/** Options of `fitGateCrossFitted`. */
+export interface CrossFitOptions extends FitGateOptions {
+  /** Folds (default 5, fewer when there are fewer groups). */
+  folds?: number;
+  /** Seed of the fold assignment (default 0). */
+  seed?: number;
+  /** What `groups` holds (stored in the calibration; default 'patient'). */
+  groupedBy?: 'patient' | 'image';
+}
+
+function checkRule(quantile: number, farTail: number): void {
+  if (!(quantile > 0.5 && quantile < 1)) throw new Error(`quantile must lie in (0.5, 1), got ${quantile}`);
+  if (!(farTail > 0 && farTail < 1 - quantile)) throw new Error(`farTail must lie in (0, ${1 - quantile}), got ${farTail}`);
+}
+
+/** The log-normal rule on in-distribution scores: both cut-offs and the figures every calibration keeps. */
+function lognormalRule(scores: ArrayLike<number>, quantile: number, farTail: number): { core: CalibrationCore; cutoff: number; farCutoff: number; flagged: number } {
+  const { logMean, logSd } = logNormalFit(scores);
+  const cutoff = Math.exp(logMean + normalQuantile(quantile) * logSd);
+  const farCutoff = Math.exp(logMean + normalQuantile(1 - farTail) * logSd);
+  const sorted = Array.from(scores).sort((a, b) => a - b);
+  return {
+    core: { n: sorted.length, rule: 'lognormal', logMean, logSd, quantile, farTail, empiricalQuantile: empiricalQuantile(sorted, quantile) },
+    cutoff,
+    farCutoff,
+    flagged: sorted.filter((s) => s > cutoff).length,
+  };
+}
+
+function gateModel(density: DensityModel, calibration: GateCalibration, cutoff: number, farCutoff: number, backboneSha256: string): GateModel {
+  return { method: GATE_METHOD, featureKind: 'pooled', transform: 'signed-sqrt', backboneSha256, density, calibration, cutoff, farCutoff };
+}
+
 /**
- * Fits the density model on the training images' pooled features and sets both cut-offs on the
- * validation images' scores. Training rows should be original images only (not augmented copies).
+ * Version 1's fit, kept for comparison (bench/gate.ts): the density on the training images'
+ * pooled features, both cut-offs on the validation images' scores. Training rows should be
+ * original images only (not augmented copies).
  * @throws Error with fewer than 2 training or 3 validation rows.
  */
 export function fitGate(train: FeatureRows, val: FeatureRows, opts: FitGateOptions): GateModel {
@@ -73,28 +133,63 @@ export function fitGate(train: FeatureRows, val: FeatureRows, opts: FitGateOptio
   if (val.n < 3) throw new Error(`setting the out-of-distribution cut-off needs at least 3 validation images, got ${val.n}`);
   const quantile = opts.quantile ?? 0.99;
   const farTail = opts.farTail ?? 1e-6;
-  if (!(quantile > 0.5 && quantile < 1)) throw new Error(`quantile must lie in (0.5, 1), got ${quantile}`);
-  if (!(farTail > 0 && farTail < 1 - quantile)) throw new Error(`farTail must lie in (0, ${1 - quantile}), got ${farTail}`);
+  checkRule(quantile, farTail);
   const density = fitDensity(train, { maxDims: opts.maxDims });
-  const scores = scoreRows(density, val.data, val.n);
-  const { logMean, logSd } = logNormalFit(scores);
-  const cutoff = Math.exp(logMean + normalQuantile(quantile) * logSd);
-  const farCutoff = Math.exp(logMean + normalQuantile(1 - farTail) * logSd);
-  const sorted = Array.from(scores).sort((a, b) => a - b);
-  return {
-    method: GATE_METHOD,
-    featureKind: 'pooled',
-    transform: 'signed-sqrt',
-    backboneSha256: opts.backboneSha256,
-    density,
-    calibration: {
-      split: 'validation', n: val.n, rule: 'lognormal', logMean, logSd, quantile, farTail,
-      empiricalQuantile: empiricalQuantile(sorted, quantile),
-      validationFlagged: sorted.filter((s) => s > cutoff).length,
-    },
-    cutoff,
-    farCutoff,
-  };
+  const r = lognormalRule(scoreRows(density, val.data, val.n), quantile, farTail);
+  return gateModel(density, { split: 'validation', ...r.core, validationFlagged: r.flagged }, r.cutoff, r.farCutoff, opts.backboneSha256);
+}
+
+/**
+ * What `train` fits (version 2): cross-fitted cut-offs. `rows` are every in-distribution original
+ * the run holds out of the test set (training and validation images, no augmented copies), `groups`
+ * their patients (or the image itself without patient ids). Each of K patient-grouped folds is
+ * scored by a density fitted on the other K − 1; the log-normal rule on all out-of-fold scores gives
+ * the cut-offs; the stored density is fitted on all rows. A density fitted on (K − 1)/K of the
+ * images scores a little higher than the final one, so the cut-offs err towards passing.
+ * @throws Error with fewer than 3 rows or fewer than 2 groups.
+ */
+export function fitGateCrossFitted(rows: FeatureRows, groups: readonly string[], opts: CrossFitOptions): GateModel {
+  const quantile = opts.quantile ?? 0.99;
+  const farTail = opts.farTail ?? 1e-6;
+  checkRule(quantile, farTail);
+  const oof = crossFitScores(rows, groups, opts);
+  const density = fitDensity(rows, { maxDims: opts.maxDims });
+  const r = lognormalRule(oof.scores, quantile, farTail);
+  const foldCutoffs = oof.byFold.filter((s) => s.length >= 3).map((s) => lognormalRule(s, quantile, farTail).cutoff);
+  const calibration: CrossFitCalibration = { split: 'cross-fitted', ...r.core, folds: oof.folds, groupedBy: opts.groupedBy ?? 'patient', flagged: r.flagged, foldCutoffs };
+  return gateModel(density, calibration, r.cutoff, r.farCutoff, opts.backboneSha256);
+}
+
+/**
+ * Out-of-fold scores: each row scored by a density fitted on the folds it is not in (K
+ * patient-grouped folds, K = min(folds, groups)).
+ * @throws Error with fewer than 3 rows or fewer than 2 groups.
+ */
+export function crossFitScores(rows: FeatureRows, groups: readonly string[], opts: Pick<CrossFitOptions, 'folds' | 'seed' | 'maxDims'> = {}): { scores: Float64Array; byFold: Float64Array[]; folds: number } {
+  if (groups.length !== rows.n) throw new Error(`${rows.n} feature rows but ${groups.length} group names`);
+  if (rows.n < 3) throw new Error(`setting the out-of-distribution cut-off needs at least 3 images, got ${rows.n}`);
+  const k = Math.min(opts.folds ?? 5, new Set(groups).size);
+  const fold = groupedFolds(groups, k, opts.seed ?? 0);
+  const scores = new Float64Array(rows.n);
+  const byFold: Float64Array[] = [];
+  for (let f = 0; f < k; f++) {
+    const inFold: number[] = [];
+    const rest: number[] = [];
+    for (let i = 0; i < rows.n; i++) (fold[i] === f ? inFold : rest).push(i);
+    const density = fitDensity(pickRows(rows, rest), { maxDims: opts.maxDims });
+    const held = pickRows(rows, inFold);
+    const s = scoreRows(density, held.data, held.n);
+    inFold.forEach((i, j) => (scores[i] = s[j]));
+    byFold.push(s);
+  }
+  return { scores, byFold, folds: k };
+}
+
+/** The chosen rows of a feature matrix, contiguous. */
+function pickRows(rows: FeatureRows, idx: readonly number[]): FeatureRows {
+  const data = new Float32Array(idx.length * rows.dim);
+  idx.forEach((r, k) => data.set(rows.data.subarray(r * rows.dim, (r + 1) * rows.dim), k * rows.dim));
+  return { data, n: idx.length, dim: rows.dim };
 }
 
 /** Mean and standard deviation (n − 1) of the logs of positive scores. */
@@ -133,7 +228,7 @@ export function assessScore(gate: GateModel, score: number): OodCheck {
     return { facts, reasons: [{ code: 'far-out-of-distribution', level: 'refuse', message: `This image is unlike the chest X-rays the model was trained on (score ${s}, far beyond the refusal cut-off ${gate.farCutoff.toFixed(1)}); it is probably not a frontal chest X-ray.` }] };
   }
   if (facts.flagged) {
-    return { facts, reasons: [{ code: 'out-of-distribution', level: 'warn', message: `This image is less like the training chest X-rays than ${pct}% of the validation images are (score ${s} above the cut-off ${gate.cutoff.toFixed(1)}): it may be a lateral film, an unusual crop or another kind of image.` }] };
+    return { facts, reasons: [{ code: 'out-of-distribution', level: 'warn', message: `This image is less like the training chest X-rays than ${pct}% of ${gate.calibration.split === 'validation' ? 'the validation images' : 'the images it was trained and validated on'} are (score ${s} above the cut-off ${gate.cutoff.toFixed(1)}): it may be a lateral film, an unusual crop or another kind of image.` }] };
   }
   return { facts, reasons: [] };
 }
@@ -159,7 +254,8 @@ export function gateToJSON(gate: GateModel): Record<string, unknown> {
   const d = gate.density;
   return {
     format: GATE_FORMAT,
-    version: GATE_VERSION,
+    // a version-1 gate stays version 1, so the deep-covid that wrote it still reads it
+    version: gate.calibration.split === 'validation' ? 1 : GATE_VERSION,
     method: gate.method,
     featureKind: gate.featureKind,
     transform: gate.transform,
@@ -190,9 +286,9 @@ export function gateFromJSON(value: unknown, file: string): GateModel {
   };
   if (!isObject(value)) return bad('the gate', 'is not a JSON object');
   if (value.format !== GATE_FORMAT) return bad('format', `is ${JSON.stringify(value.format)}, not "${GATE_FORMAT}"`);
-  if (value.version !== GATE_VERSION) {
-    if (typeof value.version === 'number' && value.version > GATE_VERSION) throw new RunError(`${file}: gate version ${value.version} was written by a newer deep-covid (this one reads version ${GATE_VERSION}): upgrade deep-covid`);
-    return bad('version', `is ${JSON.stringify(value.version)}, expected ${GATE_VERSION}`);
+  if (value.version !== 1 && value.version !== GATE_VERSION) {
+    if (typeof value.version === 'number' && value.version > GATE_VERSION) throw new RunError(`${file}: gate version ${value.version} was written by a newer deep-covid (this one reads versions 1 to ${GATE_VERSION}): upgrade deep-covid`);
+    return bad('version', `is ${JSON.stringify(value.version)}, expected 1 to ${GATE_VERSION}`);
   }
   if (value.method !== GATE_METHOD) return bad('method', `is ${JSON.stringify(value.method)}, expected "${GATE_METHOD}"`);
   if (value.featureKind !== 'pooled') return bad('featureKind', 'must be "pooled"');
@@ -203,7 +299,9 @@ export function gateFromJSON(value: unknown, file: string): GateModel {
   const farCutoff = positive(value.farCutoff, 'farCutoff');
   if (farCutoff < cutoff) bad('farCutoff', `(${farCutoff}) is below cutoff (${cutoff})`);
   const cal = isObject(value.calibration) ? value.calibration : bad('calibration', 'is missing or not an object');
-  if (cal.split !== 'validation') bad('calibration.split', 'must be "validation"');
+  const split = value.version === 1 ? 'validation' : 'cross-fitted';
+  if (cal.split !== split) bad('calibration.split', `must be "${split}" in a version-${value.version as number} gate`);
+  if (split === 'cross-fitted' && !(Number.isInteger(cal.folds) && (cal.folds as number) >= 2)) bad('calibration.folds', 'must be an integer of at least 2');
   const q = cal.quantile;
   if (typeof q !== 'number' || !(q > 0.5 && q < 1)) bad('calibration.quantile', 'must lie in (0.5, 1)');
   const d = isObject(value.density) ? value.density : bad('density', 'is missing or not an object');

@@ -74,7 +74,7 @@ export interface ImageFacts {
 export interface OodFacts {
   /** Distance of the image's features from the training images' (larger = less alike). */
   score: number;
-  /** Above this, the image is flagged (warned): set on the validation split. */
+  /** Above this, the image is flagged (warned): set from the run's own training and validation images (see GateCalibration). */
   cutoff: number;
   /** Above this, the image is refused. */
   farCutoff: number;

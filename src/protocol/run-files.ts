@@ -1,6 +1,6 @@
 import type { DatasetItem } from '../dataset/read.js';
 import type { EpochRecord } from '../head/index.js';
-import type { EvaluationReport, ThresholdMetrics } from '../evaluate/index.js';
+import { predictiveValueTable, PREDICTIVE_VALUE_METHOD, REPORT_PREVALENCES, type EvaluationReport, type PredictiveValuesAt, type ThresholdMetrics } from '../evaluate/index.js';
 import { formatCsv } from '../util/csv.js';
 import type { RunRecord } from './run-folder.js';
 import { mdCode, mdText } from '../util/markdown-text.js';
@@ -48,6 +48,36 @@ export function thresholdTable(m: EvaluationReport): string {
     const c = t.confusion;
     lines.push(`| ${t.threshold} | ${pctCi(t.sensitivity)} | ${pctCi(t.specificity)} | ${c.tp} | ${c.fn} | ${c.tn} | ${c.fp} |`);
   }
+  return lines.join('\n');
+}
+
+/** The share of COVID images in an evaluated set (metrics.json of older runs lacks `setPrevalence`). */
+export function setPrevalenceOf(m: EvaluationReport): number {
+  return m.setPrevalence ?? m.positives / m.n;
+}
+
+/** The sentence every report and page gives with P(COVID): what it is calibrated to, and what is not. */
+export function calibrationSentence(setPrevalence: number): string {
+  return `P(COVID) is calibrated to the test set's class mix (${(100 * setPrevalence).toFixed(0)}% COVID), not to the prevalence of any clinic: at a lower prevalence a positive call is far less likely to be COVID. PPV and NPV at a given prevalence follow from the sensitivity and specificity at the operating threshold.`;
+}
+
+/**
+ * PPV and NPV at the operating threshold for several prevalences as Markdown (1%, 5%, 10%, the
+ * set's own and `extra`), with their intervals and how they are made; '' when a class is missing.
+ */
+export function predictiveValuesTable(m: EvaluationReport, extra: readonly number[] = []): string {
+  const own = setPrevalenceOf(m);
+  let rows: PredictiveValuesAt[] | null | undefined = m.predictiveValues;
+  const c = m.operatingPoint.confusion;
+  if (c.tp + c.fn === 0 || c.tn + c.fp === 0) return '';
+  const want = [...REPORT_PREVALENCES, own, ...extra];
+  if (!rows || want.some((p) => !rows!.some((r) => Math.abs(r.prevalence - p) < 1e-12))) rows = predictiveValueTable(c, want, m.conventions.level);
+  const level = Math.round(100 * m.conventions.level);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const cell = (v: PredictiveValuesAt['ppv']) => (v ? `${pct(v.estimate)} (${pct(v.interval[0])}–${pct(v.interval[1])})` : 'n/a');
+  const lines = [`| prevalence | PPV (${level}% CI) | NPV (${level}% CI) |`, '|---:|---|---|'];
+  for (const r of rows) lines.push(`| ${pct(r.prevalence)}${Math.abs(r.prevalence - own) < 1e-12 ? ' (this set)' : ''} | ${cell(r.ppv)} | ${cell(r.npv)} |`);
+  lines.push('', `At threshold ${m.operatingPoint.threshold.toFixed(4)}. ${PREDICTIVE_VALUE_METHOD[0].toUpperCase()}${PREDICTIVE_VALUE_METHOD.slice(1)}.`);
   return lines.join('\n');
 }
 

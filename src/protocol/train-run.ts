@@ -5,7 +5,7 @@ import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { createAugmenter } from '../augment/index.js';
-import { fitGate, gateToJSON, pooledRows, type GateModel } from '../gate/index.js';
+import { fitGateCrossFitted, gateToJSON, pooledRows, type GateModel } from '../gate/index.js';
 import { headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
 import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
 import { sha256Hex } from '../util/hash.js';
@@ -131,7 +131,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     const threshold = chosen ?? 0.5;
     if (chosen === null) log(`warning: validation has no COVID images, so the operating threshold falls back to 0.5`);
 
-    // the input gate's density model: training originals (not augmented copies), cut-offs on validation
+    // the input gate's density model: training and validation originals, cross-fitted cut-offs
     t0 = performance.now();
     const gate = await fitRunGate(backbone, train, val, tensor, log);
     clock('fitGate', t0);
@@ -211,17 +211,26 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
 }
 
 /**
- * Fits the input gate on the run's features: the pooled vector of each original training image
- * (SqueezeNet's maps are pooled here), cut-offs set on the validation images. Returns null, with a
- * note, when the data are too few to set a cut-off.
+ * Fits the input gate on the run's features: the pooled vector of each original training and
+ * validation image (SqueezeNet's maps are pooled here; augmented copies are not what a user
+ * drops), the cut-offs from their out-of-fold scores over 5 folds grouped by patient (by image
+ * without patient ids). Returns null, with a note, when the data are too few to set a cut-off.
  */
 async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet, tensor: 'pooled' | 'map', log: (msg: string) => void): Promise<GateModel | null> {
   const mapShape = tensor === 'map' ? (await backbone.featureShapes()).map : null;
   const originals = train.variants.flatMap((v, i) => (v === 0 ? [i] : []));
   const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const items = [...originals.map((i) => train.items[i]), ...val.items];
+  const byPatient = items.every((i) => !!i.patient);
+  const groups = items.map((i) => (byPatient ? i.patient! : (i.derivedFrom ?? i.rel)));
+  const t = pooledRows(train.features, train.dim, originals, mapShape);
+  const v = pooledRows(val.features, val.dim, all(val.items.length), mapShape);
+  const rows = { data: new Float32Array(t.data.length + v.data.length), n: t.n + v.n, dim: t.dim };
+  rows.data.set(t.data);
+  rows.data.set(v.data, t.data.length);
   try {
-    const gate = fitGate(pooledRows(train.features, train.dim, originals, mapShape), pooledRows(val.features, val.dim, all(val.items.length), mapShape), { backboneSha256: backbone.modelSha256 });
-    if (val.items.length < 20) log(`note: the out-of-distribution cut-off was set on only ${val.items.length} validation images; it is rough`);
+    const gate = fitGateCrossFitted(rows, groups, { backboneSha256: backbone.modelSha256, groupedBy: byPatient ? 'patient' : 'image' });
+    if (rows.n < 100) log(`note: the out-of-distribution cut-off was set on only ${rows.n} images; it is rough`);
     return gate;
   } catch (err) {
     log(`note: no out-of-distribution gate for this run (${err instanceof Error ? err.message : String(err)})`);

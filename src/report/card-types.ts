@@ -23,6 +23,13 @@ export interface ApiOperatingPoint {
   confusion: { tp: number; fn: number; tn: number; fp: number };
 }
 
+/** PPV and NPV at one prevalence, with intervals (see `predictiveValues.method`). */
+export interface ApiPredictiveValues {
+  prevalence: number;
+  ppv: { estimate: number; ci95: [number, number] } | null;
+  npv: { estimate: number; ci95: [number, number] } | null;
+}
+
 /** Which model answered. */
 export interface ApiModelRef {
   runId: string;
@@ -79,6 +86,12 @@ export interface ModelCard {
     auc: { value: number; ci95: [number, number] | null; method: string; patientBootstrap95: [number, number] | null } | null;
     operatingPoint: ApiOperatingPoint;
     calibration: { brier: number; ece: number };
+    /** The test set's share of COVID images: P(COVID) is calibrated to this class mix, not to a clinic's prevalence. */
+    prevalence: number;
+    /** That, in words. */
+    calibrationNote: string;
+    /** PPV and NPV at the operating threshold at 1%, 5%, 10% and the test set's prevalence (others: compute from operatingPoint.confusion by `method`). */
+    predictiveValues: { method: string; table: ApiPredictiveValues[] } | null;
     /** Test images per source, or null when the predictions carry no source. */
     bySource: { source: string; n: number; covid: number; nonCovid: number }[] | null;
   } | null;

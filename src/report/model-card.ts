@@ -8,11 +8,11 @@
  * limitations.
  */
 import { basename } from 'node:path';
-import type { EvaluationReport, Proportion, ThresholdMetrics } from '../evaluate/index.js';
-import { aucCi, weightsNote } from '../protocol/run-files.js';
+import { PREDICTIVE_VALUE_METHOD, predictiveValueTable, REPORT_PREVALENCES, type EvaluationReport, type Proportion, type ThresholdMetrics } from '../evaluate/index.js';
+import { aucCi, calibrationSentence, setPrevalenceOf, weightsNote } from '../protocol/run-files.js';
 import type { RunRecord } from '../protocol/run-folder.js';
 import type { LoadedEnsemble } from '../protocol/ensemble.js';
-import type { ApiModelRef, ApiOperatingPoint, ApiProportion, CardHazard, ModelCard } from './card-types.js';
+import type { ApiModelRef, ApiOperatingPoint, ApiPredictiveValues, ApiProportion, CardHazard, ModelCard } from './card-types.js';
 import { reportHtml } from './document.js';
 import { shortcutCheckMarkdown } from './shortcut-section.js';
 import { mdCode, mdText } from '../util/markdown-text.js';
@@ -138,15 +138,27 @@ function hazardsOf(m: EvaluationReport | null): CardHazard[] {
   return out;
 }
 
+/** PPV/NPV at 1%, 5%, 10% and the test set's prevalence for the card; null when the test set lacks a class. */
+function apiPredictiveValues(m: EvaluationReport): { method: string; table: ApiPredictiveValues[] } | null {
+  const c = m.operatingPoint.confusion;
+  if (c.tp + c.fn === 0 || c.tn + c.fp === 0) return null;
+  const table = predictiveValueTable(c, [...REPORT_PREVALENCES, setPrevalenceOf(m)]).map((r) => ({
+    prevalence: r.prevalence,
+    ppv: r.ppv && { estimate: r.ppv.estimate, ci95: r.ppv.interval },
+    npv: r.npv && { estimate: r.npv.estimate, ci95: r.npv.interval },
+  }));
+  return { method: PREDICTIVE_VALUE_METHOD, table };
+}
+
 function limitationsOf(r: RunRecord, m: EvaluationReport | null, ref: ApiModelRef): string[] {
   return [
     ...(r.backbone.weights !== 'imagenet' && ref.warning ? [ref.warning] : []),
     'Public COVID-19 X-ray collections are confounded by source: most COVID images come from web and paper figures, most non-COVID ones from one hospital archive, and a source often holds only one class. The model may recognise the source rather than the disease, and results on these collections overstate performance on new hospitals.',
     `Test results describe this run's test set only (${m ? `${m.n} images` : 'none'}): every number carries sampling uncertainty shown by its interval, small per-source and per-view groups especially; they do not predict performance on other hospitals, devices or populations.`,
-    'Only frontal chest X-rays resembling the training data give meaningful outputs; any other image still gets a number.',
+    'Only frontal chest X-rays resembling the training data give meaningful outputs. The input gate refuses or flags most other images (CT slices, photographs, most lateral films), but not all: a film it passes can still be one the model was not built for.',
     'Labels are those of the source collections (PCR-confirmed for some, reported for others); no radiologist re-read them for this run.',
     'Only the last layer is trained; the backbone keeps its ImageNet features, which were not made for radiographs.',
-    'PPV and NPV depend on prevalence: they are stated at the prevalence given in the run settings (default: that of the test set), which is far above that of any screened population.',
+    `P(COVID) is calibrated to the test set's class mix${m ? ` (${(100 * setPrevalenceOf(m)).toFixed(0)}% COVID)` : ''}, far above the prevalence of any screened population; PPV and NPV depend on prevalence, so they are given at 1%, 5%, 10% and the test set's prevalence, with intervals.`,
   ];
 }
 
@@ -200,6 +212,9 @@ export function buildModelCard(run: CardSource): ModelCard {
             : null,
           operatingPoint: apiOperatingPoint(m.operatingPoint),
           calibration: { brier: m.calibration.brier, ece: m.calibration.ece },
+          prevalence: setPrevalenceOf(m),
+          calibrationNote: calibrationSentence(setPrevalenceOf(m)),
+          predictiveValues: apiPredictiveValues(m),
           bySource: m.bySource ? Object.entries(m.bySource).map(([source, g]) => ({ source, n: g.n, covid: g.positives, nonCovid: g.negatives })) : null,
         }
       : null,
@@ -328,6 +343,12 @@ export function modelCardMarkdown(card: ModelCard, level = 2): string {
     out.push(`- AUC ${aucText(test.auc)} (DeLong 95% CI)${test.auc?.patientBootstrap95 ? `; patient-clustered bootstrap 95% CI ${test.auc.patientBootstrap95[0].toFixed(3)}–${test.auc.patientBootstrap95[1].toFixed(3)}` : ''}`);
     out.push(`- At the operating threshold: sensitivity ${pctText(op.sensitivity)}, specificity ${pctText(op.specificity)} (Wilson 95% CIs); TP ${op.confusion.tp}, FN ${op.confusion.fn}, TN ${op.confusion.tn}, FP ${op.confusion.fp}`);
     out.push(`- Calibration: Brier score ${test.calibration.brier.toFixed(4)}, expected calibration error ${test.calibration.ece.toFixed(4)}`);
+    if (test.predictiveValues) {
+      const f = (v: ApiPredictiveValues['ppv']) => (v ? `${(100 * v.estimate).toFixed(1)}% (${(100 * v.ci95[0]).toFixed(1)}–${(100 * v.ci95[1]).toFixed(1)}%)` : 'n/a');
+      out.push('', mdText(test.calibrationNote), '', '| prevalence | PPV (95% CI) | NPV (95% CI) |', '|---:|---|---|');
+      for (const r of test.predictiveValues.table) out.push(`| ${(100 * r.prevalence).toFixed(1)}% | ${f(r.ppv)} | ${f(r.npv)} |`);
+      out.push('', mdText(`${test.predictiveValues.method}.`));
+    }
   } else out.push('- The run has no test results (no test split).');
   out.push('');
 

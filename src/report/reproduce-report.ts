@@ -6,8 +6,10 @@
  * and the source hazards of every model.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { RunError } from '../errors.js';
+import type { EvaluationReport } from '../evaluate/index.js';
+import { readEnsembleDir } from '../protocol/ensemble.js';
 import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { RUN_FILES } from '../protocol/run-folder.js';
 import { mdCode, mdText } from '../util/markdown-text.js';
@@ -15,13 +17,41 @@ import { confusionCells, probabilityHistogram, rocPoints } from './chart-data.js
 import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, rocSpec, type RocMarker } from './charts.js';
 import { chartFigure, figureCollector, writeReport, type ReportDocument, type ReportWarn } from './document.js';
 import { AUC_GAP, findHazards, MIN_PER_CLASS } from './model-card.js';
-import { loadReportRun, type ReportRun } from './run-data.js';
+import { loadReportRun, parsePredictions, type PredictionRow, type ReportRun } from './run-data.js';
 import { writeFig14Panel } from './run-explanations.js';
 import { rocLabel, writeRunReport } from './run-report.js';
 import { groupAucCi, groupTable } from './tables.js';
 
-/** A model of a reproduce folder: its loaded run, or why it was skipped. */
-export type ReproduceModel = { backbone: string; run: ReportRun } | { backbone: string; skipped: string };
+/** The ensemble of a reproduce folder: not a run (no run.json), but scored on the same test set. */
+export interface ReportEnsemble {
+  dir: string;
+  /** Member backbones and their folders (siblings of the ensemble folder in a reproduce folder). */
+  members: { backbone: string; folder: string }[];
+  combine: 'probability' | 'logit';
+  threshold: number;
+  /** 'imagenet' when every member has ImageNet weights. */
+  weights: string;
+  metrics: EvaluationReport | null;
+  predictions: PredictionRow[];
+}
+
+/** A model of a reproduce folder: its loaded run, the ensemble of its runs, or why it was skipped. */
+export type ReproduceModel = { backbone: string; run: ReportRun } | { backbone: string; ensemble: ReportEnsemble } | { backbone: string; skipped: string };
+
+async function loadReportEnsemble(dir: string): Promise<ReportEnsemble> {
+  const e = await readEnsembleDir(dir);
+  const predFile = join(e.dir, RUN_FILES.predictions);
+  const predText = await readFile(predFile, 'utf8').catch(() => null);
+  return {
+    dir: e.dir,
+    members: e.record.members.map((m) => ({ backbone: m.backbone, folder: basename(m.dir) })),
+    combine: e.record.combine,
+    threshold: e.record.threshold.value,
+    weights: e.members.every((m) => m.record.backbone.weights === 'imagenet') ? 'imagenet' : 'mixed',
+    metrics: e.metrics,
+    predictions: predText ? parsePredictions(predText, predFile) : [],
+  };
+}
 
 /**
  * Loads the models of a reproduce folder in the order of comparison.json (skipped backbones
@@ -30,10 +60,10 @@ export type ReproduceModel = { backbone: string; run: ReportRun } | { backbone: 
 export async function loadReproduceFolder(dir: string): Promise<ReproduceModel[]> {
   const abs = resolve(dir);
   const text = await readFile(join(abs, 'comparison.json'), 'utf8').catch(() => null);
-  let names: { backbone: string; skipped?: string }[];
+  let names: { backbone: string; skipped?: string; ensemble?: boolean }[];
   if (text !== null) {
     try {
-      names = (JSON.parse(text) as { backbone: string; skipped?: string }[]).map((e) => ({ backbone: e.backbone, skipped: e.skipped }));
+      names = (JSON.parse(text) as { backbone: string; skipped?: string; ensemble?: boolean }[]).map((e) => ({ backbone: e.backbone, skipped: e.skipped, ensemble: e.ensemble === true }));
     } catch (err) {
       throw new RunError(`${join(abs, 'comparison.json')} is not valid JSON: re-run deep-covid reproduce`, { cause: err });
     }
@@ -48,7 +78,11 @@ export async function loadReproduceFolder(dir: string): Promise<ReproduceModel[]
   }
   if (!names.some((n) => n.skipped === undefined)) throw new RunError(`${abs} holds no trained runs (no <backbone>/run.json and no comparison.json): pass the output folder of deep-covid reproduce`);
   const out: ReproduceModel[] = [];
-  for (const n of names) out.push(n.skipped !== undefined ? { backbone: n.backbone, skipped: n.skipped } : { backbone: n.backbone, run: await loadReportRun(join(abs, n.backbone)) });
+  for (const n of names) {
+    if (n.skipped !== undefined) out.push({ backbone: n.backbone, skipped: n.skipped });
+    else if (n.ensemble) out.push({ backbone: n.backbone, ensemble: await loadReportEnsemble(join(abs, n.backbone)) });
+    else out.push({ backbone: n.backbone, run: await loadReportRun(join(abs, n.backbone)) });
+  }
   return out;
 }
 
@@ -60,7 +94,41 @@ export const PAPER_TABLE6: Readonly<Record<string, { label: string; sensitivity:
   densenet121: { label: 'DenseNet-121', sensitivity: [98, null], specificity: [75.1, 1.5] },
 });
 
-type Trained = { backbone: string; run: ReportRun };
+/** What the report needs of every scored model, run or ensemble alike. */
+interface Scored {
+  backbone: string;
+  weights: string;
+  threshold: number;
+  metrics: EvaluationReport | null;
+  predictions: PredictionRow[];
+  /** Markdown link(s) to the model's own report(s). */
+  reportLinks: string;
+  /** The run, for the facts only a run records (data counts, validation split); null for the ensemble. */
+  run: ReportRun | null;
+}
+
+const COMBINE_WORDS = { probability: 'mean probability', logit: 'mean log-odds' } as const;
+
+function scored(m: ReproduceModel): Scored | null {
+  if ('run' in m) {
+    const r = m.run;
+    return { backbone: m.backbone, weights: r.record.backbone.weights, threshold: r.record.threshold.value, metrics: r.metrics, predictions: r.predictions, reportLinks: `[${m.backbone} report](${runReportLink(m.backbone)})`, run: r };
+  }
+  if ('ensemble' in m) {
+    const e = m.ensemble;
+    return {
+      backbone: `${m.backbone} (${e.members.map((x) => x.backbone).join(' + ')}; ${COMBINE_WORDS[e.combine]}, chosen on validation)`,
+      weights: e.weights,
+      threshold: e.threshold,
+      metrics: e.metrics,
+      predictions: e.predictions,
+      reportLinks: `members: ${e.members.map((x) => `[${x.backbone}](${runReportLink(x.folder)})`).join(', ')}`,
+      run: null,
+    };
+  }
+  return null;
+}
+
 
 function paperCell([v, pm]: [number, number | null]): string {
   return `${v}%${pm !== null ? ` ± ${pm}%` : ''}`;
@@ -83,13 +151,15 @@ export function runReportLink(backbone: string): string {
  * (threshold fitted on the test set, as the paper did) and at the validation-chosen threshold,
  * with the reasons they differ in plain words. Every number of ours is read from the runs.
  */
-function paperSection(runs: Trained[]): string[] {
+function paperSection(models: Scored[]): string[] {
   const md: string[] = ['## Did we reproduce the paper? (Table 6)', ''];
-  const withM = runs.filter((x) => x.run.metrics);
-  const real = withM.filter((x) => x.run.record.backbone.weights === 'imagenet');
-  const fake = withM.filter((x) => x.run.record.backbone.weights !== 'imagenet');
-  const target = withM[0]?.run.metrics?.optimisticThreshold?.targetSensitivity ?? withM[0]?.run.record.threshold.targetSensitivity ?? 0.98;
-  const specAtTarget = (x: Trained) => x.run.metrics!.optimisticThreshold?.metrics.specificity.estimate ?? null;
+  const withM = models.filter((x) => x.metrics);
+  const real = withM.filter((x) => x.weights === 'imagenet');
+  // an ensemble mixing real and synthetic weights is neither (reproduce only combines real ones)
+  const fake = withM.filter((x) => x.weights !== 'imagenet' && x.run);
+  const firstRun = withM.find((x) => x.run)?.run ?? null;
+  const target = withM[0]?.metrics?.optimisticThreshold?.targetSensitivity ?? firstRun?.record.threshold.targetSensitivity ?? 0.98;
+  const specAtTarget = (x: Scored) => x.metrics!.optimisticThreshold?.metrics.specificity.estimate ?? null;
   const paperSpecs = Object.values(PAPER_TABLE6).map((p) => p.specificity[0]);
   const realSpecs = real.map(specAtTarget).filter((v): v is number => v !== null);
   const fakeSpecs = fake.map(specAtTarget).filter((v): v is number => v !== null);
@@ -98,11 +168,11 @@ function paperSection(runs: Trained[]): string[] {
   if (realSpecs.length) {
     const worse = real.filter((x) => {
       const p = PAPER_TABLE6[x.backbone];
-      const o = x.run.metrics!.optimisticThreshold?.metrics.specificity;
+      const o = x.metrics!.optimisticThreshold?.metrics.specificity;
       return p && o?.wilson && o.wilson[1] * 100 < p.specificity[0];
     });
-    const valSens = real.map((x) => x.run.metrics!.operatingPoint.sensitivity.estimate).filter((v): v is number => v !== null);
-    const valSpecs = real.map((x) => x.run.metrics!.operatingPoint.specificity.estimate).filter((v): v is number => v !== null);
+    const valSens = real.map((x) => x.metrics!.operatingPoint.sensitivity.estimate).filter((v): v is number => v !== null);
+    const valSpecs = real.map((x) => x.metrics!.operatingPoint.specificity.estimate).filter((v): v is number => v !== null);
     answer.push(`At the same ${(100 * target).toFixed(0)}% sensitivity, with the threshold fitted on the test set as the paper did, our models with ImageNet weights reach a specificity of ${range(realSpecs)} (${real.map((x) => x.backbone).join(', ')}); at the threshold chosen on validation, which is what a new patient would get, their sensitivity is ${range(valSens)} and their specificity ${range(valSpecs)}.`);
     if (worse.length) answer.push(`**So no: ${worse.map((x) => x.backbone).join(' and ')} ${worse.length > 1 ? 'are' : 'is'} clearly below the paper's specificity** (the paper's figure lies above our 95% interval).`);
     else answer.push('Within our 95% intervals this matches the paper where the paper has the same backbone.');
@@ -116,20 +186,20 @@ function paperSection(runs: Trained[]): string[] {
   md.push('|---|---|---:|---:|---|---|---:|');
   for (const x of withM) {
     const p = PAPER_TABLE6[x.backbone];
-    const o = x.run.metrics!.optimisticThreshold;
-    md.push(`| ${x.backbone} | ${x.run.record.backbone.weights} | ${p ? paperCell(p.sensitivity) : 'not in the paper'} | ${p ? paperCell(p.specificity) : ''} | ${o ? pctCi(o.metrics.sensitivity) : 'n/a'} | ${o ? pctCi(o.metrics.specificity) : 'n/a'} | ${o ? o.threshold.toFixed(4) : 'n/a'} |`);
+    const o = x.metrics!.optimisticThreshold;
+    md.push(`| ${x.backbone} | ${x.weights} | ${p ? paperCell(p.sensitivity) : 'not in the paper'} | ${p ? paperCell(p.specificity) : ''} | ${o ? pctCi(o.metrics.sensitivity) : 'n/a'} | ${o ? pctCi(o.metrics.specificity) : 'n/a'} | ${o ? o.threshold.toFixed(4) : 'n/a'} |`);
   }
   md.push('');
   md.push('What a new patient would see is the threshold chosen **on the validation split** (the test set plays no part in the choice):', '');
   md.push('| model | threshold (validation) | sensitivity (95% CI) | specificity (95% CI) | test AUC (95% CI) | run report |');
   md.push('|---|---:|---|---|---|---|');
   for (const x of withM) {
-    const m = x.run.metrics!;
-    md.push(`| ${x.backbone} | ${x.run.record.threshold.value.toFixed(4)} | ${pctCi(m.operatingPoint.sensitivity)} | ${pctCi(m.operatingPoint.specificity)} | ${aucCi(m)} | [${x.backbone} report](${runReportLink(x.backbone)}) |`);
+    const m = x.metrics!;
+    md.push(`| ${x.backbone} | ${x.threshold.toFixed(4)} | ${pctCi(m.operatingPoint.sensitivity)} | ${pctCi(m.operatingPoint.specificity)} | ${aucCi(m)} | ${x.reportLinks} |`);
   }
   md.push('');
 
-  const first = withM[0]?.run;
+  const first = firstRun;
   const c = first?.record.data.counts;
   md.push('### Why our numbers differ', '');
   if (c?.test) md.push(`- **Different data.** The paper tested on COVID-Xray-5k (100 COVID and 3,000 non-COVID images). This run used ${mdCode(first!.record.data.root)}: ${c.train.n} training images (${c.train.covid} COVID), ${c.val.n} validation and ${c.test.n} test images (${c.test.covid} COVID), drawn from other collections; see the per-source tables below.`);
@@ -142,11 +212,12 @@ function paperSection(runs: Trained[]): string[] {
   return md;
 }
 
-function hazardSection(runs: Trained[]): string[] {
+function hazardSection(models: Scored[]): string[] {
   const md: string[] = ['## Intended use and known hazards', ''];
+  const runs = models.filter((x) => x.run);
   md.push(`**Research software, not a diagnostic device.** These models must not be used to diagnose, triage or rule out COVID-19 in anyone. Each model's own report holds its full model card: ${runs.map((x) => `[${x.backbone}](${runReportLink(x.backbone)})`).join(', ')}.`, '');
-  const withMetrics = runs.filter((x) => x.run.metrics);
-  const first = withMetrics[0]?.run.metrics;
+  const withMetrics = models.filter((x) => x.metrics);
+  const first = withMetrics[0]?.metrics;
   if (!first?.bySource) {
     md.push('The test predictions carry no source information, so source shortcuts cannot be checked.', '');
     return md;
@@ -159,8 +230,8 @@ function hazardSection(runs: Trained[]): string[] {
     md.push(`- Within the sources that hold both classes the models separate COVID from non-COVID as follows; an AUC more than ${AUC_GAP} below the model's overall AUC (with at least ${MIN_PER_CLASS} images of each class) is marked ⚠.`, '');
     md.push(`| model | overall AUC | ${h.mixedSources.map((s) => `AUC within ${mdText(s)}`).join(' | ')} |`);
     md.push(`|---|---|${h.mixedSources.map(() => '---').join('|')}|`);
-    for (const { backbone, run } of withMetrics) {
-      const m = run.metrics!;
+    for (const { backbone, metrics } of withMetrics) {
+      const m = metrics!;
       const cells = h.mixedSources.map((s) => {
         const g = m.bySource?.[s];
         if (!g?.auc) return 'n/a';
@@ -176,22 +247,22 @@ function hazardSection(runs: Trained[]): string[] {
 
 /** Builds the report of a reproduce folder (text and figures; nothing is written); chart warnings go to `warn`. */
 export async function buildReproduceReport(dir: string, models: ReproduceModel[], warn?: ReportWarn): Promise<ReportDocument> {
-  const runs = models.filter((x): x is Trained => 'run' in x);
-  const data = runs[0].run.record.data.root;
+  const all = models.map(scored).filter((x): x is Scored => x !== null);
+  const data = all.find((x) => x.run)!.run!.record.data.root;
   const md: string[] = [];
   const { figures, add: addFigure } = figureCollector(md);
   md.push('# Deep-COVID reproduction', '');
   md.push(`Data: ${mdCode(resolve(data))}. Research software, not a diagnostic device: these numbers describe this test set only.`, '');
   const skipped = models.filter((x): x is { backbone: string; skipped: string } => 'skipped' in x);
   if (skipped.length) md.push(...skipped.map((x) => `- ${x.backbone}: skipped (${mdText(x.skipped)})`), '');
-  md.push(...paperSection(runs));
+  md.push(...paperSection(all));
 
-  const withRoc = runs.filter((x) => x.run.metrics?.roc);
+  const withRoc = all.filter((x) => x.metrics?.roc);
   if (withRoc.length) {
     md.push('## ROC curves of all models (paper Fig. 11)', '');
-    const curves = withRoc.map((x) => ({ label: rocLabel(x.backbone, x.run), roc: x.run.metrics!.roc! }));
+    const curves = withRoc.map((x) => ({ label: rocLabel(x.backbone.split(' (')[0], x.weights, x.metrics), roc: x.metrics!.roc! }));
     const markers: RocMarker[] = withRoc.map((x, i) => {
-      const op = x.run.metrics!.operatingPoint;
+      const op = x.metrics!.operatingPoint;
       return { model: curves[i].label, fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
     });
     addFigure(
@@ -200,31 +271,31 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
     );
   }
 
-  for (const { backbone, run } of runs) {
-    const m = run.metrics;
+  for (const x of all) {
+    const { backbone, metrics: m, run } = x;
     if (!m) continue;
     const op = m.operatingPoint;
-    const thr = run.record.threshold.value;
+    const thr = x.threshold;
     md.push(`## ${backbone}`, '');
-    const w = weightsNote(run.record);
+    const w = run ? weightsNote(run.record) : '';
     if (w) md.push(w, '');
-    md.push(`AUC ${aucCi(m)}; at threshold ${thr.toFixed(4)}: sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}. Full report with calibration, training curve, sample images and model card: [${backbone} report](${runReportLink(backbone)}).`, '');
+    md.push(`AUC ${aucCi(m)}; at threshold ${thr.toFixed(4)}: sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}. ${run ? `Full report with calibration, training curve, sample images and model card: ${x.reportLinks}.` : `Its members' reports: ${x.reportLinks.replace(/^members: /, '')}.`}`, '');
     md.push(`### ${backbone}: sensitivity and specificity by threshold (paper Tables 2–5)`, '');
     md.push(thresholdTable(m), '');
-    const safe = backbone.replace(/[^A-Za-z0-9._-]+/g, '_');
+    const safe = backbone.split(' (')[0].replace(/[^A-Za-z0-9._-]+/g, '_');
     addFigure(
       await chartFigure(`${safe}-confusion`, `Confusion matrix of ${backbone}`, confusionSpec(confusionCells(op.confusion), `${backbone}: confusion matrix at threshold ${thr.toFixed(4)}`), warn),
       `${backbone}: test images by actual and predicted class at the operating threshold (paper Figs. 5–6); percentages are shares of the actual class.`,
     );
-    if (run.predictions.length) {
+    if (x.predictions.length) {
       addFigure(
-        await chartFigure(`${safe}-histogram`, `Histogram of P(COVID) for ${backbone}`, histogramSpec(probabilityHistogram(run.predictions), thr, `${backbone}: distribution of P(COVID)`), warn),
+        await chartFigure(`${safe}-histogram`, `Histogram of P(COVID) for ${backbone}`, histogramSpec(probabilityHistogram(x.predictions), thr, `${backbone}: distribution of P(COVID)`), warn),
         `${backbone}: predicted probability of COVID-19 for COVID and non-COVID test images (paper Figs. 7–10) ${HISTOGRAM_AXIS_NOTE}; dashed line: operating threshold.`,
       );
     }
     if (m.bySource) md.push(groupTable('source', m.bySource), '');
   }
-  md.push(...hazardSection(runs));
+  md.push(...hazardSection(all));
   return { title: 'Deep-COVID reproduction report', markdown: md.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n', figures };
 }
 

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
+import { aucCi, calibrationSentence, pctCi, predictiveValuesTable, setPrevalenceOf, thresholdTable, weightsNote } from '../protocol/run-files.js';
 import { mdCode } from '../util/markdown-text.js';
 import { confusionCells, lossPoints, probabilityHistogram, reliabilityPoints, rocPoints, sweepIntervals, thresholdSweep } from './chart-data.js';
 import { confusionSpec, HISTOGRAM_AXIS_NOTE, histogramSpec, lossSpec, reliabilitySpec, rocSpec, sweepSpec } from './charts.js';
@@ -18,9 +18,9 @@ import { sampleGrid } from './sample-grid.js';
 import { groupTable, operatingExtrasTable } from './tables.js';
 
 /** Legend label of a model on ROC charts: name and AUC with its interval; synthetic weights said so. */
-export function rocLabel(name: string, run: ReportRun): string {
-  const synthetic = run.record.backbone.weights === 'synthetic' ? ' [synthetic weights]' : '';
-  return `${name}${synthetic}: AUC ${aucCi(run.metrics)}`;
+export function rocLabel(name: string, weights: string, metrics: ReportRun['metrics']): string {
+  const synthetic = weights === 'synthetic' ? ' [synthetic weights]' : '';
+  return `${name}${synthetic}: AUC ${aucCi(metrics)}`;
 }
 
 /** Builds the report of one loaded run (text and figures; nothing is written); chart warnings go to `warn`. */
@@ -50,7 +50,7 @@ export async function buildRunReport(run: ReportRun, warn?: ReportWarn): Promise
 
     if (m.roc) {
       md.push('### ROC curve', '');
-      const point = { model: rocLabel(r.backbone.name, run), fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
+      const point = { model: rocLabel(r.backbone.name, r.backbone.weights, run.metrics), fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
       addFigure(
         await chartFigure('roc', `ROC curve of ${r.backbone.name}`, rocSpec(rocPoints([{ label: point.model, roc: m.roc }]), [point], `ROC curve on the test set (${m.n} images)`), warn),
         `ROC curve on the test set (as paper Fig. 11); the diamond marks the operating threshold ${thr.toFixed(4)}, the dashed diagonal a random classifier.`,
@@ -60,6 +60,8 @@ export async function buildRunReport(run: ReportRun, warn?: ReportWarn): Promise
     md.push('### Sensitivity and specificity by threshold (paper Tables 2–5)', '');
     md.push(thresholdTable(m), '');
     md.push(operatingExtrasTable(m), '');
+    const pv = predictiveValuesTable(m, [op.prevalence]);
+    if (pv) md.push('### PPV and NPV at a clinic\'s prevalence', '', calibrationSentence(setPrevalenceOf(m)), '', pv, '');
     if (m.roc) {
       addFigure(
         await chartFigure('threshold-sweep', 'Sensitivity and specificity against threshold', sweepSpec(thresholdSweep(m.roc), sweepIntervals(m.atThresholds), thr, 'Sensitivity and specificity against the threshold'), warn),

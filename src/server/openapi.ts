@@ -74,7 +74,7 @@ const gate = {
     image: { type: ['object', 'null'], description: 'pixel facts: width, height, aspect, greyStd, storedChannels, colourFraction, meanChroma' },
     ood: {
       type: ['object', 'null'],
-      description: 'learned check: distance of the image\'s features from the training images\'; cut-offs set on the validation split',
+      description: 'learned check: distance of the image\'s features from the training images\'; cut-offs set from out-of-fold scores of the run\'s own training and validation images (older runs: the validation split); never from test images',
       properties: { score: { type: 'number' }, cutoff: { type: 'number' }, farCutoff: { type: 'number' }, flagged: { type: 'boolean' }, method: { type: 'string' } },
     },
     disabled: { const: true, description: 'present when the gate was switched off' },
@@ -166,7 +166,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/model': {
         get: {
-          summary: 'the served run\'s (or ensemble\'s) model card: backbone, weights, training data, threshold, test results with 95% intervals, intended use, the server\'s limits; an ensemble\'s card adds `ensemble` (its member runs, and whether their probabilities or log-odds are averaged)',
+          summary: 'the served run\'s (or ensemble\'s) model card: backbone, weights, training data, threshold, test results with 95% intervals (test.prevalence: the class mix P(COVID) is calibrated to; test.predictiveValues: PPV and NPV at 1%, 5%, 10% and that prevalence), intended use; an ensemble\'s card adds `ensemble` (its member runs, and whether their probabilities or log-odds are averaged)',
           responses: {
             200: {
               description: 'model card',

@@ -1,13 +1,16 @@
 import type { ProgressListener } from '../util/progress.js';
 import { join, resolve } from 'node:path';
-import { readDataset, splitOf } from '../dataset/read.js';
+import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
+import { DatasetError } from '../errors.js';
+import type { GateResult } from '../gate/index.js';
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { evaluatePredictions, type EvaluationReport } from '../evaluate/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { loadModel, type ModelLoadOptions } from '../model/index.js';
+import { isPredicted, loadModel, type ModelLoadOptions, type PredictionResult } from '../model/index.js';
 import { readDataFiles, type DataFileRow } from '../protocol/run-folder.js';
-import { predictionsCsv, aucCi, pctCi, thresholdTable, weightsNote } from '../protocol/run-files.js';
+import { predictionsCsv, aucCi, calibrationSentence, pctCi, predictiveValuesTable, setPrevalenceOf, thresholdTable, weightsNote } from '../protocol/run-files.js';
+import { gateCsv, gateSummaryMarkdown, summariseGate, type EvaluationGateSummary } from './evaluate-gate.js';
 import { sourceName } from '../protocol/train-run.js';
 
 /** Options of `evaluate`. */
@@ -19,7 +22,14 @@ export interface EvaluateRunOptions extends ModelLoadOptions {
   split: string;
   /** Output folder (default <run>/evaluations/<dataset name>-<split>). */
   out?: string;
+  /** Prevalence at which PPV and NPV are stated (default: the evaluated set's); shown in the PPV/NPV table too. */
   prevalence?: number;
+  /**
+   * false: the input gate refuses nothing (research use); every image is scored, and the outputs
+   * say so and count what would have been refused. Default true: refused images get no
+   * probability and are left out of the metrics.
+   */
+  gate?: boolean;
   /** Feature cache; none by default. */
   cache?: FeatureCache | null;
   signal?: AbortSignal;
@@ -28,31 +38,56 @@ export interface EvaluateRunOptions extends ModelLoadOptions {
   onProgress?: ProgressListener;
 }
 
+/** What `evaluateRun` returns. */
+export interface EvaluateRunResult {
+  out: string;
+  metrics: EvaluationReport;
+  /** Unreadable files (skipped). */
+  failures: number;
+  overlap: RunOverlap;
+  gate: EvaluationGateSummary;
+}
+
 /**
  * Evaluates a trained run on any dataset (e.g. an external one) at the run's own operating
- * threshold, writing metrics.json, predictions.csv and summary.md.
+ * threshold, writing metrics.json, predictions.csv, gate.csv and summary.md. Every image passes
+ * the input gate as in `predict`: refused ones get no probability and are counted and listed, not
+ * scored; warned ones are scored and counted.
+ * @throws DatasetError when the gate refused every readable image.
  */
-export async function evaluateRun(opts: EvaluateRunOptions): Promise<{ out: string; metrics: EvaluationReport; failures: number; overlap: RunOverlap }> {
+export async function evaluateRun(opts: EvaluateRunOptions): Promise<EvaluateRunResult> {
   const model = await loadModel(opts.run, opts);
   const run = model.runs[0];
+  const gateOn = opts.gate !== false;
   let set;
   try {
     const ds = await readDataset(opts.data, { positiveClass: run.record.config.positiveClass, manifest: opts.manifest });
     const items = opts.split === 'all' ? ds.items : splitOf(ds, opts.split);
-    const res = await model.scoreRequests(items.map((it) => ({ file: it.file })), {
-      cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal, label: `${model.info.backbone} ${opts.split} features`,
+    const preds = await model.predict(items.map((it) => it.file), {
+      cache: opts.cache, limits: opts.limits, onProgress: opts.onProgress, signal: opts.signal, label: `${model.info.backbone} ${opts.split} features`, gate: gateOn,
     });
-    const keep = items.map((_, i) => i).filter((i) => res.ok[i]);
-    const all = res.probs;
+    const kept: { item: DatasetItem; p: PredictionResult }[] = [];
+    const gated: { item: DatasetItem; gate: GateResult }[] = [];
+    preds.forEach((p, i) => {
+      if (isPredicted(p)) kept.push({ item: items[i], p });
+      if (!('error' in p)) gated.push({ item: items[i], gate: p.gate });
+    });
     set = {
       root: ds.root,
-      items: keep.map((i) => items[i]),
-      probs: Float64Array.from(keep, (i) => all[i]),
-      sha256: keep.map((i) => res.sha256[i]),
-      failures: res.failures,
+      items: kept.map((k) => k.item),
+      probs: Float64Array.from(kept, (k) => k.p.probability),
+      sha256: kept.map((k) => k.p.sha256),
+      failures: preds.filter((p) => 'error' in p).length,
+      gate: summariseGate(gated, gateOn),
+      readable: gated.length,
     };
   } finally {
     await model.release();
+  }
+  if (set.items.length === 0) {
+    throw new DatasetError(set.readable
+      ? `the input gate refused all ${set.readable} readable images of ${set.root} (${opts.split}): nothing is left to evaluate (${Object.entries(set.gate.refusedByReason).map(([k, n]) => `${k} ${n}`).join(', ')})`
+      : `no image of ${set.root} (${opts.split}) could be read`);
   }
   const overlap = await overlapWithRun(model.runs, set.sha256);
   const labels = Uint8Array.from(set.items, (i) => i.label);
@@ -80,19 +115,25 @@ export async function evaluateRun(opts: EvaluateRunOptions): Promise<{ out: stri
   const out = resolve(opts.out ?? join(model.dir, 'evaluations', name));
   const w = [...new Set(model.runs.map((r) => weightsNote(r.record)).filter(Boolean))].join(' ');
   const op = metrics.operatingPoint;
+  const g = set.gate;
+  const pv = predictiveValuesTable(metrics, [op.prevalence]);
   const summary = [
     `# Evaluation of ${model.info.backbone} run ${model.info.runId} on ${set.root} (${opts.split})`, '',
     'Research software, not a diagnostic device.', '', ...(w ? [w, ''] : []),
     ...(overlap.warning ? [`**Warning:** ${overlap.warning}`, ''] : []),
-    `- ${metrics.n} images (${metrics.positives} COVID)${set.failures.length ? `; ${set.failures.length} unreadable file(s) skipped` : ''}`,
+    ...(g.enabled ? [] : ['**The input gate was switched off:** nothing was refused, whatever it was; see "Input gate" below.', '']),
+    `- ${metrics.n} images scored (${metrics.positives} COVID)${g.enabled && g.refused ? `; ${g.refused} refused by the input gate and not scored` : ''}${set.failures ? `; ${set.failures} unreadable file(s) skipped` : ''}`,
     `- AUC ${aucCi(metrics)} (DeLong 95% CI)`,
     `- At the run's operating threshold ${threshold.toFixed(4)} (chosen on the run's validation data): sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}`, '',
     thresholdTable(metrics), '',
+    ...(pv ? ['## PPV and NPV at a clinic\'s prevalence', '', calibrationSentence(setPrevalenceOf(metrics)).replace("the test set's", "this set's"), '', pv, ''] : []),
+    ...gateSummaryMarkdown(g, set.readable),
   ].join('\n');
-  await writeFileAtomic(join(out, 'metrics.json'), JSON.stringify({ ...metrics, overlapWithRun: overlap }, null, 1) + '\n');
+  await writeFileAtomic(join(out, 'metrics.json'), JSON.stringify({ ...metrics, overlapWithRun: overlap, gate: g }, null, 1) + '\n');
   await writeFileAtomic(join(out, 'predictions.csv'), predictionsCsv(set.items, probs, threshold));
+  await writeFileAtomic(join(out, 'gate.csv'), gateCsv(g));
   await writeFileAtomic(join(out, 'summary.md'), summary);
-  return { out, metrics, failures: set.failures.length, overlap };
+  return { out, metrics, failures: set.failures, overlap, gate: g };
 }
 
 /** How many evaluated images the run itself was trained or validated on (by content), and what that means. */

@@ -5,7 +5,8 @@
  */
 import { isAssessed, type ApiAssessed, type ApiError, type ApiHeatmap, type ApiModelCard, type ApiPrediction } from '../server/api-types.js';
 import { h, replaceChildren } from './dom.js';
-import { bytesText, mapValueText, operatingPointSentence, operatingPointShort, percent, probabilityText, proportionText, thresholdSentence, verdictText } from './wording.js';
+import { predictiveValuesAt } from '../evaluate/predictive-values.js';
+import { bytesText, mapValueText, operatingPointSentence, operatingPointShort, percent, predictiveValuesSentence, probabilityText, proportionText, thresholdSentence, verdictText } from './wording.js';
 
 let card: ApiModelCard | null = null;
 let nextId = 0;
@@ -351,6 +352,7 @@ function renderCard(c: ApiModelCard): void {
               ['Sensitivity', proportionText(test.operatingPoint.sensitivity)], ['Specificity', proportionText(test.operatingPoint.specificity)]),
             h('p', {}, operatingPointSentence(test.operatingPoint)))
         : h('p', {}, 'This run has no test results.')),
+    test?.predictiveValues ? section('At your prevalence', wide, ...prevalenceBox(test)) : null,
     section('Training data', false,
       dl(['Dataset', `${c.training.dataset} (${c.training.origin})`], ['Training', `${part(counts.train)}; ${counts.trainAugmented.n} after augmenting COVID images x${c.training.protocol.augmentFactor}`],
         ['Validation', `${part(counts.validation)}, split by ${c.training.validationSplitBy}`], ['Test', counts.test ? part(counts.test) : 'none'],
@@ -364,6 +366,27 @@ function renderCard(c: ApiModelCard): void {
     b.textContent = c.model.warning;
     b.hidden = false;
   }
+}
+
+/** The calibration sentence and a prevalence box whose PPV/NPV are computed here, from the test set's counts at the threshold. */
+function prevalenceBox(test: NonNullable<ApiModelCard['test']>): Node[] {
+  const c = test.operatingPoint.confusion;
+  const input = h('input', { id: 'prevalence-input', type: 'number', min: '0.1', max: '99.9', step: '0.1', value: '5', inputmode: 'decimal' });
+  const out = h('p', { id: 'prevalence-output', 'aria-live': 'polite', 'data-testid': 'prevalence-output' });
+  const update = () => {
+    const pct = Number(input.value);
+    out.textContent = Number.isFinite(pct) && pct > 0 && pct < 100
+      ? predictiveValuesSentence(predictiveValuesAt(c, pct / 100))
+      : 'Give a prevalence between 0.1% and 99.9%.';
+  };
+  input.addEventListener('input', update);
+  update();
+  return [
+    h('p', { 'data-testid': 'calibration-note' }, test.calibrationNote),
+    h('p', { class: 'prevalence-row' }, h('label', { for: 'prevalence-input' }, 'COVID-19 prevalence among the patients X-rayed (%)'), ' ', input),
+    out,
+    h('p', { class: 'method' }, `How: ${test.predictiveValues!.method}.`),
+  ];
 }
 
 async function loadCard(): Promise<void> {

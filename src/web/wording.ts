@@ -1,4 +1,5 @@
 /** Plain-language sentences for the page: numbers with their meaning, never bare. */
+import type { PredictiveValuesAt } from '../evaluate/predictive-values.js';
 import type { ApiAssessed, ApiModelCard, ApiOperatingPoint, ApiProportion } from '../server/api-types.js';
 
 /** 0.2719 → "27.2%". */
@@ -52,4 +53,13 @@ export function mapValueText(v: number): string {
 export function operatingPointShort(op: ApiOperatingPoint): string {
   const f = (p: ApiProportion) => (p.estimate === null ? 'n/a' : percent(p.estimate));
   return `At this threshold the model found ${f(op.sensitivity)} of the COVID test images and wrongly flagged ${op.specificity.estimate === null ? 'n/a' : percent(1 - op.specificity.estimate)} of the non-COVID ones.`;
+}
+
+/** PPV and NPV at a prevalence, in words: what a positive and a negative call mean there. */
+export function predictiveValuesSentence(v: PredictiveValuesAt): string {
+  const ci = (x: { estimate: number; interval: [number, number] }) => `${percent(x.estimate)} (95% CI ${percent(x.interval[0])}–${percent(x.interval[1])})`;
+  const where = `Where ${percent(v.prevalence)} of the patients X-rayed have COVID-19`;
+  const pos = v.ppv ? `an image the model flags has COVID-19 with probability ${ci(v.ppv)} (PPV)` : 'the model flags nothing, so PPV is undefined';
+  const neg = v.npv ? `one it does not flag is free of it with probability ${ci(v.npv)} (NPV)` : 'NPV is undefined';
+  return `${where}, ${pos}, and ${neg}.`;
 }

@@ -112,21 +112,26 @@ Examples:
     .option('--manifest <csv>', 'manifest CSV (default: <data>/manifest.csv when present)')
     .option('--split <name>', 'split to evaluate, or "all"', 'test')
     .option('--out <dir>', 'output folder (default: <run>/evaluations/<data>-<split>)')
-    .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the evaluated set\'s)')
-    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+    .option('--prevalence <x>', 'a clinic\'s prevalence (0–1) for PPV/NPV, added to the table of 1%, 5%, 10% and the set\'s own (default: the evaluated set\'s)')
+    .option('--model <file>', 'the backbone ONNX file, if it moved since training')
+    .option('--no-gate', 'research use: the input gate refuses nothing; every image is scored and the outputs say so');
   addRuntimeOptions(evaluate).addHelpText('after', `
 Examples:
   deep-covid evaluate --run runs/squeezenet --data ../shared/data/covidx5k-dev
   deep-covid evaluate --run runs/squeezenet --data external-set --split all`);
-  evaluate.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; out?: string; prevalence?: string; model?: string }) => {
+  evaluate.action(async (o: RuntimeOptions & { run: string; data: string; manifest?: string; split: string; out?: string; prevalence?: string; model?: string; gate: boolean }) => {
     const res = await evaluateRun({
       run: o.run, data: o.data, manifest: o.manifest, split: o.split, out: o.out,
       prevalence: o.prevalence === undefined ? undefined : numberIn(o.prevalence, '--prevalence', 0, 1),
-      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: progressOf(o),
+      runtime: backboneOptions(o), modelPath: o.model, cache: featureCache(o), limits: limits(o), onProgress: progressOf(o), gate: o.gate,
     });
     const op = res.metrics.operatingPoint;
+    const g = res.gate;
     io.out(`evaluation written to ${res.out}`);
     if (res.overlap.warning) log(`warning: ${res.overlap.warning}`);
+    if (!g.enabled) log(`warning: the input gate is off (--no-gate): nothing was refused; ${g.wouldRefuse} image(s) it would have refused are in the metrics`);
+    else if (g.refused) log(`${g.refused} image(s) refused by the input gate and left out of the metrics (listed in gate.csv): ${Object.entries(g.refusedByReason).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    if (g.warned) log(`${g.warned} image(s) scored with a warning from the input gate (gate.csv)`);
     io.out(`${res.metrics.n} images: AUC ${aucCi(res.metrics)}; sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}${res.failures ? `; ${res.failures} unreadable file(s) skipped` : ''}`);
   });
 
