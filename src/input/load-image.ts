@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { GreyImage, ImageFormat, LoadedImage } from './grey-image.js';
+import { decodeGreyPng, greyPngLayout, type GreyPngLayout } from './png-grey.js';
 import { sniffFormat } from './sniff.js';
 import { truncationOf } from './truncation.js';
 
@@ -57,6 +58,8 @@ export interface ProbedImage {
    * Null for DICOM.
    */
   display: (() => sharp.Sharp) | null;
+  /** Set for an 8-bit grey PNG that the JavaScript decoder reads (png-grey.ts); null otherwise. */
+  greyPng: GreyPngLayout | null;
   maxPixels: number;
 }
 
@@ -73,7 +76,7 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   if (format === null) {
     throw new InputError(name, 'not-an-image', 'not an image: the content is not PNG, JPEG, TIFF, WebP or DICOM (format is decided by content, not by the file extension)');
   }
-  if (format === 'dicom') return { name, bytes, format, bitDepth: 0, width: 0, height: 0, display: null, maxPixels };
+  if (format === 'dicom') return { name, bytes, format, bitDepth: 0, width: 0, height: 0, display: null, greyPng: null, maxPixels };
   const opts = { limitInputPixels: maxPixels, failOn: 'warning' as const };
   let meta: sharp.Metadata;
   try {
@@ -91,7 +94,9 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   const display = () => sharp(bytes, opts).rotate().flatten({ background: '#000000' });
   // EXIF orientations 5-8 swap width and height
   const swap = (meta.orientation ?? 1) >= 5;
-  return { name, bytes, format, bitDepth, width: swap ? h : w, height: swap ? w : h, display, maxPixels };
+  // (the layout's own checks exclude alpha, colour and EXIF orientation)
+  const greyPng = format === 'png' ? greyPngLayout(bytes) : null;
+  return { name, bytes, format, bitDepth, width: swap ? h : w, height: swap ? w : h, display, greyPng, maxPixels };
 }
 
 /** Decodes a probed image into the pipeline's 8-bit grey image. */
@@ -101,6 +106,9 @@ export async function decodeProbed(p: ProbedImage): Promise<LoadedImage> {
     const { decodeDicomToGrey } = await import('./dicom/index.js');
     return decodeDicomToGrey(p.bytes, name, { maxPixels: p.maxPixels });
   }
+  // lossless either way: the JavaScript decoder's pixels are sharp's
+  const fast = p.greyPng ? decodeGreyPng(p.bytes, p.greyPng) : null;
+  if (fast) return { width: p.width, height: p.height, data: fast, format, bitDepth: 8 };
   try {
     if (p.bitDepth === 16) {
       // not .greyscale(), which goes through 8-bit b-w and would quantise 12-bit data to ~13 levels
