@@ -137,20 +137,43 @@ export async function loadGreyImage(src: ImageSource, limits: Partial<LoadLimits
   return decodeProbed(await probeImage(src, limits));
 }
 
-/** Linearly maps a 16-bit channel (stride `channels`) from its own [min, max] onto 0..255. */
+/**
+ * Linearly maps a 16-bit channel (stride `channels`) from its own [min, max] onto 0..255, through
+ * a table of the 65,536 possible words (the same numbers as mapping each pixel, in a fraction of
+ * the time for a 2500 px image).
+ */
 function stretch16(px: Uint16Array, width: number, height: number, channels: number): GreyImage {
   const n = width * height;
+  const samples = channels === 1 ? px.subarray(0, n) : strided(px, n, channels);
+  const [lo, hi] = range16(samples);
+  const scale = hi > lo ? 255 / (hi - lo) : 0;
+  const table = new Uint8Array(65536);
+  for (let v = lo; v <= hi; v++) table[v] = Math.round((v - lo) * scale);
+  const out = new Uint8Array(n);
+  mapWords(samples, table, out);
+  return { width, height, data: out };
+}
+
+function strided(px: Uint16Array, n: number, channels: number): Uint16Array {
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = px[i * channels];
+  return out;
+}
+
+function range16(px: Uint16Array): [number, number] {
   let lo = 65535;
   let hi = 0;
-  for (let i = 0; i < n; i++) {
-    const v = px[i * channels];
+  for (let i = 0; i < px.length; i++) {
+    const v = px[i];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const out = new Uint8Array(n);
-  const scale = hi > lo ? 255 / (hi - lo) : 0;
-  for (let i = 0; i < n; i++) out[i] = Math.round((px[i * channels] - lo) * scale);
-  return { width, height, data: out };
+  return lo > hi ? [0, 0] : [lo, hi];
+}
+
+/** out[i] = table[words[i]]: the one pass over the pixels of a table-mapped image. */
+function mapWords(words: Uint16Array, table: Uint8Array, out: Uint8Array): void {
+  for (let i = 0; i < words.length; i++) out[i] = table[words[i]];
 }
 
 function firstChannel(data: Uint8Array, channels: number): Uint8Array {
