@@ -139,6 +139,18 @@ test('on dev images the JavaScript decoder gives sharp\'s pixels, and its crops 
   assert.ok(sum / n < 0.1, `mean difference ${sum / n}`);
 });
 
+test('a grey PNG reduced more than 2x is decoded in JavaScript but resampled by libvips: the crop of the libvips path, its cache key unchanged', async () => {
+  const [w, h] = [700, 520];
+  const file = greyPng(pattern(w, h, 11), w, h, { filters: [4, 1, 2] });
+  const p = await probeImage({ bytes: file, name: 'large.png' });
+  assert.ok(p.greyPng);
+  const { pixels, image } = await cropProbed(p, IMAGENET_224);
+  assert.equal(image?.width, w);
+  assert.deepEqual(Buffer.from(pixels), Buffer.from(await resizeAndCropProbed(p, IMAGENET_224)));
+  const jpeg = await sharp(Buffer.from(pattern(16, 16, 3)), { raw: { width: 16, height: 16, channels: 1 } }).jpeg().toBuffer();
+  assert.equal(preprocessIdentity(file, IMAGENET_224), preprocessIdentity(jpeg, IMAGENET_224));
+});
+
 test('the cache key names the JavaScript resampler only for files that take it', async () => {
   const png = greyPng(pattern(16, 16, 3), 16, 16);
   const jpeg = await sharp(Buffer.from(pattern(16, 16, 3)), { raw: { width: 16, height: 16, channels: 1 } }).jpeg().toBuffer();
