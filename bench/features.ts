@@ -18,8 +18,11 @@ import { PAPER_BACKBONES } from '../src/backbone/registry.js';
 import { readDataset } from '../src/dataset/read.js';
 import { FeatureCache } from '../src/features/cache.js';
 import { extractFeatures } from '../src/features/extract.js';
-import { loadGreyImage } from '../src/input/load-image.js';
-import { greyToTensor, resizeAndCrop } from '../src/preprocess/to-tensor.js';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { decodeProbed, probeImage, type ProbedImage } from '../src/input/load-image.js';
+import { resizeAndCropGrey } from '../src/preprocess/portable.js';
+import { cropProbed, greyToTensor, resizeAndCropProbed } from '../src/preprocess/to-tensor.js';
 import { env } from '../src/util/env.js';
 
 // benchmarks use the backbones in ../shared/models beside the checkout
@@ -105,6 +108,36 @@ interface Row {
   e2eSeconds: number;
 }
 
+/**
+ * CPU milliseconds per image of each stage of the end-to-end path beyond the forward pass, from
+ * process.cpuUsage (all threads; robust on a shared machine, unlike wall time), 20 at a time.
+ */
+async function stageCpu(files: string[], cfg: import('../src/preprocess/config.js').PreprocessConfig): Promise<string> {
+  const cpuMs = async (fn: (f: string, i: number) => unknown): Promise<number> => {
+    const c0 = process.cpuUsage();
+    for (let s = 0; s < files.length; s += 20) await Promise.all(files.slice(s, s + 20).map(async (f, j) => fn(f, s + j)));
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000 / files.length;
+  };
+  const bytes: Buffer[] = [];
+  const probes: ProbedImage[] = [];
+  const grey: Uint8Array[] = [];
+  const read = await cpuMs(async (f, i) => (bytes[i] = await readFile(f)));
+  const sha = await cpuMs((_, i) => createHash('sha256').update(bytes[i]).digest('hex'));
+  const probe = await cpuMs(async (f, i) => (probes[i] = await probeImage({ bytes: bytes[i], name: f })));
+  const sharpCrop = await cpuMs(async (_, i) => resizeAndCropProbed(probes[i], cfg));
+  const jsDecode = await cpuMs(async (_, i) => (grey[i] = (await decodeProbed(probes[i])).data));
+  const jsResize = await cpuMs((_, i) => resizeAndCropGrey(grey[i], probes[i].width, probes[i].height, cfg));
+  const out = new Float32Array(3 * 224 * 224);
+  const crop = grey.map((g, i) => resizeAndCropGrey(g, probes[i].width, probes[i].height, cfg));
+  const lut = await cpuMs((_, i) => greyToTensor(crop[i], cfg, out));
+  const fast = probes.filter((p) => p.greyPng).length;
+  const f = (x: number) => x.toFixed(2);
+  return `CPU ms per image (process.cpuUsage, 20 at a time): read ${f(read)}, sha256 ${f(sha)}, probe ${f(probe)}, ` +
+    `sharp fused decode + resize + crop ${f(sharpCrop)} (the path before issue 18's JavaScript decoder), ` +
+    `JavaScript PNG decode ${f(jsDecode)} + resize + crop ${f(jsResize)} (${fast} of ${files.length} files take it), LUT normalisation ${f(lut)}`;
+}
+
 async function main(): Promise<void> {
   const ds = await readDataset(DEV_SET);
   // evenly spaced over the sorted items, so both classes, both splits and all sources are in
@@ -120,10 +153,12 @@ async function main(): Promise<void> {
   const buf = new Float32Array(20 * 3 * 224 * 224);
   const tDec = performance.now();
   for (let s = 0; s < files.length; s += 20) {
-    await Promise.all(files.slice(s, s + 20).map(async (f, j) => greyToTensor(await resizeAndCrop(await loadGreyImage(f), cfg), cfg, buf, j * 3 * 224 * 224)));
+    await Promise.all(files.slice(s, s + 20).map(async (f, j) => greyToTensor((await cropProbed(await probeImage(f), cfg)).pixels, cfg, buf, j * 3 * 224 * 224)));
   }
   const decodeRate = files.length / ((performance.now() - tDec) / 1000);
-  console.log(`decode + preprocess only (sharp, 20 at a time): ${decodeRate.toFixed(1)} images/s`);
+  console.log(`decode + preprocess only (20 at a time): ${decodeRate.toFixed(1)} images/s`);
+  const stages = await stageCpu(files, cfg);
+  console.log(stages);
 
   const rows: Row[] = [];
   for (const name of ONLY ?? PAPER_BACKBONES) {
@@ -165,7 +200,8 @@ async function main(): Promise<void> {
     '',
     ...mach,
     `- onnxruntime SGEMM (1024x1024 by 1024x1024 MatMul): **${gflops.toFixed(1)} GFLOP/s**`,
-    `- decode + preprocess alone (sharp, PNG → 224x224 tensor, 20 in parallel): ${decodeRate.toFixed(1)} images/s`,
+    `- decode + preprocess alone (PNG → 224x224 tensor, 20 in parallel): ${decodeRate.toFixed(1)} images/s`,
+    `- ${stages}`,
     '',
     '| backbone | weights | tensor | bare b1 (img/s) | bare b20 (img/s) | end-to-end (img/s) | end-to-end / bare b20 |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: |',

@@ -2,12 +2,16 @@
 // image gets no P(COVID) at all; --no-gate (gate: false) refuses nothing and says so.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { makeDevSubset } from './helpers/tiny-dataset.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
 import { DeepCovidModel, isPredicted, isRefused } from '../src/model/index.js';
+import { inspectImage } from '../src/gate/index.js';
+import { probeImage } from '../src/input/load-image.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { main } from '../src/cli/main.js';
 import { DEV_SET, SHARED, skipNoShared } from './helpers/shared.js';
@@ -87,4 +91,56 @@ test('CLI predict prints the gate in every line and names refusals', { skip: ski
   assert.equal(typeof cr.probability, 'number');
   assert.ok(['passed', 'warned'].includes(cr.gate.verdict));
   assert.match(errs.join('\n'), /1 of 2 file\(s\) refused by the input gate/);
+});
+
+/** Runs `fn` while counting fs.promises.readFile calls per path (the builtin's ESM bindings follow). */
+async function countingReads<T>(fn: () => Promise<T>): Promise<{ value: T; reads: Map<string, number> }> {
+  const reads = new Map<string, number>();
+  const orig = fs.promises.readFile;
+  (fs.promises as { readFile: unknown }).readFile = (path: unknown, ...rest: unknown[]) => {
+    if (typeof path === 'string') reads.set(path, (reads.get(path) ?? 0) + 1);
+    return (orig as (...a: unknown[]) => unknown)(path, ...rest);
+  };
+  syncBuiltinESMExports();
+  try {
+    return { value: await fn(), reads };
+  } finally {
+    fs.promises.readFile = orig;
+    syncBuiltinESMExports();
+  }
+}
+
+test('predict gates what the extraction read and decoded: the stand-alone gate\'s facts, each file read once', { skip: skipNoShared }, async () => {
+  const pick = async (dir: string, n: number) => (await readdir(dir)).sort().slice(0, n).map((f) => join(dir, f));
+  const files = [
+    ...(await pick(join(DEV_SET, 'test', 'covid'), 5)), ...(await pick(join(DEV_SET, 'test', 'non'), 5)),
+    ...(await pick(join(NOT_CXR, 'ct'), 4)), ...(await pick(join(NOT_CXR, 'lateral-xray'), 4)), ...(await pick(join(NOT_CXR, 'photo'), 4)),
+    join(DICOM, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'), join(DICOM, 'rsna-monochrome2-jpeg-baseline.dcm'),
+  ];
+  const model = await DeepCovidModel.load(run);
+  const dir = await mkdtemp(join(tmpdir(), 'dc-gate-once-'));
+  try {
+    const fresh = new FeatureCache(dir);
+    const { value: first, reads } = await countingReads(() => model.predict(files, { cache: fresh }));
+    for (const f of files) assert.equal(reads.get(f), 1, `${f} read ${reads.get(f) ?? 0} times`);
+    // the second time every feature comes from the cache: the gate still sees each file once
+    const { value: again, reads: reads2 } = await countingReads(() => model.predict(files, { cache: fresh }));
+    for (const f of files) assert.equal(reads2.get(f), 1, `${f} read ${reads2.get(f) ?? 0} times from the cache path`);
+    for (let i = 0; i < files.length; i++) {
+      // the reference: the gate on its own, reading and decoding the file itself
+      const ref = await inspectImage(await probeImage(files[i]));
+      for (const p of [first[i], again[i]]) {
+        assert.ok(!('error' in p), `${files[i]}: ${'error' in p ? p.error : ''}`);
+        assert.deepEqual(p.gate.image, ref.image.facts, files[i]);
+        assert.deepEqual(p.gate.header, ref.header?.facts ?? null, files[i]);
+      }
+      const [a, b] = [again[i], first[i]];
+      assert.ok(!('error' in a) && !('error' in b));
+      assert.deepEqual(a.gate, b.gate, files[i]);
+    }
+    assert.ok(first.some((p) => isRefused(p)) && first.some((p) => isPredicted(p)), 'both verdicts occur');
+  } finally {
+    await model.release();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

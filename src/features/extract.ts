@@ -1,9 +1,9 @@
 import { InputError, ModelError, type InputProblem } from '../errors.js';
 import type { Backbone } from '../backbone/backbone.js';
-import type { GreyImage } from '../input/grey-image.js';
+import type { GreyImage, LoadedImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
 import { preprocessKey } from '../preprocess/config.js';
-import { greyToTensor, resizeAndCrop, resizeAndCropProbed } from '../preprocess/to-tensor.js';
+import { cropProbed, greyToTensor, preprocessIdentity, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
 import { allFinite, type FeatureCache } from './cache.js';
@@ -37,6 +37,13 @@ export interface ExtractOptions {
   limits?: Partial<LoadLimits>;
   /** Stops the work between batches (the promise rejects with the signal's reason). */
   signal?: AbortSignal;
+  /**
+   * Called once for each request whose file could be read and probed (variant 0 only), with the
+   * probe and, when the file was decoded whole here, the decoded image: what a caller needs to
+   * look at the file further (the input gate) without reading or decoding it again. Cached
+   * entries are probed for it (header only). The extraction awaits it; it should not throw.
+   */
+  inspect?: (index: number, probe: ProbedImage, image: LoadedImage | null) => Promise<void> | void;
   /** Progress label. */
   label?: string;
   /** Receives progress events (the library never prints). */
@@ -137,7 +144,9 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
         const sha = sha256Hex(bytes);
         hashes[i] = sha;
         const augment = variant > 0 ? `${opts.augmenter?.key ?? 'none'}#${variant}` : '';
-        const key = opts.cache ? opts.cache.key(sha, { ...keyParts, augment }) : null;
+        // variant 0 may take the JavaScript resampler (keyed apart); augmented copies do not
+        const preprocess = variant > 0 ? keyParts.preprocess : preprocessIdentity(bytes, cfg);
+        const key = opts.cache ? opts.cache.key(sha, { ...keyParts, preprocess, augment }) : null;
         const cached = key && opts.cache ? await opts.cache.get(key, dim) : null;
         return { i, bytes, sha, key, cached, variant };
       } catch (err) {
@@ -148,7 +157,11 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
     for (const l of lookups) {
       if (!l) continue;
       if (l.cached) {
-        jobs.push(Promise.resolve({ index: l.i, key: l.key, cached: l.cached }));
+        const hit = { index: l.i, key: l.key, cached: l.cached };
+        const inspect = opts.inspect;
+        jobs.push(inspect && l.variant === 0
+          ? probeImage({ bytes: l.bytes, name: requests[l.i].file }, opts.limits).then((pr) => inspect(l.i, pr, null)).then(() => hit, (err: unknown) => (fail(l.i, err), null))
+          : Promise.resolve(hit));
         continue;
       }
       const mySlot = slot++;
@@ -164,7 +177,9 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
         try {
           let pixels: Uint8Array;
           if (l.variant === 0) {
-            pixels = await resizeAndCropProbed(await pr, cfg);
+            const cropped = await cropProbed(await pr, cfg);
+            pixels = cropped.pixels;
+            await opts.inspect?.(l.i, await pr, cropped.image);
           } else {
             if (!opts.augmenter) throw new InputError(file, 'unsupported', `variant ${l.variant} requested but no augmenter given`);
             let dec = decoded.get(file);

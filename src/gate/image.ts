@@ -73,9 +73,10 @@ export function pixelStats(data: Uint8Array | Uint16Array, n: number, channels: 
 
 /**
  * Measures a probed image. PNG, JPEG, TIFF and WebP are decoded once more, in colour and at most
- * 512 px a side (16-bit files stretched over their own range, as src/input does); DICOM is decoded
- * by the DICOM reader (pass `decoded` when the caller already has it) and its header facts are
- * returned as `meta`.
+ * 512 px a side (16-bit files stretched over their own range, as src/input does), except an 8-bit
+ * grey PNG of at most 512 px a side whose decoded pixels the caller passes (`decoded`): the same
+ * facts from the same pixels. DICOM is decoded by the DICOM reader (pass `decoded` when the caller
+ * already has it) and its header facts are returned as `meta`.
  * @throws InputError naming the file when it cannot be decoded.
  */
 export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { meta?: DicomMeta }): Promise<{ facts: ImageFacts; meta?: DicomMeta }> {
@@ -83,6 +84,9 @@ export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { m
     const img = decoded ?? (await decodeProbed(probe));
     return { facts: measureGrey(img), ...(img.meta ? { meta: img.meta } : {}) };
   }
+  // a grey PNG already decoded whole and small enough to be measured as it is: the statistics
+  // below would decode the same pixels again (one channel, no alpha, nothing to resize)
+  if (decoded && probe.greyPng && Math.max(probe.width, probe.height) <= MEASURE_SIDE) return { facts: measureGrey(decoded) };
   try {
     const deep = probe.bitDepth === 16;
     // header only: is the file stored in colour? (flattening alpha turns grey into 3 equal channels)

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { GreyImage, ImageFormat, LoadedImage } from './grey-image.js';
+import { decodeGreyPng, greyPngLayout, type GreyPngLayout } from './png-grey.js';
 import { sniffFormat } from './sniff.js';
 import { truncationOf } from './truncation.js';
 
@@ -57,6 +58,8 @@ export interface ProbedImage {
    * Null for DICOM.
    */
   display: (() => sharp.Sharp) | null;
+  /** Set for an 8-bit grey PNG that the JavaScript decoder reads (png-grey.ts); null otherwise. */
+  greyPng: GreyPngLayout | null;
   maxPixels: number;
 }
 
@@ -73,7 +76,7 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   if (format === null) {
     throw new InputError(name, 'not-an-image', 'not an image: the content is not PNG, JPEG, TIFF, WebP or DICOM (format is decided by content, not by the file extension)');
   }
-  if (format === 'dicom') return { name, bytes, format, bitDepth: 0, width: 0, height: 0, display: null, maxPixels };
+  if (format === 'dicom') return { name, bytes, format, bitDepth: 0, width: 0, height: 0, display: null, greyPng: null, maxPixels };
   const opts = { limitInputPixels: maxPixels, failOn: 'warning' as const };
   let meta: sharp.Metadata;
   try {
@@ -91,7 +94,9 @@ export async function probeImage(src: ImageSource, limits: Partial<LoadLimits> =
   const display = () => sharp(bytes, opts).rotate().flatten({ background: '#000000' });
   // EXIF orientations 5-8 swap width and height
   const swap = (meta.orientation ?? 1) >= 5;
-  return { name, bytes, format, bitDepth, width: swap ? h : w, height: swap ? w : h, display, maxPixels };
+  // (the layout's own checks exclude alpha, colour and EXIF orientation)
+  const greyPng = format === 'png' ? greyPngLayout(bytes) : null;
+  return { name, bytes, format, bitDepth, width: swap ? h : w, height: swap ? w : h, display, greyPng, maxPixels };
 }
 
 /** Decodes a probed image into the pipeline's 8-bit grey image. */
@@ -101,6 +106,9 @@ export async function decodeProbed(p: ProbedImage): Promise<LoadedImage> {
     const { decodeDicomToGrey } = await import('./dicom/index.js');
     return decodeDicomToGrey(p.bytes, name, { maxPixels: p.maxPixels });
   }
+  // lossless either way: the JavaScript decoder's pixels are sharp's
+  const fast = p.greyPng ? decodeGreyPng(p.bytes, p.greyPng) : null;
+  if (fast) return { width: p.width, height: p.height, data: fast, format, bitDepth: 8 };
   try {
     if (p.bitDepth === 16) {
       // not .greyscale(), which goes through 8-bit b-w and would quantise 12-bit data to ~13 levels
@@ -129,20 +137,43 @@ export async function loadGreyImage(src: ImageSource, limits: Partial<LoadLimits
   return decodeProbed(await probeImage(src, limits));
 }
 
-/** Linearly maps a 16-bit channel (stride `channels`) from its own [min, max] onto 0..255. */
+/**
+ * Linearly maps a 16-bit channel (stride `channels`) from its own [min, max] onto 0..255, through
+ * a table of the 65,536 possible words (the same numbers as mapping each pixel, in a fraction of
+ * the time for a 2500 px image).
+ */
 function stretch16(px: Uint16Array, width: number, height: number, channels: number): GreyImage {
   const n = width * height;
+  const samples = channels === 1 ? px.subarray(0, n) : strided(px, n, channels);
+  const [lo, hi] = range16(samples);
+  const scale = hi > lo ? 255 / (hi - lo) : 0;
+  const table = new Uint8Array(65536);
+  for (let v = lo; v <= hi; v++) table[v] = Math.round((v - lo) * scale);
+  const out = new Uint8Array(n);
+  mapWords(samples, table, out);
+  return { width, height, data: out };
+}
+
+function strided(px: Uint16Array, n: number, channels: number): Uint16Array {
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = px[i * channels];
+  return out;
+}
+
+function range16(px: Uint16Array): [number, number] {
   let lo = 65535;
   let hi = 0;
-  for (let i = 0; i < n; i++) {
-    const v = px[i * channels];
+  for (let i = 0; i < px.length; i++) {
+    const v = px[i];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const out = new Uint8Array(n);
-  const scale = hi > lo ? 255 / (hi - lo) : 0;
-  for (let i = 0; i < n; i++) out[i] = Math.round((px[i * channels] - lo) * scale);
-  return { width, height, data: out };
+  return lo > hi ? [0, 0] : [lo, hi];
+}
+
+/** out[i] = table[words[i]]: the one pass over the pixels of a table-mapped image. */
+function mapWords(words: Uint16Array, table: Uint8Array, out: Uint8Array): void {
+  for (let i = 0; i < words.length; i++) out[i] = table[words[i]];
 }
 
 function firstChannel(data: Uint8Array, channels: number): Uint8Array {

@@ -12,7 +12,7 @@ import { tensorForHead, type FeatureTensor } from '../backbone/manifest.js';
 import type { WeightsProvenance } from '../backbone/registry.js';
 import { InputError, RunError, type InputProblem } from '../errors.js';
 import type { FeatureCache } from '../features/cache.js';
-import { extractFeatures, type Augmenter, type ExtractResult, type FeatureRequest } from '../features/extract.js';
+import { extractFeatures, type Augmenter, type ExtractOptions, type ExtractResult, type FeatureRequest } from '../features/extract.js';
 import { headSpecFor, predictProba, type Head } from '../head/index.js';
 import type { LoadedImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type ImageSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
@@ -20,7 +20,7 @@ import { decodeAndHashOffThread } from '../input/decode-pool.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { readRunDir, readRunJson, RUN_FILES, type LoadedRun } from '../protocol/run-folder.js';
-import { assessScore, combineGate, gateFromJSON, inspectImage, pooledRows, scoreFeatures, type GateModel, type GateResult, type GateSettings } from '../gate/index.js';
+import { assessScore, combineGate, gateFromJSON, inspectImage, pooledRows, scoreFeatures, type GateModel, type GateParts, type GateResult, type GateSettings } from '../gate/index.js';
 import { camFromFeatureMap, type CamResult } from '../explain/cam.js';
 import { ClassActivationMap, EXPLAINER_DEFAULTS, OcclusionSensitivity, type OcclusionSettings } from '../explain/explainers.js';
 import { resizeBilinear, type Heatmap } from '../explain/heatmap.js';
@@ -116,6 +116,8 @@ export interface FeatureOptions extends BatchOptions {
   augmenter?: Augmenter;
   /** false: fill the cache only. */
   collect?: boolean;
+  /** Sees each file's probe and decoded image as the extraction reads them (see `ExtractOptions.inspect`). */
+  inspect?: ExtractOptions['inspect'];
 }
 
 /**
@@ -328,38 +330,44 @@ export class DeepCovidModel implements CovidModel {
    * @throws the signal's reason when aborted.
    */
   async predict(inputs: readonly ImageInput[], opts: BatchOptions = {}): Promise<Prediction[]> {
-    const res = await this.features(inputs.map(toRequest), { ...opts, label: opts.label ?? 'predict' });
+    // the gate's header and image checks run on what the extraction read and decoded, so each
+    // file is read once and (for DICOM and small grey PNGs) decoded once
+    const checks: Array<Awaited<ReturnType<typeof inspectImage>> | { error: unknown } | undefined> = new Array(inputs.length);
+    const inspect = async (i: number, probe: ProbedImage, image: LoadedImage | null): Promise<void> => {
+      try {
+        checks[i] = await inspectImage(probe, image ?? undefined, opts.gateSettings);
+      } catch (err) {
+        checks[i] = { error: err };
+      }
+    };
+    const res = await this.features(inputs.map(toRequest), { ...opts, label: opts.label ?? 'predict', inspect });
     const probs = this.probabilities(res.features!, res.ok);
     const scores = await this.oodScores(res.features!, res.ok);
     const failures = new Map(res.failures.map((f) => [f.file, f]));
     const out: Prediction[] = new Array<Prediction>(inputs.length);
-    // the header and image checks read each file's header and a small decode; a few at a time
-    const width = 4;
-    for (let start = 0; start < inputs.length; start += width) {
-      opts.signal?.throwIfAborted();
-      await Promise.all(inputs.slice(start, start + width).map(async (input, k) => {
-        const i = start + k;
-        const file = nameOf(input);
-        if (!res.ok[i]) {
-          const f = failures.get(file);
-          out[i] = { file, error: f?.message ?? `${file}: could not be read`, ...(f?.problem ? { problem: f.problem } : {}) };
-          return;
-        }
-        let gate: GateResult;
-        try {
-          const probe = await probeImage(input, opts.limits);
-          gate = await this.assess(probe, undefined, scores ? scores[i] : null, opts);
-        } catch (err) {
-          out[i] = { file, error: err instanceof Error ? err.message : String(err), ...(err instanceof InputError ? { problem: err.problem } : {}) };
-          return;
-        }
-        if (gate.verdict === 'refused') {
-          out[i] = { file, sha256: res.sha256[i], refused: true, gate };
-          return;
-        }
-        const p = probs[i];
-        out[i] = { file, probability: p, label: this.decide(p), threshold: this.threshold, sha256: res.sha256[i], gate };
-      }));
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i];
+      const file = nameOf(input);
+      if (!res.ok[i]) {
+        const f = failures.get(file);
+        out[i] = { file, error: f?.message ?? `${file}: could not be read`, ...(f?.problem ? { problem: f.problem } : {}) };
+        continue;
+      }
+      let check = checks[i];
+      // (every row with features was inspected; this only guards the contract)
+      check ??= await probeImage(input, opts.limits).then((probe) => inspectImage(probe, undefined, opts.gateSettings), (error: unknown) => ({ error }));
+      if ('error' in check) {
+        const err = check.error;
+        out[i] = { file, error: err instanceof Error ? err.message : String(err), ...(err instanceof InputError ? { problem: err.problem } : {}) };
+        continue;
+      }
+      const gate = this.combine(check, scores ? scores[i] : null, opts);
+      if (gate.verdict === 'refused') {
+        out[i] = { file, sha256: res.sha256[i], refused: true, gate };
+        continue;
+      }
+      const p = probs[i];
+      out[i] = { file, probability: p, label: this.decide(p), threshold: this.threshold, sha256: res.sha256[i], gate };
     }
     return out;
   }
@@ -379,9 +387,13 @@ export class DeepCovidModel implements CovidModel {
 
   /** The gate's verdict on one probed input (and its decoded image, when the caller has it). */
   private async assess(probe: ProbedImage, decoded: LoadedImage | undefined, score: number | null, opts: { gate?: boolean; gateSettings?: Partial<GateSettings> }): Promise<GateResult> {
-    const { header, image } = await inspectImage(probe, decoded, opts.gateSettings);
+    return this.combine(await inspectImage(probe, decoded, opts.gateSettings), score, opts);
+  }
+
+  /** The gate's verdict from the header and image checks and the density score. */
+  private combine(checks: Pick<GateParts, 'header' | 'image'>, score: number | null, opts: { gate?: boolean }): GateResult {
     const ood = this.gate && score !== null && Number.isFinite(score) ? assessScore(this.gate, score) : null;
-    return combineGate({ header, image, ood }, { disabled: opts.gate === false, noOodModel: !this.gate });
+    return combineGate({ ...checks, ood }, { disabled: opts.gate === false, noOodModel: !this.gate });
   }
 
   /**
@@ -401,6 +413,7 @@ export class DeepCovidModel implements CovidModel {
       signal: opts.signal,
       label: opts.label ?? `${this.backbone.name} features`,
       warn: opts.warn,
+      inspect: opts.inspect,
     });
   }
 
