@@ -50,6 +50,39 @@ async function plainStaticServer(root: string): Promise<{ server: Server; origin
   return { server, origin: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, paths };
 }
 
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/**
+ * Opens the exported page with every request routed: only GETs of the exported files, without a
+ * body, go through; anything else is aborted and listed in `refused`. Waits until the model is loaded.
+ */
+async function openPage(browser: Browser, origin: string, paths: Set<string>, viewport: { width: number; height: number }) {
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  const refused: string[] = [];
+  const seen: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.route('**/*', async (route) => {
+    const req = route.request();
+    const u = new URL(req.url());
+    const path = u.pathname === '/' ? '/index.html' : u.pathname;
+    seen.push(`${req.method()} ${req.url()}`);
+    if (u.origin === origin && req.method() === 'GET' && paths.has(path) && !req.postDataBuffer()) return route.continue();
+    refused.push(`${req.method()} ${req.url()}`);
+    return route.abort('blockedbyclient');
+  });
+  await page.goto(`${origin}/`);
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', null, { timeout: 60_000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', await page.locator('#status').innerText());
+  return { page, errors, refused, seen };
+}
+
 before(async () => {
   if (skip) return;
   work = await mkdtemp(join(tmpdir(), 'dc-client-'));
@@ -99,7 +132,7 @@ test('export-web writes the page, the verified backbone, head, threshold, card a
   assert.match(cfg.card.intendedUse, /not a diagnostic device/);
   assert.ok(cfg.model.map, 'the feature map is exposed as a graph output');
   assert.deepEqual(JSON.parse(await readFile(join(site, 'head.json'), 'utf8')), JSON.parse(await readFile(join(runDir, 'head.json'), 'utf8')));
-  for (const f of ['index.html', 'client.js', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'backbone.onnx']) assert.ok(existsSync(join(site, f)), f);
+  for (const f of ['index.html', 'client.js', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'backbone.onnx', 'gate.json', 'codecs/libjpegturbowasm_decode.wasm', 'codecs/charlswasm_decode.wasm', 'codecs/openjpegwasm_decode.wasm', 'codecs/openjphjs.wasm']) assert.ok(existsSync(join(site, f)), f);
   await assert.rejects(exportWeb({ run: runDir, out: join(work, 'web'), pageRoot: join(work, 'web', 'client') }), /not empty and does not hold an earlier web export/);
 });
 
@@ -108,28 +141,8 @@ test('in Chromium, 20 dev images: P(COVID) within 0.01 of Node, same decisions, 
   let browser: Browser | undefined;
   await using model = await DeepCovidModel.load(runDir);
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    const refused: string[] = [];
-    const seen: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.route('**/*', async (route) => {
-      const req = route.request();
-      const u = new URL(req.url());
-      const path = u.pathname === '/' ? '/index.html' : u.pathname;
-      seen.push(`${req.method()} ${req.url()}`);
-      if (u.origin === origin && req.method() === 'GET' && paths.has(path) && !req.postDataBuffer()) return route.continue();
-      refused.push(`${req.method()} ${req.url()}`);
-      return route.abort('blockedbyclient');
-    });
-    await page.goto(`${origin}/`);
-    await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', null, { timeout: 60_000 });
-    assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', await page.locator('#status').innerText());
+    browser = await launch();
+    const { page, errors, refused, seen } = await openPage(browser, origin, paths, { width: 1280, height: 900 });
     await page.setInputFiles('#file-input', images);
     await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, images.length, { timeout: 180_000 });
     const browserResults = await page.$$eval('li.result', (lis) => lis.map((li) => {
@@ -181,6 +194,93 @@ test('serve --client-side\'s static server: cross-origin isolation headers, expo
     assert.equal((await fetch(`${base}/../run.json`)).status, 404);
     assert.equal((await fetch(`${base}/site.json`, { method: 'POST', body: 'x' })).status, 405);
   } finally {
+    server.close();
+  }
+});
+
+/** OOD scores may differ this much (relative) between the page and Node: the resamplers differ by a grey level or two. */
+const OOD_TOLERANCE = 0.02;
+
+test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD scores as Node; a refused image has no probability; a CT DICOM is refused by modality', { skip, timeout: 240_000 }, async () => {
+  const notCxr = join(SHARED, 'data', 'not-cxr');
+  const dicom = join(SHARED, 'data', 'dicom');
+  const files = [
+    ...images.slice(0, 3), ...images.slice(10, 13),
+    join(notCxr, 'ct', 'ct-004.png'), join(notCxr, 'ct', 'ct-005.png'),
+    join(notCxr, 'lateral-xray', 'lateral-xray-001.png'), join(notCxr, 'lateral-xray', 'lateral-xray-002.png'),
+    join(notCxr, 'photo', 'giraffe.jpg'), join(notCxr, 'photo', 'kite.jpg'),
+    // a chest radiograph (JPEG baseline: the libjpeg-turbo WASM codec), a CT uncompressed and a CT in JPEG-LS (the CharLS codec)
+    join(dicom, 'rsna-monochrome2-jpeg-baseline.dcm'),
+    join(dicom, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'),
+    join(dicom, 'ts-jpegls-near-lossless-ct-16bit-signed-rescale.dcm'),
+  ];
+  const { server, origin, paths } = await plainStaticServer(site);
+  let browser: Browser | undefined;
+  await using model = await DeepCovidModel.load(runDir);
+  try {
+    browser = await launch();
+    const { page, errors, refused, seen } = await openPage(browser, origin, paths, { width: 1280, height: 900 });
+    assert.match(await page.locator('[data-testid=gate-status]').innerText(), /same input gate/);
+    assert.doesNotMatch(await page.locator('body').innerText(), /not apply the gate/);
+    await page.setInputFiles('#file-input', files);
+    await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, files.length, { timeout: 180_000 });
+    const got = await page.$$eval('li.result', (lis) => lis.map((li) => ({
+      file: li.getAttribute('data-file'),
+      verdict: li.getAttribute('data-verdict'),
+      reasons: (li.getAttribute('data-reasons') ?? '').split(' ').filter(Boolean).sort(),
+      score: li.hasAttribute('data-ood-score') ? Number(li.getAttribute('data-ood-score')) : null,
+      probability: li.querySelector('[data-testid=probability]')?.getAttribute('data-probability') ?? null,
+      heatmap: li.querySelector('canvas') !== null,
+      refusal: li.querySelector('[data-testid=refused]')?.textContent ?? null,
+      text: li.textContent ?? '',
+    })));
+    const node = await model.predict(files);
+    let maxRel = 0;
+    let borderline = 0;
+    for (let i = 0; i < files.length; i++) {
+      const n = node[i];
+      const b = got[i];
+      assert.ok('gate' in n, `Node failed on ${files[i]}`);
+      assert.ok(b.verdict, `the page gave no verdict for ${b.file}: ${b.text}`);
+      const ood = n.gate.ood;
+      if (ood) {
+        assert.ok(b.score !== null, `${b.file}: the page has no OOD score`);
+        const rel = Math.abs(b.score - ood.score) / ood.score;
+        maxRel = Math.max(maxRel, rel);
+        assert.ok(rel <= OOD_TOLERANCE, `${b.file}: OOD score ${b.score} in the browser, ${ood.score} in Node`);
+      }
+      // a score within the tolerance of a cut-off may fall either side of it; everything else must agree exactly
+      const nearCutoff = ood !== null && [ood.cutoff, ood.farCutoff].some((c) => Math.abs(ood.score - c) <= OOD_TOLERANCE * c);
+      if (nearCutoff) borderline++;
+      else {
+        assert.equal(b.verdict, n.gate.verdict, `${b.file}: verdict ${b.verdict} in the browser, ${n.gate.verdict} in Node (${JSON.stringify(n.gate.reasons)})`);
+        assert.deepEqual(b.reasons, n.gate.reasons.map((r) => r.code).sort(), `${b.file}: gate reasons differ`);
+      }
+      if (b.verdict === 'refused') {
+        assert.equal(b.probability, null, `${b.file}: a refused image shows a probability`);
+        assert.equal(b.heatmap, false, `${b.file}: a refused image shows a heatmap`);
+        assert.ok(b.refusal, `${b.file}: no refusal box`);
+      } else {
+        assert.ok(b.probability !== null && b.heatmap, `${b.file}: an allowed image has no probability or heatmap`);
+        if (isPredicted(n)) assert.ok(Math.abs(Number(b.probability) - n.probability) <= 0.01, `${b.file}: P(COVID) ${b.probability} in the browser, ${n.probability} in Node`);
+      }
+    }
+    const byName = (f: string) => got.find((g) => g.file === f)!;
+    const chest = byName('rsna-monochrome2-jpeg-baseline.dcm');
+    assert.notEqual(chest.verdict, 'refused', `the chest DICOM was refused: ${chest.text}`);
+    for (const ct of ['ts-explicit-vr-le-ct-16bit-signed-rescale.dcm', 'ts-jpegls-near-lossless-ct-16bit-signed-rescale.dcm']) {
+      assert.equal(byName(ct).verdict, 'refused', ct);
+      assert.match(byName(ct).refusal ?? '', /CT slice.*modality CT/, `${ct}: the refusal names the modality`);
+    }
+    for (const photo of ['giraffe.jpg', 'kite.jpg']) assert.equal(byName(photo).verdict, 'refused', photo);
+    // the codecs came from the site's own codecs/ folder, and nothing else left the page
+    for (const wasm of ['libjpegturbowasm_decode.wasm', 'charlswasm_decode.wasm']) assert.ok(seen.includes(`GET ${origin}/codecs/${wasm}`), `${wasm} was not loaded from the site`);
+    assert.deepEqual(refused, [], 'requests other than the exported static files');
+    assert.ok(!seen.some((s) => !s.startsWith('GET ')), 'only GET requests');
+    assert.deepEqual(errors, []);
+    console.log(`# gate in the browser: ${files.length} files, verdicts ${got.map((g) => g.verdict![0]).join('')}, max relative OOD score difference ${maxRel.toExponential(2)}, ${borderline} within it of a cut-off`);
+  } finally {
+    await browser?.close();
     server.close();
   }
 });
