@@ -12,7 +12,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promise
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { FeatureCache } from '../src/features/cache.js';
 import { DeepCovidModel, isPredicted } from '../src/model/index.js';
 import { trainRun } from '../src/protocol/train-run.js';
@@ -83,6 +83,34 @@ async function openPage(browser: Browser, origin: string, paths: Set<string>, vi
   return { page, errors, refused, seen };
 }
 
+/**
+ * Serves the export with the plainest static server, opens the page in Chromium, runs `fn` with
+ * Node's model of the same run beside it, then checks that the page made no request but GETs of
+ * the exported files and logged no error.
+ */
+async function withPage(fn: (ctx: { page: Page; model: DeepCovidModel; origin: string; seen: string[] }) => Promise<void>): Promise<void> {
+  const { server, origin, paths } = await plainStaticServer(site);
+  let browser: Browser | undefined;
+  await using model = await DeepCovidModel.load(runDir);
+  try {
+    browser = await launch();
+    const { page, errors, refused, seen } = await openPage(browser, origin, paths, { width: 1280, height: 900 });
+    await fn({ page, model, origin, seen });
+    assert.deepEqual(refused, [], 'requests other than the exported static files');
+    assert.ok(!seen.some((s) => !s.startsWith('GET ')), 'only GET requests');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser?.close();
+    server.close();
+  }
+}
+
+/** Gives the page `files` and waits until each has a result. */
+async function upload(page: Page, files: string[]): Promise<void> {
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, files.length, { timeout: 180_000 });
+}
+
 before(async () => {
   if (skip) return;
   work = await mkdtemp(join(tmpdir(), 'dc-client-'));
@@ -137,14 +165,8 @@ test('export-web writes the page, the verified backbone, head, threshold, card a
 });
 
 test('in Chromium, 20 dev images: P(COVID) within 0.01 of Node, same decisions, CAM r >= 0.99, and no request but the static files', { skip, timeout: 240_000 }, async () => {
-  const { server, origin, paths } = await plainStaticServer(site);
-  let browser: Browser | undefined;
-  await using model = await DeepCovidModel.load(runDir);
-  try {
-    browser = await launch();
-    const { page, errors, refused, seen } = await openPage(browser, origin, paths, { width: 1280, height: 900 });
-    await page.setInputFiles('#file-input', images);
-    await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, images.length, { timeout: 180_000 });
+  await withPage(async ({ page, model }) => {
+    await upload(page, images);
     const browserResults = await page.$$eval('li.result', (lis) => lis.map((li) => {
       const p = li.querySelector('[data-testid=probability]');
       return {
@@ -171,15 +193,9 @@ test('in Chromium, 20 dev images: P(COVID) within 0.01 of Node, same decisions, 
       minR = Math.min(minR, r);
       assert.ok(r >= 0.99, `${b.file}: CAM correlation ${r}`);
     }
-    assert.deepEqual(refused, [], 'requests other than the exported static files');
-    assert.ok(!seen.some((s) => !s.startsWith('GET ')), 'only GET requests');
-    assert.deepEqual(errors, []);
     const ms = browserResults.map((r) => r.ms).sort((a, b) => a - b);
     console.log(`# browser: ${images.length} images, median ${ms[ms.length >> 1].toFixed(0)} ms/image (min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)}), one WASM thread; max |dP| ${maxDiff.toExponential(2)}, min CAM r ${minR.toFixed(4)}`);
-  } finally {
-    await browser?.close();
-    server.close();
-  }
+  });
 });
 
 test('serve --client-side\'s static server: cross-origin isolation headers, exported files only, no uploads', { skip }, async () => {
@@ -214,16 +230,10 @@ test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD 
     join(dicom, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'),
     join(dicom, 'ts-jpegls-near-lossless-ct-16bit-signed-rescale.dcm'),
   ];
-  const { server, origin, paths } = await plainStaticServer(site);
-  let browser: Browser | undefined;
-  await using model = await DeepCovidModel.load(runDir);
-  try {
-    browser = await launch();
-    const { page, errors, refused, seen } = await openPage(browser, origin, paths, { width: 1280, height: 900 });
+  await withPage(async ({ page, model, origin, seen }) => {
     assert.match(await page.locator('[data-testid=gate-status]').innerText(), /same input gate/);
     assert.doesNotMatch(await page.locator('body').innerText(), /not apply the gate/);
-    await page.setInputFiles('#file-input', files);
-    await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, files.length, { timeout: 180_000 });
+    await upload(page, files);
     const got = await page.$$eval('li.result', (lis) => lis.map((li) => ({
       file: li.getAttribute('data-file'),
       verdict: li.getAttribute('data-verdict'),
@@ -275,12 +285,6 @@ test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD 
     for (const photo of ['giraffe.jpg', 'kite.jpg']) assert.equal(byName(photo).verdict, 'refused', photo);
     // the codecs came from the site's own codecs/ folder, and nothing else left the page
     for (const wasm of ['libjpegturbowasm_decode.wasm', 'charlswasm_decode.wasm']) assert.ok(seen.includes(`GET ${origin}/codecs/${wasm}`), `${wasm} was not loaded from the site`);
-    assert.deepEqual(refused, [], 'requests other than the exported static files');
-    assert.ok(!seen.some((s) => !s.startsWith('GET ')), 'only GET requests');
-    assert.deepEqual(errors, []);
     console.log(`# gate in the browser: ${files.length} files, verdicts ${got.map((g) => g.verdict![0]).join('')}, max relative OOD score difference ${maxRel.toExponential(2)}, ${borderline} within it of a cut-off`);
-  } finally {
-    await browser?.close();
-    server.close();
-  }
+  });
 });

@@ -142,7 +142,7 @@ function limitationsOf(r: RunRecord, m: EvaluationReport | null, ref: ApiModelRe
     ...(r.backbone.weights !== 'imagenet' && ref.warning ? [ref.warning] : []),
     'Public COVID-19 X-ray collections are confounded by source: most COVID images come from web and paper figures, most non-COVID ones from one hospital archive, and a source often holds only one class. The model may recognise the source rather than the disease, and results on these collections overstate performance on new hospitals.',
     `Test results describe this run's test set only (${m ? `${m.n} images` : 'none'}): every number carries sampling uncertainty shown by its interval, small per-source and per-view groups especially; they do not predict performance on other hospitals, devices or populations.`,
-    'Only frontal chest X-rays resembling the training data give meaningful outputs; any other image still gets a number.',
+    'Only frontal chest X-rays resembling the training data give meaningful outputs. The input gate refuses what is plainly something else (another modality, a lateral view, a photograph, features far from the training images) and warns about what is unusual, but it cannot catch every image the model was not built for.',
     'Labels are those of the source collections (PCR-confirmed for some, reported for others); no radiologist re-read them for this run.',
     'Only the last layer is trained; the backbone keeps its ImageNet features, which were not made for radiographs.',
     'PPV and NPV depend on prevalence: they are stated at the prevalence given in the run settings (default: that of the test set), which is far above that of any screened population.',

@@ -3,7 +3,7 @@
  * leaves the machine). The folder holds the client page, the run's backbone with its feature
  * tensors exposed as outputs (so onnxruntime-web needs no graph surgery), the head, the threshold,
  * the model card facts, the gate statistics when the run has them (gate.json as the run holds it:
- * float32 base64, 0.7 MB for SqueezeNet's 512 channels, 4.4 MB for MobileNetV2's 1280), and the
+ * float32 base64, 0.7 MiB for SqueezeNet's 512 channels, 4.2 MiB for MobileNetV2's 1280), and the
  * WASM files of onnxruntime-web and of the DICOM codecs, so the page fetches nothing from elsewhere.
  */
 import { access, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';

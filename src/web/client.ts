@@ -229,9 +229,13 @@ function overlay(r: NonNullable<ClientResult['prediction']>, size: [number, numb
   const small = new OffscreenCanvas(width, height);
   const sctx = small.getContext('2d')!;
   const heat = sctx.createImageData(width, height);
-  for (let i = 0; i < width * height; i++) heat.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+  // opacity rises with the value (as on the server page): a low map leaves the film grey instead of tinting it all
+  for (let i = 0; i < width * height; i++) {
+    const v = hi > lo ? (data[i] - lo) / (hi - lo) : 0;
+    heat.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], Math.round(255 * v)], 4 * i);
+  }
   sctx.putImageData(heat, 0, 0);
-  ctx.globalAlpha = 0.5;
+  ctx.globalAlpha = 0.7;
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(small, 0, 0, cw, ch);
   return canvas;
@@ -278,10 +282,14 @@ function showResult(li: HTMLElement, name: string, r: ClientResult, site: SiteCo
   li.classList.toggle('flagged', p.label === 'covid');
   replaceChildren(li, title,
     gateWarningBox(r.gate.reasons),
-    h('p', { 'data-testid': 'probability', 'data-probability': String(p.probability), 'data-label': p.label, 'data-ms': r.ms.toFixed(1) },
-      `P(COVID) ${probabilityText(p.probability)}: ${p.label === 'covid' ? 'flagged' : 'not flagged'} at the threshold of ${percent(site.threshold)}. ${NOTICE}`),
+    h('p', { class: 'probability' },
+      h('span', { class: 'probability-label' }, 'P(COVID)'),
+      h('span', { class: 'probability-value', 'data-testid': 'probability', 'data-probability': String(p.probability), 'data-label': p.label, 'data-ms': r.ms.toFixed(1) }, probabilityText(p.probability))),
+    h('p', { class: `verdict ${p.label === 'covid' ? 'verdict-flagged' : 'verdict-clear'}` },
+      `${p.label === 'covid' ? 'Flagged: at or above' : 'Not flagged: below'} the threshold of ${percent(site.threshold)}.`),
+    h('p', { class: 'notice' }, NOTICE),
     overlay(p, site.preprocess.crop),
-    h('p', { class: 'hint' }, 'The model\'s 224 px crop with its class activation map (scaled to this image\'s own range).'),
+    h('p', { class: 'hint' }, 'The model\'s 224 px crop with its class activation map: colour where the map is high (viridis, scaled to this image\'s own range), the film left grey where it is low.'),
     notes.length ? h('details', { class: 'facts-box' }, h('summary', {}, 'Notes from the input gate'), h('ul', { class: 'facts' }, ...notes.map((x) => h('li', {}, x.message)))) : null);
   li.dataset.cam = JSON.stringify({ width: p.cam.width, height: p.cam.height, data: Array.from(p.cam.data) });
 }

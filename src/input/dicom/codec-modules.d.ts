@@ -1,18 +1,6 @@
-// Types of the DICOM reader's untyped dependencies as runtime.browser.ts imports them. The
-// cornerstone codecs ship no types: each entry is an Emscripten module factory.
-declare module '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs' {
-  const factory: import('./runtime-types.js').CodecModuleFactory;
-  export default factory;
-}
-declare module '@cornerstonejs/codec-charls/decodewasmjs' {
-  const factory: import('./runtime-types.js').CodecModuleFactory;
-  export default factory;
-}
-declare module '@cornerstonejs/codec-openjpeg/decodewasmjs' {
-  const factory: import('./runtime-types.js').CodecModuleFactory;
-  export default factory;
-}
-declare module '@cornerstonejs/codec-openjph/wasmjs' {
+// Types of the DICOM reader's untyped dependencies as runtime.browser.ts imports them.
+// The cornerstone codecs ship no types: each of their entries is an Emscripten module factory.
+declare module '@cornerstonejs/*' {
   const factory: import('./runtime-types.js').CodecModuleFactory;
   export default factory;
 }
