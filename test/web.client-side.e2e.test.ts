@@ -162,6 +162,19 @@ test('export-web writes the page, the verified backbone, head, threshold, card a
   assert.deepEqual(JSON.parse(await readFile(join(site, 'head.json'), 'utf8')), JSON.parse(await readFile(join(runDir, 'head.json'), 'utf8')));
   for (const f of ['index.html', 'client.js', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'backbone.onnx', 'gate.json', 'codecs/libjpegturbowasm_decode.wasm', 'codecs/charlswasm_decode.wasm', 'codecs/openjpegwasm_decode.wasm', 'codecs/openjphjs.wasm']) assert.ok(existsSync(join(site, f)), f);
   await assert.rejects(exportWeb({ run: runDir, out: join(work, 'web'), pageRoot: join(work, 'web', 'client') }), /not empty and does not hold an earlier web export/);
+  // --no-gate is stamped into the site, so the page says so on every result
+  const off = await exportWeb({ run: runDir, out: join(work, 'site-no-gate'), pageRoot: join(work, 'web', 'client'), gate: false });
+  assert.equal(off.config.gateDisabled, true);
+  assert.equal(cfg.gateDisabled, undefined);
+});
+
+test('the page bundles Node\'s own gate, DICOM reader and preprocessing modules; only the DICOM runtime has a browser twin', { skip }, async () => {
+  const modules = JSON.parse(await readFile(join(work, 'web', 'client-modules.json'), 'utf8')) as string[];
+  for (const m of ['src/gate/combine.ts', 'src/gate/header.ts', 'src/gate/image.ts', 'src/gate/ood.ts', 'src/gate/density.ts', 'src/input/dicom/index.ts', 'src/input/dicom/parse.ts', 'src/input/dicom/codecs.ts', 'src/input/dicom/voi.ts', 'src/preprocess/portable.ts', 'src/head/predict.ts', 'src/explain/cam.ts']) {
+    assert.ok(modules.includes(m), `${m} is not in the page's bundle`);
+  }
+  assert.deepEqual(modules.filter((m) => m.includes('.browser.')), ['src/input/dicom/runtime.browser.ts']);
+  assert.ok(!modules.includes('src/input/dicom/runtime.ts') && !modules.includes('src/gate/measure-file.ts'), 'a Node-only module is in the bundle');
 });
 
 test('in Chromium, 20 dev images: P(COVID) within 0.01 of Node, same decisions, CAM r >= 0.99, and no request but the static files', { skip, timeout: 240_000 }, async () => {
