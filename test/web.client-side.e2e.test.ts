@@ -238,10 +238,13 @@ test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD 
     join(notCxr, 'ct', 'ct-004.png'), join(notCxr, 'ct', 'ct-005.png'),
     join(notCxr, 'lateral-xray', 'lateral-xray-001.png'), join(notCxr, 'lateral-xray', 'lateral-xray-002.png'),
     join(notCxr, 'photo', 'giraffe.jpg'), join(notCxr, 'photo', 'kite.jpg'),
-    // a chest radiograph (JPEG baseline: the libjpeg-turbo WASM codec), a CT uncompressed and a CT in JPEG-LS (the CharLS codec)
+    // a chest radiograph (JPEG baseline: the libjpeg-turbo WASM codec), a CT uncompressed and a CT in JPEG-LS (the CharLS codec);
     join(dicom, 'rsna-monochrome2-jpeg-baseline.dcm'),
     join(dicom, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'),
     join(dicom, 'ts-jpegls-near-lossless-ct-16bit-signed-rescale.dcm'),
+    // a deflated data set (the browser's DecompressionStream) and a JPEG 2000 CR of the leg (OpenJPEG)
+    join(dicom, 'ts-deflated-explicit-le-8bit.dcm'),
+    join(dicom, 'ts-jpeg2000-lossless-cr-monochrome1-10bit.dcm'),
   ];
   await withPage(async ({ page, model, origin, seen }) => {
     assert.match(await page.locator('[data-testid=gate-status]').innerText(), /same input gate/);
@@ -297,7 +300,7 @@ test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD 
     }
     for (const photo of ['giraffe.jpg', 'kite.jpg']) assert.equal(byName(photo).verdict, 'refused', photo);
     // the codecs came from the site's own codecs/ folder, and nothing else left the page
-    for (const wasm of ['libjpegturbowasm_decode.wasm', 'charlswasm_decode.wasm']) assert.ok(seen.includes(`GET ${origin}/codecs/${wasm}`), `${wasm} was not loaded from the site`);
+    for (const wasm of ['libjpegturbowasm_decode.wasm', 'charlswasm_decode.wasm', 'openjpegwasm_decode.wasm']) assert.ok(seen.includes(`GET ${origin}/codecs/${wasm}`), `${wasm} was not loaded from the site`);
     console.log(`# gate in the browser: ${files.length} files, verdicts ${got.map((g) => g.verdict![0]).join('')}, max relative OOD score difference ${maxRel.toExponential(2)}, ${borderline} within it of a cut-off`);
   });
 });
