@@ -3,13 +3,31 @@
 // serves: index.html, app.js, style.css, favicon.svg, and client/ (the page that runs the model in the
 // browser, for export-web). Usage: node scripts/build-web.mjs [out-dir]
 // (default dist/web). No network, no CDN: everything the page needs ends up in that folder.
-import { copyFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src', 'web');
+
+/**
+ * The client page bundles the same modules Node runs (preprocessing, the gate, the DICOM reader).
+ * A module that needs Node has a browser twin beside it: an import of `X.js` from src/ resolves to
+ * `X.browser.ts` when that file exists (src/input/dicom/runtime.browser.ts). The Emscripten codecs'
+ * own `require("fs")` sits on a Node-only branch: left external, never reached in a page.
+ */
+const browserTwins = {
+  name: 'browser-twins',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\/.*\.js$/ }, (args) => {
+      if (!args.importer.startsWith(join(root, 'src'))) return undefined;
+      const twin = join(dirname(args.importer), args.path.replace(/\.js$/, '.browser.ts'));
+      return existsSync(twin) ? { path: twin } : undefined;
+    });
+  },
+};
 
 /** Builds the page into `outDir` and returns the folder. */
 export async function buildWeb(outDir = join(root, 'dist', 'web')) {
@@ -32,7 +50,7 @@ export async function buildWeb(outDir = join(root, 'dist', 'web')) {
   // the client-side page (export-web, serve --client-side): the same style, its own entry and HTML
   const client = join(out, 'client');
   await mkdir(client, { recursive: true });
-  await build({
+  const result = await build({
     entryPoints: [join(src, 'client.ts')],
     outfile: join(client, 'client.js'),
     bundle: true,
@@ -42,7 +60,13 @@ export async function buildWeb(outDir = join(root, 'dist', 'web')) {
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
+    plugins: [browserTwins],
+    external: ['fs', 'path'],
+    metafile: true,
   });
+  // which source files the page runs (test/web.client-side checks they are Node's own modules)
+  const inputs = Object.keys(result.metafile.inputs).filter((f) => f.startsWith('src/')).sort();
+  await writeFile(join(out, 'client-modules.json'), JSON.stringify(inputs, null, 1) + '\n');
   await copyFile(join(src, 'client.html'), join(client, 'index.html'));
   for (const f of ['style.css', 'favicon.svg']) await copyFile(join(out, f), join(client, f));
   return out;

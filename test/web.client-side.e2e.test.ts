@@ -12,7 +12,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promise
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { FeatureCache } from '../src/features/cache.js';
 import { DeepCovidModel, isPredicted } from '../src/model/index.js';
 import { trainRun } from '../src/protocol/train-run.js';
@@ -48,6 +48,67 @@ async function plainStaticServer(root: string): Promise<{ server: Server; origin
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
   return { server, origin: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, paths };
+}
+
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/**
+ * Opens the exported page with every request routed: only GETs of the exported files, without a
+ * body, go through; anything else is aborted and listed in `refused`. Waits until the model is loaded.
+ */
+async function openPage(browser: Browser, origin: string, paths: Set<string>, viewport: { width: number; height: number }) {
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  const refused: string[] = [];
+  const seen: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.route('**/*', async (route) => {
+    const req = route.request();
+    const u = new URL(req.url());
+    const path = u.pathname === '/' ? '/index.html' : u.pathname;
+    seen.push(`${req.method()} ${req.url()}`);
+    if (u.origin === origin && req.method() === 'GET' && paths.has(path) && !req.postDataBuffer()) return route.continue();
+    refused.push(`${req.method()} ${req.url()}`);
+    return route.abort('blockedbyclient');
+  });
+  await page.goto(`${origin}/`);
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', null, { timeout: 60_000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', await page.locator('#status').innerText());
+  return { page, errors, refused, seen };
+}
+
+/**
+ * Serves the export with the plainest static server, opens the page in Chromium, runs `fn` with
+ * Node's model of the same run beside it, then checks that the page made no request but GETs of
+ * the exported files and logged no error.
+ */
+async function withPage(fn: (ctx: { page: Page; model: DeepCovidModel; origin: string; seen: string[] }) => Promise<void>): Promise<void> {
+  const { server, origin, paths } = await plainStaticServer(site);
+  let browser: Browser | undefined;
+  await using model = await DeepCovidModel.load(runDir);
+  try {
+    browser = await launch();
+    const { page, errors, refused, seen } = await openPage(browser, origin, paths, { width: 1280, height: 900 });
+    await fn({ page, model, origin, seen });
+    assert.deepEqual(refused, [], 'requests other than the exported static files');
+    assert.ok(!seen.some((s) => !s.startsWith('GET ')), 'only GET requests');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser?.close();
+    server.close();
+  }
+}
+
+/** Gives the page `files` and waits until each has a result. */
+async function upload(page: Page, files: string[]): Promise<void> {
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, files.length, { timeout: 180_000 });
 }
 
 before(async () => {
@@ -99,39 +160,26 @@ test('export-web writes the page, the verified backbone, head, threshold, card a
   assert.match(cfg.card.intendedUse, /not a diagnostic device/);
   assert.ok(cfg.model.map, 'the feature map is exposed as a graph output');
   assert.deepEqual(JSON.parse(await readFile(join(site, 'head.json'), 'utf8')), JSON.parse(await readFile(join(runDir, 'head.json'), 'utf8')));
-  for (const f of ['index.html', 'client.js', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'backbone.onnx']) assert.ok(existsSync(join(site, f)), f);
+  for (const f of ['index.html', 'client.js', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'backbone.onnx', 'gate.json', 'codecs/libjpegturbowasm_decode.wasm', 'codecs/charlswasm_decode.wasm', 'codecs/openjpegwasm_decode.wasm', 'codecs/openjphjs.wasm']) assert.ok(existsSync(join(site, f)), f);
   await assert.rejects(exportWeb({ run: runDir, out: join(work, 'web'), pageRoot: join(work, 'web', 'client') }), /not empty and does not hold an earlier web export/);
+  // --no-gate is stamped into the site, so the page says so on every result
+  const off = await exportWeb({ run: runDir, out: join(work, 'site-no-gate'), pageRoot: join(work, 'web', 'client'), gate: false });
+  assert.equal(off.config.gateDisabled, true);
+  assert.equal(cfg.gateDisabled, undefined);
+});
+
+test('the page bundles Node\'s own gate, DICOM reader and preprocessing modules; only the DICOM runtime has a browser twin', { skip }, async () => {
+  const modules = JSON.parse(await readFile(join(work, 'web', 'client-modules.json'), 'utf8')) as string[];
+  for (const m of ['src/gate/combine.ts', 'src/gate/header.ts', 'src/gate/image.ts', 'src/gate/ood.ts', 'src/gate/density.ts', 'src/input/dicom/index.ts', 'src/input/dicom/parse.ts', 'src/input/dicom/codecs.ts', 'src/input/dicom/voi.ts', 'src/preprocess/portable.ts', 'src/head/predict.ts', 'src/explain/cam.ts']) {
+    assert.ok(modules.includes(m), `${m} is not in the page's bundle`);
+  }
+  assert.deepEqual(modules.filter((m) => m.includes('.browser.')), ['src/input/dicom/runtime.browser.ts']);
+  assert.ok(!modules.includes('src/input/dicom/runtime.ts') && !modules.includes('src/gate/measure-file.ts'), 'a Node-only module is in the bundle');
 });
 
 test('in Chromium, 20 dev images: P(COVID) within 0.01 of Node, same decisions, CAM r >= 0.99, and no request but the static files', { skip, timeout: 240_000 }, async () => {
-  const { server, origin, paths } = await plainStaticServer(site);
-  let browser: Browser | undefined;
-  await using model = await DeepCovidModel.load(runDir);
-  try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    const refused: string[] = [];
-    const seen: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.route('**/*', async (route) => {
-      const req = route.request();
-      const u = new URL(req.url());
-      const path = u.pathname === '/' ? '/index.html' : u.pathname;
-      seen.push(`${req.method()} ${req.url()}`);
-      if (u.origin === origin && req.method() === 'GET' && paths.has(path) && !req.postDataBuffer()) return route.continue();
-      refused.push(`${req.method()} ${req.url()}`);
-      return route.abort('blockedbyclient');
-    });
-    await page.goto(`${origin}/`);
-    await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', null, { timeout: 60_000 });
-    assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', await page.locator('#status').innerText());
-    await page.setInputFiles('#file-input', images);
-    await page.waitForFunction((n) => document.querySelectorAll('li.result[data-done]').length === n, images.length, { timeout: 180_000 });
+  await withPage(async ({ page, model }) => {
+    await upload(page, images);
     const browserResults = await page.$$eval('li.result', (lis) => lis.map((li) => {
       const p = li.querySelector('[data-testid=probability]');
       return {
@@ -158,15 +206,9 @@ test('in Chromium, 20 dev images: P(COVID) within 0.01 of Node, same decisions, 
       minR = Math.min(minR, r);
       assert.ok(r >= 0.99, `${b.file}: CAM correlation ${r}`);
     }
-    assert.deepEqual(refused, [], 'requests other than the exported static files');
-    assert.ok(!seen.some((s) => !s.startsWith('GET ')), 'only GET requests');
-    assert.deepEqual(errors, []);
     const ms = browserResults.map((r) => r.ms).sort((a, b) => a - b);
     console.log(`# browser: ${images.length} images, median ${ms[ms.length >> 1].toFixed(0)} ms/image (min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)}), one WASM thread; max |dP| ${maxDiff.toExponential(2)}, min CAM r ${minR.toFixed(4)}`);
-  } finally {
-    await browser?.close();
-    server.close();
-  }
+  });
 });
 
 test('serve --client-side\'s static server: cross-origin isolation headers, exported files only, no uploads', { skip }, async () => {
@@ -183,4 +225,82 @@ test('serve --client-side\'s static server: cross-origin isolation headers, expo
   } finally {
     server.close();
   }
+});
+
+/** OOD scores may differ this much (relative) between the page and Node: the resamplers differ by a grey level or two. */
+const OOD_TOLERANCE = 0.02;
+
+test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD scores as Node; a refused image has no probability; a CT DICOM is refused by modality', { skip, timeout: 240_000 }, async () => {
+  const notCxr = join(SHARED, 'data', 'not-cxr');
+  const dicom = join(SHARED, 'data', 'dicom');
+  const files = [
+    ...images.slice(0, 3), ...images.slice(10, 13),
+    join(notCxr, 'ct', 'ct-004.png'), join(notCxr, 'ct', 'ct-005.png'),
+    join(notCxr, 'lateral-xray', 'lateral-xray-001.png'), join(notCxr, 'lateral-xray', 'lateral-xray-002.png'),
+    join(notCxr, 'photo', 'giraffe.jpg'), join(notCxr, 'photo', 'kite.jpg'),
+    // a chest radiograph (JPEG baseline: the libjpeg-turbo WASM codec), a CT uncompressed and a CT in JPEG-LS (the CharLS codec);
+    join(dicom, 'rsna-monochrome2-jpeg-baseline.dcm'),
+    join(dicom, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'),
+    join(dicom, 'ts-jpegls-near-lossless-ct-16bit-signed-rescale.dcm'),
+    // a deflated data set (the browser's DecompressionStream) and a JPEG 2000 CR of the leg (OpenJPEG)
+    join(dicom, 'ts-deflated-explicit-le-8bit.dcm'),
+    join(dicom, 'ts-jpeg2000-lossless-cr-monochrome1-10bit.dcm'),
+  ];
+  await withPage(async ({ page, model, origin, seen }) => {
+    assert.match(await page.locator('[data-testid=gate-status]').innerText(), /same input gate/);
+    assert.doesNotMatch(await page.locator('body').innerText(), /not apply the gate/);
+    await upload(page, files);
+    const got = await page.$$eval('li.result', (lis) => lis.map((li) => ({
+      file: li.getAttribute('data-file'),
+      verdict: li.getAttribute('data-verdict'),
+      reasons: (li.getAttribute('data-reasons') ?? '').split(' ').filter(Boolean).sort(),
+      score: li.hasAttribute('data-ood-score') ? Number(li.getAttribute('data-ood-score')) : null,
+      probability: li.querySelector('[data-testid=probability]')?.getAttribute('data-probability') ?? null,
+      heatmap: li.querySelector('canvas') !== null,
+      refusal: li.querySelector('[data-testid=refused]')?.textContent ?? null,
+      text: li.textContent ?? '',
+    })));
+    const node = await model.predict(files);
+    let maxRel = 0;
+    let borderline = 0;
+    for (let i = 0; i < files.length; i++) {
+      const n = node[i];
+      const b = got[i];
+      assert.ok('gate' in n, `Node failed on ${files[i]}`);
+      assert.ok(b.verdict, `the page gave no verdict for ${b.file}: ${b.text}`);
+      const ood = n.gate.ood;
+      if (ood) {
+        assert.ok(b.score !== null, `${b.file}: the page has no OOD score`);
+        const rel = Math.abs(b.score - ood.score) / ood.score;
+        maxRel = Math.max(maxRel, rel);
+        assert.ok(rel <= OOD_TOLERANCE, `${b.file}: OOD score ${b.score} in the browser, ${ood.score} in Node`);
+      }
+      // a score within the tolerance of a cut-off may fall either side of it; everything else must agree exactly
+      const nearCutoff = ood !== null && [ood.cutoff, ood.farCutoff].some((c) => Math.abs(ood.score - c) <= OOD_TOLERANCE * c);
+      if (nearCutoff) borderline++;
+      else {
+        assert.equal(b.verdict, n.gate.verdict, `${b.file}: verdict ${b.verdict} in the browser, ${n.gate.verdict} in Node (${JSON.stringify(n.gate.reasons)})`);
+        assert.deepEqual(b.reasons, n.gate.reasons.map((r) => r.code).sort(), `${b.file}: gate reasons differ`);
+      }
+      if (b.verdict === 'refused') {
+        assert.equal(b.probability, null, `${b.file}: a refused image shows a probability`);
+        assert.equal(b.heatmap, false, `${b.file}: a refused image shows a heatmap`);
+        assert.ok(b.refusal, `${b.file}: no refusal box`);
+      } else {
+        assert.ok(b.probability !== null && b.heatmap, `${b.file}: an allowed image has no probability or heatmap`);
+        if (isPredicted(n)) assert.ok(Math.abs(Number(b.probability) - n.probability) <= 0.01, `${b.file}: P(COVID) ${b.probability} in the browser, ${n.probability} in Node`);
+      }
+    }
+    const byName = (f: string) => got.find((g) => g.file === f)!;
+    const chest = byName('rsna-monochrome2-jpeg-baseline.dcm');
+    assert.notEqual(chest.verdict, 'refused', `the chest DICOM was refused: ${chest.text}`);
+    for (const ct of ['ts-explicit-vr-le-ct-16bit-signed-rescale.dcm', 'ts-jpegls-near-lossless-ct-16bit-signed-rescale.dcm']) {
+      assert.equal(byName(ct).verdict, 'refused', ct);
+      assert.match(byName(ct).refusal ?? '', /CT slice.*modality CT/, `${ct}: the refusal names the modality`);
+    }
+    for (const photo of ['giraffe.jpg', 'kite.jpg']) assert.equal(byName(photo).verdict, 'refused', photo);
+    // the codecs came from the site's own codecs/ folder, and nothing else left the page
+    for (const wasm of ['libjpegturbowasm_decode.wasm', 'charlswasm_decode.wasm', 'openjpegwasm_decode.wasm']) assert.ok(seen.includes(`GET ${origin}/codecs/${wasm}`), `${wasm} was not loaded from the site`);
+    console.log(`# gate in the browser: ${files.length} files, verdicts ${got.map((g) => g.verdict![0]).join('')}, max relative OOD score difference ${maxRel.toExponential(2)}, ${borderline} within it of a cut-off`);
+  });
 });

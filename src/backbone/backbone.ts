@@ -3,6 +3,7 @@ import { assertTelemetryOff } from './ort-env.js';
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../errors.js';
+import { spatialMean } from './pool.js';
 import { resolveManifest, type ModelManifest } from './manifest.js';
 import { decodeModel, exposeOutputs, findFeatureTensors } from './graph.js';
 import { locateModel, type LocateOptions, type LocatedModel } from './locate.js';
@@ -163,19 +164,7 @@ export class Backbone {
   }
 }
 
-/** Mean over H x W of an [n, C, H, W] map → [n, C]. */
-export function spatialMean(map: Float32Array, n: number, shape: [number, number, number]): Float32Array {
-  const [c, h, w] = shape;
-  const hw = h * w;
-  const out = new Float32Array(n * c);
-  for (let i = 0; i < n * c; i++) {
-    let s = 0;
-    const base = i * hw;
-    for (let p = 0; p < hw; p++) s += map[base + p];
-    out[i] = s / hw;
-  }
-  return out;
-}
+export { spatialMean };
 
 /** A located backbone file, its manifest, and the graph with its feature tensors exposed as outputs. */
 export interface PreparedGraph {

@@ -12,7 +12,8 @@ import { probeImage, type ImageSource, type LoadLimits, type ProbedImage } from 
 import type { ProgressListener } from '../util/progress.js';
 import { combineGate } from './combine.js';
 import { assessHeader } from './header.js';
-import { assessImage, measureImage } from './image.js';
+import { assessImage } from './image.js';
+import { measureImage } from './measure-file.js';
 import { assessScore, scoreFeatures, type GateModel } from './ood.js';
 import { gateSettings, type GateSettings } from './settings.js';
 import type { GateResult, HeaderCheck, ImageCheck } from './types.js';

@@ -2,16 +2,15 @@
  * Layer 2 of the gate: what the pixels say, for every format. Size, shape, contrast and colour are
  * measured on the image as stored (before src/input reduces it to one grey channel, which would
  * hide a photograph's colour), at most 512 px a side: enough for these statistics and cheap.
+ * This module runs anywhere (Node and the client page's bundle): it imports nothing from Node;
+ * decoding a file for it is measure-file.ts's job in Node and the page's in the browser.
  */
-import sharp from 'sharp';
 import type { GreyImage } from '../input/grey-image.js';
-import { decodeProbed, mapSharpError, type ProbedImage } from '../input/load-image.js';
-import type { DicomMeta } from './header.js';
 import { GATE_DEFAULTS, type GateSettings } from './settings.js';
 import type { GateReason, ImageCheck, ImageFacts } from './types.js';
 
 /** Longest side the statistics are measured at. */
-const MEASURE_SIDE = 512;
+export const MEASURE_SIDE = 512;
 /** Chroma (0–255) above which a pixel counts as strongly coloured. */
 const STRONG_CHROMA = 25;
 
@@ -29,7 +28,7 @@ export function measureGrey(img: GreyImage): ImageFacts {
   return { ...shape(width, height), greyStd: stdOf(s, s2, n), storedChannels: 1, colourFraction: 0, meanChroma: 0 };
 }
 
-function shape(width: number, height: number): Pick<ImageFacts, 'width' | 'height' | 'aspect'> {
+export function shape(width: number, height: number): Pick<ImageFacts, 'width' | 'height' | 'aspect'> {
   const short = Math.min(width, height);
   return { width, height, aspect: short > 0 ? Math.max(width, height) / short : Infinity };
 }
@@ -69,54 +68,6 @@ export function pixelStats(data: Uint8Array | Uint16Array, n: number, channels: 
     s2 += y * y;
   }
   return { greyStd: stdOf(s, s2, n), colourFraction: n ? strong / n : 0, meanChroma: n ? chroma / n : 0 };
-}
-
-/**
- * Measures a probed image. PNG, JPEG, TIFF and WebP are decoded once more, in colour and at most
- * 512 px a side (16-bit files stretched over their own range, as src/input does), except an 8-bit
- * grey PNG of at most 512 px a side whose decoded pixels the caller passes (`decoded`): the same
- * facts from the same pixels. DICOM is decoded by the DICOM reader (pass `decoded` when the caller
- * already has it) and its header facts are returned as `meta`.
- * @throws InputError naming the file when it cannot be decoded.
- */
-export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { meta?: DicomMeta }): Promise<{ facts: ImageFacts; meta?: DicomMeta }> {
-  if (!probe.display) {
-    const img = decoded ?? (await decodeProbed(probe));
-    return { facts: measureGrey(img), ...(img.meta ? { meta: img.meta } : {}) };
-  }
-  // a grey PNG already decoded whole and small enough to be measured as it is: the statistics
-  // below would decode the same pixels again (one channel, no alpha, nothing to resize)
-  if (decoded && probe.greyPng && Math.max(probe.width, probe.height) <= MEASURE_SIDE) return { facts: measureGrey(decoded) };
-  try {
-    const deep = probe.bitDepth === 16;
-    // header only: is the file stored in colour? (flattening alpha turns grey into 3 equal channels)
-    const stored = await sharp(probe.bytes, { limitInputPixels: probe.maxPixels }).metadata();
-    const colour = (stored.channels ?? 1) - (stored.hasAlpha ? 1 : 0) >= 3;
-    let pipeline = probe.display();
-    if (Math.max(probe.width, probe.height) > MEASURE_SIDE) pipeline = pipeline.resize(MEASURE_SIDE, MEASURE_SIDE, { fit: 'inside' });
-    if (!colour) pipeline = deep ? pipeline.toColourspace('grey16') : pipeline.greyscale();
-    const { data, info } = await pipeline.raw(deep ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
-    const n = info.width * info.height;
-    const px = deep ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    let lo = 0;
-    let scale = 1;
-    if (deep) {
-      // the same stretch as the grey path: the image's own [min, max] onto 0..255
-      let min = 65535;
-      let max = 0;
-      // (the display pipeline has flattened alpha away: every sample is a colour sample)
-      for (let i = 0; i < px.length; i++) {
-        const v = px[i];
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      lo = min;
-      scale = max > min ? 255 / (max - min) : 0;
-    }
-    return { facts: { ...shape(probe.width, probe.height), ...pixelStats(px, n, info.channels, lo, scale), storedChannels: colour ? 3 : 1 } };
-  } catch (err) {
-    throw mapSharpError(probe.name, err);
-  }
 }
 
 /** Checks the image facts against the settings' limits (see `GateSettings` for each reason). */

@@ -6,7 +6,8 @@
 export type { GateLevel, GateReason, GateReasonCode, GateResult, GateVerdict, HeaderCheck, HeaderFacts, ImageCheck, ImageFacts, LayerCheck, OodCheck, OodFacts } from './types.js';
 export { GATE_DEFAULTS, gateSettings, type GateSettings } from './settings.js';
 export { assessHeader, headerFacts, type DicomMeta } from './header.js';
-export { assessImage, measureGrey, measureImage, pixelStats } from './image.js';
+export { assessImage, measureGrey, pixelStats } from './image.js';
+export { measureImage } from './measure-file.js';
 export { fitDensity, scoreRows, ledoitWolf, transformFeature, type DensityModel, type FeatureRows } from './density.js';
 export {
   fitGate, fitGateCrossFitted, crossFitScores, gateFromJSON, gateToJSON, scoreFeatures, assessFeatures, assessScore, logNormalFit, empiricalQuantile,

@@ -3,8 +3,10 @@
  * fitted on the pooled features of the images the run trains and validates on; its cut-offs come
  * from out-of-fold scores of those images only (the test set and any out-of-distribution set never
  * choose anything). Stored in the run folder as gate.json.
+ * No Node imports: the client page reads gate.json with this module too.
  */
 import { RunError } from '../errors.js';
+import { fromBase64, toBase64 } from '../util/base64.js';
 import { normalQuantile } from '../util/normal.js';
 import { fitDensity, scoreRows, type DensityModel, type FeatureRows } from './density.js';
 import { groupedFolds } from './folds.js';
@@ -237,16 +239,15 @@ export function assessScore(gate: GateModel, score: number): OodCheck {
 // gate.json
 
 function b64(a: Float32Array | Int32Array): string {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  return toBase64(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 }
 
 function fromB64<T extends Float32Array | Int32Array>(s: unknown, Ctor: { new (buf: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, length: number, bad: (field: string, why: string) => never, field: string): T {
   if (typeof s !== 'string') return bad(field, 'must be a base64 string');
-  const bytes = Buffer.from(s, 'base64');
+  const bytes = fromBase64(s);
+  if (bytes === null) return bad(field, 'is not valid base64');
   if (bytes.length !== length * Ctor.BYTES_PER_ELEMENT) return bad(field, `holds ${bytes.length} bytes, expected ${length * Ctor.BYTES_PER_ELEMENT}`);
-  const copy = new ArrayBuffer(bytes.length);
-  new Uint8Array(copy).set(bytes);
-  return new Ctor(copy);
+  return new Ctor(bytes.buffer as ArrayBuffer);
 }
 
 /** The JSON of gate.json (float arrays as base64 little-endian float32). */

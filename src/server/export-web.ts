@@ -2,7 +2,9 @@
  * export-web: a run as a static folder that does the whole prediction in the browser (no image
  * leaves the machine). The folder holds the client page, the run's backbone with its feature
  * tensors exposed as outputs (so onnxruntime-web needs no graph surgery), the head, the threshold,
- * the model card facts, the gate statistics when the run has them, and onnxruntime-web's WASM files.
+ * the model card facts, the gate statistics when the run has them (gate.json as the run holds it:
+ * float32 base64, 0.7 MiB for SqueezeNet's 512 channels, 4.2 MiB for MobileNetV2's 1280), and the
+ * WASM files of onnxruntime-web and of the DICOM codecs, so the page fetches nothing from elsewhere.
  */
 import { access, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -23,6 +25,13 @@ import { SITE_CONFIG, SITE_FORMAT } from './site-config.js';
 const PAGE_FILES = ['index.html', 'client.js', 'style.css', 'favicon.svg'];
 /** onnxruntime-web files the page loads: the ES module API and the SIMD(+threads) WASM build it imports. */
 export const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+/** The DICOM codecs' WASM files (package export names), fetched by the page from its codecs/ folder (input/dicom/runtime.browser.ts). */
+export const CODEC_WASM_FILES = [
+  '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasm',
+  '@cornerstonejs/codec-charls/decodewasm',
+  '@cornerstonejs/codec-openjpeg/decodewasm',
+  '@cornerstonejs/codec-openjph/wasm',
+];
 
 /** What export-web needs. */
 export interface ExportWebOptions {
@@ -34,6 +43,8 @@ export interface ExportWebOptions {
   pageRoot: string;
   /** The backbone's ONNX file, when it moved since training (its sha256 must match the run's). */
   modelPath?: string;
+  /** false: the page's input gate refuses nothing and stamps every result (researchers' choice; default true). */
+  gate?: boolean;
 }
 
 /** What was written. */
@@ -42,6 +53,18 @@ export interface ExportWebResult {
   files: string[];
   bytes: number;
   config: SiteConfig;
+}
+
+/** The codecs' WASM files on disk. */
+function codecWasmPaths(): string[] {
+  const require = createRequire(import.meta.url);
+  return CODEC_WASM_FILES.map((f) => {
+    try {
+      return require.resolve(f);
+    } catch (err) {
+      throw new UsageError(`the DICOM codec ${f} is not installed (${(err as Error).message.split('\n')[0]}): run npm ci in the deep-covid folder`);
+    }
+  });
 }
 
 /** Where onnxruntime-web's dist folder is (it is a dependency; the lookup says what to do when it is missing). */
@@ -76,6 +99,7 @@ export async function exportWeb(opts: ExportWebOptions): Promise<ExportWebResult
     if (!(await exists(join(opts.pageRoot, f)))) throw new UsageError(`the client page is not built (${join(opts.pageRoot, f)} is missing): run npm run build`);
   }
   const dist = ortDist();
+  const codecs = codecWasmPaths();
   const run = await readRunDir(opts.run);
   const rec = run.record;
   const recorded = (await exists(rec.backbone.file)) ? rec.backbone.file : undefined;
@@ -106,15 +130,18 @@ export async function exportWeb(opts: ExportWebOptions): Promise<ExportWebResult
     threshold: rec.threshold.value,
     head: RUN_FILES.head,
     gate: hasGate ? RUN_FILES.gate : null,
+    ...(opts.gate === false ? { gateDisabled: true } : {}),
     card: modelCard(buildModelCard({ record: rec, metrics: run.metrics }), { maxUploadBytes: 0, maxPixels: DEFAULT_SERVER_MAX_PIXELS, concurrency: 1, maxQueued: 0 }),
   };
 
   const tmp = join(dirname(out), `.partial-${basename(out)}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(join(tmp, 'ort'), { recursive: true });
+  await mkdir(join(tmp, 'codecs'), { recursive: true });
   try {
     for (const f of PAGE_FILES) await copyFile(join(opts.pageRoot, f), join(tmp, f));
     for (const f of ORT_FILES) await copyFile(join(dist, f), join(tmp, 'ort', f));
+    for (const f of codecs) await copyFile(f, join(tmp, 'codecs', basename(f)));
     await writeFileAtomic(join(tmp, config.model.file), graph.bytes);
     await copyFile(join(run.dir, RUN_FILES.head), join(tmp, RUN_FILES.head));
     if (hasGate) await copyFile(join(run.dir, RUN_FILES.gate), join(tmp, RUN_FILES.gate));
@@ -125,7 +152,7 @@ export async function exportWeb(opts: ExportWebOptions): Promise<ExportWebResult
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  const files = [...PAGE_FILES, ...ORT_FILES.map((f) => `ort/${f}`), config.model.file, RUN_FILES.head, ...(hasGate ? [RUN_FILES.gate] : []), SITE_CONFIG];
+  const files = [...PAGE_FILES, ...ORT_FILES.map((f) => `ort/${f}`), ...codecs.map((f) => `codecs/${basename(f)}`), config.model.file, RUN_FILES.head, ...(hasGate ? [RUN_FILES.gate] : []), SITE_CONFIG];
   let bytes = 0;
   for (const f of files) bytes += (await stat(join(out, f))).size;
   return { out, files, bytes, config };

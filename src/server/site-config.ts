@@ -21,5 +21,7 @@ export interface SiteConfig {
   /** File names of the head and (when the run has one) the input gate's statistics. */
   head: string;
   gate: string | null;
+  /** True when exported with the gate switched off (export-web --no-gate): nothing is refused, every result is stamped. */
+  gateDisabled?: boolean;
   card: ApiModelCard;
 }

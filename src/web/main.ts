@@ -6,6 +6,7 @@
 import { isAssessed, type ApiAssessed, type ApiError, type ApiHeatmap, type ApiModelCard, type ApiPrediction } from '../server/api-types.js';
 import { h, replaceChildren } from './dom.js';
 import { predictiveValuesAt } from '../evaluate/predictive-values.js';
+import { gateWarningBox, refusalBox } from './gate-view.js';
 import { bytesText, mapValueText, operatingPointSentence, operatingPointShort, percent, predictiveValuesSentence, probabilityText, proportionText, thresholdSentence, verdictText } from './wording.js';
 
 let card: ApiModelCard | null = null;
@@ -109,16 +110,9 @@ class ResultCard {
   private refused(r: ApiPrediction): void {
     this.li.setAttribute('aria-busy', 'false');
     this.li.classList.add('result-refused');
-    const refusals = r.gate.reasons.filter((x) => x.level === 'refuse');
-    const others = r.gate.reasons.filter((x) => x.level !== 'refuse');
     replaceChildren(this.li,
       h('h3', { id: `${this.id}-title`, class: 'result-title' }, r.file),
-      h('div', { class: 'refusal', role: 'alert', 'data-testid': 'refused' },
-        h('p', { class: 'verdict verdict-refused', 'data-testid': 'label', 'data-label': 'refused' }, 'Not assessed: this model was not built for this image.'),
-        h('ul', { class: 'gate-reasons' }, ...refusals.map((x) => h('li', { 'data-code': x.code }, x.message))),
-        h('p', { class: 'refusal-why' }, 'The model only gives P(COVID) for frontal chest radiographs like the ones it was trained on. A number for anything else would be a confident answer to a question it cannot answer, so none is shown.'),
-        others.length ? h('details', { class: 'facts-box' }, h('summary', {}, 'Other notes'), h('ul', { class: 'facts' }, ...others.map((x) => h('li', {}, x.message)))) : null,
-        h('p', { class: 'notice' }, r.notice)));
+      refusalBox(r.gate.reasons, r.notice));
   }
 
   private radios<T extends string>(name: string, label: string, options: [T, string][], current: T, pick: (v: T) => void): HTMLElement {
@@ -161,10 +155,8 @@ class ResultCard {
 
   private summary(r: ApiAssessed): HTMLElement {
     const op = r.operatingPoint;
-    const warnings = r.gate.reasons.filter((x) => x.level === 'warn');
     return h('div', { class: 'summary' },
-      warnings.length ? h('div', { class: 'gate-warning', role: 'note', 'data-testid': 'gate-warning' },
-        h('strong', {}, 'Read with care: '), h('ul', { class: 'gate-reasons' }, ...warnings.map((x) => h('li', { 'data-code': x.code }, x.message)))) : null,
+      gateWarningBox(r.gate.reasons),
       h('p', { class: 'probability' },
         h('span', { class: 'probability-label' }, 'P(COVID)'),
         h('span', { class: 'probability-value', 'data-testid': 'probability', 'data-probability': String(r.probability) }, probabilityText(r.probability))),

@@ -51,15 +51,18 @@ export function registerExportWeb(program: Command, io: Io): void {
     .requiredOption('--out <dir>', 'folder to write (new, empty, or an earlier export, which is replaced)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
     .option('--web <dir>', 'folder with the bundled pages (default: dist/web, made by npm run build)')
+    .option('--no-gate', 'switch the input gate off in the page (researchers only): nothing is refused, every result is stamped')
     .addHelpText('after', `
-The folder holds the page, the backbone ONNX (with its feature tensors exposed), head.json, site.json
-(threshold, preprocessing, model card) and onnxruntime-web's WASM files. Any static web server can
+The folder holds the page, the backbone ONNX (with its feature tensors exposed), head.json, gate.json
+(the input gate's statistics), site.json (threshold, preprocessing, model card), onnxruntime-web's WASM
+files and the DICOM codecs' WASM files. Any static web server can
 host it; for WASM threads serve it with Cross-Origin-Opener-Policy: same-origin and
 Cross-Origin-Embedder-Policy: require-corp (deep-covid serve --client-side does).
 Example:
   deep-covid export-web --run runs/squeezenet --out site/ && python3 -m http.server -d site 8000`)
-    .action(async (o: { run: string; out: string; model?: string; web?: string }) => {
-      const res = await exportWeb({ run: o.run, out: o.out, pageRoot: o.web ? join(o.web, 'client') : DEFAULT_CLIENT_ROOT, modelPath: o.model });
+    .action(async (o: { run: string; out: string; model?: string; web?: string; gate: boolean }) => {
+      const res = await exportWeb({ run: o.run, out: o.out, pageRoot: o.web ? join(o.web, 'client') : DEFAULT_CLIENT_ROOT, modelPath: o.model, gate: o.gate });
+      if (!o.gate) io.err('warning: the input gate is switched off in this export: the page refuses nothing and stamps every result');
       io.out(`wrote ${res.files.length} files (${bytesText(res.bytes)}) into ${res.out}: run ${res.config.runId}, ${res.config.backbone.name}, threshold ${res.config.threshold.toFixed(4)}`);
       io.out('Serve the folder with any static web server (loopback is enough); the page runs the model in the browser. Research software, not a diagnostic device.');
     });

@@ -1,11 +1,11 @@
 // Transfer syntax -> decoder. The WASM codecs are loaded lazily, once per process; a codec
 // whose module threw is re-instantiated on next use (an aborted Emscripten module is unusable).
-import { createRequire } from 'node:module';
+// The same code runs in Node and in the client page: where the codecs come from is runtime.ts's.
 import { decodeRle } from './rle.js';
 import { decodeJpeg12 } from './jpeg12.js';
 import { readCodestreamSize, type CodestreamKind, type CodestreamSize } from './codestream.js';
-
-const require = createRequire(import.meta.url);
+import { codecFactory, losslessDecoder } from './runtime.js';
+import type { LosslessDecoderClass, WasmCodec, WasmDecoder, WasmModule } from './runtime-types.js';
 
 /** A decoded frame: samples as little-endian bytes, `bytesPerSample` each. */
 export interface DecodedFrame {
@@ -50,36 +50,27 @@ export function compressedSyntaxName(ts: string): string | undefined {
   return SYNTAXES[ts]?.name;
 }
 
-interface WasmDecoder {
-  getEncodedBuffer(length: number): Uint8Array;
-  getDecodedBuffer(): Uint8Array;
-  getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned?: boolean };
-  decode(): void;
-  delete(): void;
-}
-type WasmModule = Record<string, new () => WasmDecoder>;
-
-const WASM: Record<'jpeg8' | 'jpeg-ls' | 'j2k' | 'htj2k', { path: string; cls: string }> = {
-  jpeg8: { path: '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', cls: 'JPEGDecoder' },
-  'jpeg-ls': { path: '@cornerstonejs/codec-charls/decodewasmjs', cls: 'JpegLSDecoder' },
-  j2k: { path: '@cornerstonejs/codec-openjpeg/decodewasmjs', cls: 'J2KDecoder' },
-  htj2k: { path: '@cornerstonejs/codec-openjph/wasmjs', cls: 'HTJ2KDecoder' },
+const WASM: Record<WasmCodec, { cls: string }> = {
+  jpeg8: { cls: 'JPEGDecoder' },
+  'jpeg-ls': { cls: 'JpegLSDecoder' },
+  j2k: { cls: 'J2KDecoder' },
+  htj2k: { cls: 'HTJ2KDecoder' },
 };
 const modules = new Map<string, Promise<WasmModule>>();
 
-function loadWasm(kind: keyof typeof WASM): Promise<WasmModule> {
+function loadWasm(kind: WasmCodec): Promise<WasmModule> {
   let p = modules.get(kind);
   if (!p) {
-    const factory = require(WASM[kind].path) as (opts?: object) => Promise<WasmModule>;
+    const { factory, options } = codecFactory(kind);
     // Silence Emscripten's own console output; errors surface as exceptions.
-    p = factory({ print: () => {}, printErr: () => {} });
+    p = factory({ ...options, print: () => {}, printErr: () => {} });
     modules.set(kind, p);
     p.catch(() => modules.delete(kind));
   }
   return p;
 }
 
-async function decodeWasm(kind: keyof typeof WASM, frame: Uint8Array): Promise<DecodedFrame> {
+async function decodeWasm(kind: WasmCodec, frame: Uint8Array): Promise<DecodedFrame> {
   const mod = await loadWasm(kind);
   let decoder: WasmDecoder | undefined;
   try {
@@ -145,13 +136,10 @@ export async function decodeFrame(ts: string, frame: Uint8Array, spec: FrameSpec
   }
 }
 
-interface LosslessDecoder {
-  decode(buffer: ArrayBuffer, offset: number, length: number, numBytes?: number): Uint8Array | Uint16Array;
-}
-let LosslessCtor: (new () => LosslessDecoder) | undefined;
+let LosslessCtor: LosslessDecoderClass | undefined;
 
 function decodeLossless(frame: Uint8Array, sof: CodestreamSize): DecodedFrame {
-  LosslessCtor ??= (require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder }).Decoder;
+  LosslessCtor ??= losslessDecoder();
   const bps = sof.precision > 8 ? 2 : 1;
   const out = new LosslessCtor().decode(frame.buffer as ArrayBuffer, frame.byteOffset, frame.length, bps);
   const data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);

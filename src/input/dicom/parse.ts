@@ -15,13 +15,10 @@
 //   (0028,1052) Rescale Intercept    (0028,1053) Rescale Slope
 //   (0028,3000) Modality LUT Sequence, (0028,3010) VOI LUT Sequence -> (0028,3002) LUT Descriptor, (0028,3006) LUT Data
 //   (7FE0,0010) Pixel Data (position and length only)
-import { createRequire } from 'node:module';
-import { createInflateRaw } from 'node:zlib';
 import type { DataSet, Element } from 'dicom-parser';
 import { InputError } from '../../errors.js';
 import { bytesText } from '../../util/bytes.js';
-
-const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof import('dicom-parser');
+import { dicomParser, inflateRawPass } from './runtime.js';
 
 export const TS_IMPLICIT_LE = '1.2.840.10008.1.2';
 export const TS_EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -125,20 +122,7 @@ export async function parseDicom(bytes: Uint8Array, name: string, maxInflated: n
  * inflated bytes exist once (zlib's one-shot API holds them twice while joining its chunks).
  */
 async function inflateDataSet(deflated: Uint8Array, name: string, max: number): Promise<Uint8Array> {
-  const pass = (sink: (chunk: Buffer) => boolean): Promise<void> => new Promise((resolve, reject) => {
-    const z = createInflateRaw({ chunkSize: 1 << 20 });
-    let stopped = false;
-    z.on('data', (chunk: Buffer) => {
-      if (!stopped && !sink(chunk)) {
-        stopped = true;
-        z.destroy();
-        resolve();
-      }
-    });
-    z.on('error', (err) => (stopped ? resolve() : reject(err)));
-    z.on('end', () => resolve());
-    z.end(deflated);
-  });
+  const pass = (sink: (chunk: Uint8Array) => boolean) => inflateRawPass(deflated, sink);
   let total = 0;
   try {
     await pass((c) => (total += c.length) <= max);
