@@ -6,7 +6,7 @@ import { preprocessKey } from '../preprocess/config.js';
 import { greyToTensor, resizeAndCrop, resizeAndCropProbed } from '../preprocess/to-tensor.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
-import { allFinite, type FeatureCache } from './cache.js';
+import { allFinite, type FeatureCache, type FeatureKeyParts } from './cache.js';
 
 /** One image to turn into features; variant > 0 asks for an augmented copy. */
 export interface FeatureRequest {
@@ -81,6 +81,17 @@ interface Prepared {
 }
 
 /**
+ * The cache key parts of one request (everything besides the image that decides its features):
+ * the backbone file, its preprocessing, the tensor, and for a variant > 0 the augmentation.
+ */
+export function featureKeyParts(backbone: Backbone, tensor: 'pooled' | 'map', augmenter: Augmenter | undefined, variant: number): FeatureKeyParts {
+  return {
+    modelSha256: backbone.modelSha256, modelName: backbone.name, preprocess: preprocessKey(backbone.manifest.preprocess), tensor,
+    augment: variant > 0 ? `${augmenter?.key ?? 'none'}#${variant}` : '',
+  };
+}
+
+/**
  * Extracts backbone features for a list of images, streaming: while one batch runs through the
  * backbone, the next batch is read, decoded and preprocessed (sharp works on its own threads),
  * so decoding overlaps with inference and only two batches of images are in memory at once.
@@ -101,7 +112,6 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const failures: ExtractFailure[] = [];
   const cfg = backbone.manifest.preprocess;
   const imageLen = backbone.imageLength;
-  const keyParts = { modelSha256: backbone.modelSha256, modelName: backbone.name, preprocess: preprocessKey(cfg), tensor: opts.tensor, augment: '' };
   const buffers = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
   const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, onProgress: opts.onProgress });
   let fromCache = 0;
@@ -136,8 +146,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
         const { bytes } = await readSource(req.bytes ? { bytes: req.bytes, name: req.file } : req.file);
         const sha = sha256Hex(bytes);
         hashes[i] = sha;
-        const augment = variant > 0 ? `${opts.augmenter?.key ?? 'none'}#${variant}` : '';
-        const key = opts.cache ? opts.cache.key(sha, { ...keyParts, augment }) : null;
+        const key = opts.cache ? opts.cache.key(sha, featureKeyParts(backbone, opts.tensor, opts.augmenter, variant)) : null;
         const cached = key && opts.cache ? await opts.cache.get(key, dim) : null;
         return { i, bytes, sha, key, cached, variant };
       } catch (err) {
