@@ -9,7 +9,7 @@ import { preprocessKey } from '../../preprocess/config.js';
 import { checkRedis, connectionOptions, parseRedisUrl, queueName } from './connection.js';
 import { FEATURE_JOB, FEATURE_RESULT_TTL_S, featureResultKey, type FeatureItemResult, type FeatureJobData, type FeatureJobResult } from './feature-jobs.js';
 import { serveQueue, type ServeOptions } from './serve.js';
-import type { WorkerEvent } from './worker.js';
+import { cpuMsSince, type WorkerEvent } from './worker.js';
 
 /** Options of `runFeatureWorker`. */
 export interface FeatureWorkerOptions extends Omit<ServeOptions, 'onError'> {
@@ -63,6 +63,7 @@ export async function runFeatureWorker(opts: FeatureWorkerOptions): Promise<Feat
       throw new UnrecoverableError(`job ${job.id} wants augmentation ${data.augment.key}, this worker makes ${augmenter!.key} (another deep-covid version?)`);
     }
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const res = await extractFeatures(backbone, data.items.map((it) => ({ file: it.path, variant: it.variant })), {
       tensor: data.tensor, augmenter, cache: null, batchSize: Math.max(1, data.items.length), limits: opts.limits,
     });
@@ -81,7 +82,7 @@ export async function runFeatureWorker(opts: FeatureWorkerOptions): Promise<Feat
     const blob = Buffer.concat(parts.flatMap((p) => (p.entry ? [p.entry] : [])));
     // before the job completes: a coordinator that sees it completed finds the blob
     await results.set(featureResultKey(name, job.id ?? ''), blob, 'EX', FEATURE_RESULT_TTL_S);
-    emit({ type: 'batch', jobId: job.id ?? '', images: parts.length, errors: parts.filter((p) => !p.entry).length, ms: performance.now() - t0 });
+    emit({ type: 'batch', jobId: job.id ?? '', images: parts.length, errors: parts.filter((p) => !p.entry).length, ms: performance.now() - t0, cpuMs: cpuMsSince(c0) });
     return { v: 1, items: parts.map((p) => p.result) };
   };
 

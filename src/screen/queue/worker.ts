@@ -8,8 +8,15 @@ import { serveQueue, type ServeOptions } from './serve.js';
 export type WorkerEvent =
   /** `serves` says what, in words: the run and model, or the backbone. */
   | { type: 'ready'; queue: string; redis: string; serves: string }
-  | { type: 'batch'; jobId: string; images: number; errors: number; ms: number }
+  /** `cpuMs`: this process's CPU time during the batch (all its threads; other batches in flight included). */
+  | { type: 'batch'; jobId: string; images: number; errors: number; ms: number; cpuMs: number }
   | { type: 'error'; message: string };
+
+/** CPU time (user + system, all threads) of this process since `c0`, in ms. */
+export function cpuMsSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
 
 /** Options of `runWorker`. */
 export interface WorkerOptions extends LoadModelOptions, Omit<ServeOptions, 'onError'> {
@@ -50,8 +57,9 @@ export async function runWorker(opts: WorkerOptions): Promise<ScreenWorker> {
     if (job.name !== SCREEN_JOB || data?.v !== 1 || !Array.isArray(data.items)) throw new UnrecoverableError(`job ${job.id} is not a deep-covid screening batch`);
     if (data.model !== model.info.id) throw new UnrecoverableError(`job ${job.id} is for model ${data.model.slice(0, 12)}…, this worker serves ${model.info.id.slice(0, 12)}…`);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const outcomes = await model.predict(data.items, { gate: data.gate !== false });
-    emit({ type: 'batch', jobId: job.id ?? '', images: outcomes.length, errors: outcomes.filter((o) => 'error' in o).length, ms: performance.now() - t0 });
+    emit({ type: 'batch', jobId: job.id ?? '', images: outcomes.length, errors: outcomes.filter((o) => 'error' in o).length, ms: performance.now() - t0, cpuMs: cpuMsSince(c0) });
     return outcomes;
   };
   const server = await serveQueue(addr, name, processJob, { ...opts, onError: (message) => emit({ type: 'error', message }) });
