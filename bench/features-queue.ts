@@ -12,7 +12,6 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { Backbone } from '../src/backbone/backbone.js';
 import { encodeEntry } from '../src/features/cache.js';
 import { extractFeatures } from '../src/features/extract.js';
@@ -22,6 +21,7 @@ import { PROJECT_ROOT } from '../src/util/paths.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import { copyInto, devImages } from '../test/helpers/screen-fixtures.js';
 import { writeBenchSection } from './markdown-section.js';
+import { redisStats } from './redis-stats.js';
 
 env.devModels = true;
 
@@ -38,14 +38,6 @@ function childrenCpuMs(): number {
   const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ');
   // after the command name: cutime and cstime are fields 16 and 17 of stat, here 13 and 14, in clock ticks (100 per second)
   return (Number(fields[13]) + Number(fields[14])) * 10;
-}
-
-async function redisStats(url: string): Promise<{ commands: number; bytes: number }> {
-  const c = new Redis(url);
-  const info = await c.info('stats');
-  c.disconnect();
-  const num = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
-  return { commands: num('total_commands_processed'), bytes: num('total_net_input_bytes') + num('total_net_output_bytes') };
 }
 
 async function main() {

@@ -16,7 +16,6 @@ import { cpus, loadavg } from 'node:os';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { predictFiles } from '../src/tasks/predict.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { screen } from '../src/screen/index.js';
@@ -26,6 +25,7 @@ import { env } from '../src/util/env.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import { makeTinyDataset } from '../test/helpers/tiny-dataset.js';
 import { writeBenchSection } from './markdown-section.js';
+import { redisStats } from './redis-stats.js';
 
 // the backbones of the development folder (../shared/models), as the CLI finds them
 env.devModels = true;
@@ -65,14 +65,6 @@ function startWorkerProcess(redis: string, run: string, threads?: number): Promi
 
 async function stopAll(children: ChildProcess[]): Promise<void> {
   await Promise.all(children.map((c) => new Promise((r) => { c.removeAllListeners('exit'); c.once('exit', r); c.kill('SIGKILL'); })));
-}
-
-async function redisStats(url: string): Promise<{ commands: number; bytes: number }> {
-  const c = new Redis(url);
-  const info = await c.info('stats');
-  c.disconnect();
-  const num = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
-  return { commands: num('total_commands_processed'), bytes: num('total_net_input_bytes') + num('total_net_output_bytes') };
 }
 
 async function main() {

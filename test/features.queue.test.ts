@@ -15,7 +15,7 @@ import { trainRun } from '../src/protocol/train-run.js';
 import type { ProgressEvent } from '../src/util/progress.js';
 import { skipNoShared } from './helpers/shared.js';
 import { skipNoRedis, startRedis, type TestRedis } from './helpers/redis.js';
-import { copyInto, devImages, exited, spawnCli } from './helpers/screen-fixtures.js';
+import { copyInto, devImages, exited, killAndRerun, startCliWorker } from './helpers/screen-fixtures.js';
 
 const skip = skipNoShared || skipNoRedis;
 // a dead worker's batch returns to the queue after ~5 s; one onnxruntime thread each (2 cores shared)
@@ -32,14 +32,7 @@ let reference: Map<string, string>;
 const workers: ChildProcess[] = [];
 
 async function startWorker(): Promise<ChildProcess> {
-  let log = '';
-  const child = spawnCli(['worker', '--queue', redis.url, ...WORKER_ARGS], (s) => { log += s; });
-  const t0 = Date.now();
-  while (!log.includes('worker ready')) {
-    if (child.exitCode !== null) throw new Error(`worker exited: ${log}`);
-    if (Date.now() - t0 > 60_000) throw new Error(`worker not ready after 60 s: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const child = await startCliWorker(['worker', '--queue', redis.url, ...WORKER_ARGS]);
   workers.push(child);
   return child;
 }
@@ -139,23 +132,7 @@ test('features --queue from the CLI: kill -9 the coordinator, rerun it, and trai
   await copyInto(images.filter((f) => f.includes('/non/')), data, 'train/non');
   const cache = join(work, 'cli-cache');
   const args = ['features', '--data', data, '--cache', cache, '--queue', redis.url, '--augment', '3', '--seed', String(SEED), '--batch', '4', '--threads', '1', '-q'];
-  let log = '';
-  const first = spawnCli(args, (s) => { log += s; });
-  const t0 = Date.now();
-  let atKill = 0;
-  for (;;) {
-    atKill = (await tree(join(cache, 'features')).catch(() => new Map())).size;
-    if (atKill >= 8) break;
-    assert.equal(first.exitCode, null, `coordinator ended before it could be killed: ${log}`);
-    assert.ok(Date.now() - t0 < 120_000, 'coordinator made no progress');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  first.kill('SIGKILL');
-  await exited(first);
-  let stdout = '';
-  const second = spawnCli(args, (s) => { log += s; });
-  second.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  assert.equal(await exited(second), 0, log);
+  const { atKill, stdout } = await killAndRerun(args, async () => (await tree(join(cache, 'features')).catch(() => new Map())).size, 8);
   // 12 COVID images with 2 copies each, 12 others
   const m = /48 images and augmented copies: (\d+) computed, (\d+) from cache, 0 failed/.exec(stdout);
   assert.ok(m, stdout);

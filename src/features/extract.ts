@@ -91,6 +91,14 @@ export function featureKeyParts(backbone: Backbone, tensor: 'pooled' | 'map', au
   };
 }
 
+/** The per-image shape of a tensor ([C] or [C, H, W]) and its length; an error when the backbone lacks it. */
+export async function featureShape(backbone: Backbone, tensor: 'pooled' | 'map'): Promise<{ shape: number[]; dim: number }> {
+  const shapes = await backbone.featureShapes();
+  const shape = tensor === 'pooled' ? [shapes.pooledDim] : shapes.map ? [...shapes.map] : null;
+  if (!shape) throw new InputError(backbone.name, 'unsupported', `backbone ${backbone.name} exposes no feature map`);
+  return { shape, dim: shape.reduce((a, b) => a * b, 1) };
+}
+
 /**
  * Extracts backbone features for a list of images, streaming: while one batch runs through the
  * backbone, the next batch is read, decoded and preprocessed (sharp works on its own threads),
@@ -100,10 +108,7 @@ export function featureKeyParts(backbone: Backbone, tensor: 'pooled' | 'map', au
 export async function extractFeatures(backbone: Backbone, requests: FeatureRequest[], opts: ExtractOptions): Promise<ExtractResult> {
   const t0 = performance.now();
   const batchSize = Math.max(1, opts.batchSize ?? 20);
-  const shapes = await backbone.featureShapes();
-  const shape = opts.tensor === 'pooled' ? [shapes.pooledDim] : shapes.map ? [...shapes.map] : null;
-  if (!shape) throw new InputError(backbone.name, 'unsupported', `backbone ${backbone.name} exposes no feature map`);
-  const dim = shape.reduce((a, b) => a * b, 1);
+  const { shape, dim } = await featureShape(backbone, opts.tensor);
   const n = requests.length;
   const collect = opts.collect !== false;
   const features = collect ? new Float32Array(n * dim) : null;

@@ -3,7 +3,7 @@ import { createAugmenter, type AugmentParams } from '../../augment/index.js';
 import type { Backbone } from '../../backbone/backbone.js';
 import { InputError, type InputProblem } from '../../errors.js';
 import { decodeEntry, type FeatureCache } from '../../features/cache.js';
-import { featureKeyParts, type ExtractFailure, type ExtractResult, type FeatureRequest } from '../../features/extract.js';
+import { featureKeyParts, featureShape, type ExtractFailure, type ExtractResult, type FeatureRequest } from '../../features/extract.js';
 import { readSource } from '../../input/load-image.js';
 import { preprocessKey } from '../../preprocess/config.js';
 import { sha256Hex } from '../../util/hash.js';
@@ -93,10 +93,7 @@ function jobKey(cacheKeys: string[]): string {
 export async function extractFeaturesOnQueue(url: string, backbone: Backbone, requests: FeatureRequest[], opts: QueueExtractOptions): Promise<ExtractResult> {
   const t0 = performance.now();
   const batchSize = Math.max(1, opts.batchSize ?? 20);
-  const shapes = await backbone.featureShapes();
-  const shape = opts.tensor === 'pooled' ? [shapes.pooledDim] : shapes.map ? [...shapes.map] : null;
-  if (!shape) throw new InputError(backbone.name, 'unsupported', `backbone ${backbone.name} exposes no feature map`);
-  const dim = shape.reduce((a, b) => a * b, 1);
+  const { shape, dim } = await featureShape(backbone, opts.tensor);
   const augmenter = opts.augment ? createAugmenter(opts.augment.params, opts.augment.seed) : undefined;
   const base: Omit<FeatureJobData, 'items'> = {
     v: 1, model: backbone.modelSha256, preprocess: preprocessKey(backbone.manifest.preprocess), tensor: opts.tensor,
