@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createAugmenter, type AugmentParams } from '../../augment/index.js';
 import type { Backbone } from '../../backbone/backbone.js';
@@ -126,7 +127,8 @@ export async function extractFeaturesOnQueue(url: string, backbone: Backbone, re
       const variant = req.variant ?? 0;
       try {
         if (variant > 0 && !augmenter) throw new InputError(req.file, 'unsupported', `variant ${variant} requested but no augmentation given`);
-        const { bytes } = await readSource(req.bytes ? { bytes: req.bytes, name: req.file } : req.file);
+        if (req.bytes) throw new InputError(req.file, 'unsupported', 'an image held in memory cannot go to queue workers: they read files');
+        const { bytes } = await readSource(req.file);
         const sha256 = sha256Hex(bytes);
         hashes[i] = sha256;
         const key = opts.cache.key(sha256, featureKeyParts(backbone, opts.tensor, augmenter, variant));
@@ -134,7 +136,8 @@ export async function extractFeaturesOnQueue(url: string, backbone: Backbone, re
           ok[i] = 1;
           cachedHere++;
         } else {
-          todo.push({ i, item: { path: req.file, sha256, variant, key } });
+          // workers on other machines read the path as it is: absolute, as this machine sees it
+          todo.push({ i, item: { path: resolve(req.file), sha256, variant, key } });
         }
       } catch (err) {
         fail(i, err instanceof Error ? err.message : String(err), err instanceof InputError ? err.problem : undefined);
