@@ -9,7 +9,7 @@ import { predictFiles } from '../src/tasks/predict.js';
 import { QueueError } from '../src/errors.js';
 import { DEV_SET, skipNoShared } from './helpers/shared.js';
 import { freePort, skipNoRedis, startRedis, type TestRedis } from './helpers/redis.js';
-import { exited, readRows, spawnCli, trainTinyRun } from './helpers/screen-fixtures.js';
+import { exited, killAndRerun, readRows, spawnCli, startCliWorker, trainTinyRun } from './helpers/screen-fixtures.js';
 
 const skip = skipNoShared || skipNoRedis;
 const TEST_SPLIT = join(DEV_SET, 'test');
@@ -26,14 +26,7 @@ let all: string[] = [];
 const workers: ChildProcess[] = [];
 
 async function startWorker(): Promise<ChildProcess> {
-  let log = '';
-  const child = spawnCli(['worker', '--queue', redis.url, '--run', run, ...WORKER_ARGS], (s) => { log += s; });
-  const t0 = Date.now();
-  while (!log.includes('worker ready')) {
-    if (child.exitCode !== null) throw new Error(`worker exited: ${log}`);
-    if (Date.now() - t0 > 60_000) throw new Error(`worker not ready after 60 s: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const child = await startCliWorker(['worker', '--queue', redis.url, '--run', run, ...WORKER_ARGS]);
   workers.push(child);
   return child;
 }
@@ -120,24 +113,7 @@ test('kill -9 the coordinator mid-run and start it again: it resumes, every inpu
   const input = await listOf(200, 'kill-coordinator.txt');
   const out = join(work, 'kill-coordinator.csv');
   const args = ['screen', '--queue', redis.url, '--run', run, '--input', input, '--out', out, '--batch', '10', '--no-gate', '-q'];
-  let log = '';
-  const first = spawnCli(args, (s) => { log += s; });
-  const t0 = Date.now();
-  let rowsAtKill = 0;
-  for (;;) {
-    const text = await readFile(out, 'utf8').catch(() => '');
-    rowsAtKill = text.split('\n').length - 2;
-    if (rowsAtKill >= 40) break;
-    assert.equal(first.exitCode, null, `coordinator ended before it could be killed: ${log}`);
-    assert.ok(Date.now() - t0 < 90_000, 'coordinator made no progress');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  first.kill('SIGKILL');
-  await exited(first);
-  let stdout = '';
-  const second = spawnCli(args, (s) => { log += s; });
-  second.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  assert.equal(await exited(second), 0, log);
+  const { atKill: rowsAtKill, stdout } = await killAndRerun(args, async () => (await readFile(out, 'utf8').catch(() => '')).split('\n').length - 2, 40);
   const m = /(\d+) new rows .*, (\d+) already done/.exec(stdout);
   assert.ok(m, stdout);
   assert.ok(Number(m[2]) >= rowsAtKill, `the restarted coordinator skipped the ${rowsAtKill}+ rows written before: ${stdout}`);
@@ -197,4 +173,27 @@ test('Redis down for longer than the coordinator waits: a clear error, rows kept
   const res = await screen({ run, gate: false, input, out, queue: redis.url, batchSize: 10, queueOptions: { reconcileMs: 300 } });
   assert.equal(res.skipped, partial.length);
   await assertComplete(out, all.slice(0, 160));
+});
+
+test('a worker closes promptly after a Redis outage: with Redis still down, and after a restart that lost its data', { skip }, async () => {
+  // before: close waited for Redis to come back (to send QUIT) and gave up only after its grace time
+  const w = await runWorker({ queue: redis.url, run, runtime: { threads: 1 } });
+  await redis.kill();
+  assert.equal(await w.close(20_000), true, 'closed, not given up after the grace time');
+  await redis.start();
+  const again = await runWorker({ queue: redis.url, run, runtime: { threads: 1 } });
+  await redis.restart(500);
+  assert.equal(await again.close(20_000), true);
+  // a CLI worker told to stop while Redis is down exits at once, cleanly
+  let log = '';
+  const cli = spawnCli(['worker', '--queue', redis.url, '--run', run, ...WORKER_ARGS], (s) => { log += s; });
+  while (!log.includes('worker ready')) {
+    assert.equal(cli.exitCode, null, log);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await redis.kill();
+  cli.kill('SIGTERM');
+  assert.equal(await exited(cli), 0, log);
+  assert.doesNotMatch(log, /exiting anyway/);
+  await redis.start();
 });

@@ -79,7 +79,15 @@ export class FeatureCache {
 
   /** Stores an array atomically, with its checksum (and, with a model's first entry, the label of its folder). Throws when the cache cannot be written. */
   async put(key: string, data: Float32Array, shape: number[]): Promise<void> {
-    await writeFileAtomic(this.pathOf(key), encodeEntry(data, shape));
+    await this.putEncoded(key, encodeEntry(data, shape));
+  }
+
+  /**
+   * Stores an entry already encoded by encodeEntry (e.g. by a queue worker), atomically, as put()
+   * does. The caller checks it first (decodeEntry): this writes the bytes as they are.
+   */
+  async putEncoded(key: string, entry: Uint8Array): Promise<void> {
+    await writeFileAtomic(this.pathOf(key), entry);
     const model = key.split('/')[0];
     const label = this.labels.get(model);
     if (label && !label.written) {

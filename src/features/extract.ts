@@ -6,7 +6,7 @@ import { preprocessKey } from '../preprocess/config.js';
 import { cropProbed, greyToTensor, preprocessIdentity, resizeAndCrop } from '../preprocess/to-tensor.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
-import { allFinite, type FeatureCache } from './cache.js';
+import { allFinite, type FeatureCache, type FeatureKeyParts } from './cache.js';
 
 /** One image to turn into features; variant > 0 asks for an augmented copy. */
 export interface FeatureRequest {
@@ -88,6 +88,28 @@ interface Prepared {
 }
 
 /**
+ * The cache key parts of one request (everything besides the image that decides its features):
+ * the backbone file, its preprocessing, the tensor, and for a variant > 0 the augmentation.
+ */
+export function featureKeyParts(backbone: Backbone, tensor: 'pooled' | 'map', augmenter: Augmenter | undefined, variant: number, bytes: Uint8Array): FeatureKeyParts {
+  const cfg = backbone.manifest.preprocess;
+  return {
+    modelSha256: backbone.modelSha256, modelName: backbone.name,
+    // an original may take the JavaScript resampler (keyed apart); augmented copies do not
+    preprocess: variant > 0 ? preprocessKey(cfg) : preprocessIdentity(bytes, cfg), tensor,
+    augment: variant > 0 ? `${augmenter?.key ?? 'none'}#${variant}` : '',
+  };
+}
+
+/** The per-image shape of a tensor ([C] or [C, H, W]) and its length; an error when the backbone lacks it. */
+export async function featureShape(backbone: Backbone, tensor: 'pooled' | 'map'): Promise<{ shape: number[]; dim: number }> {
+  const shapes = await backbone.featureShapes();
+  const shape = tensor === 'pooled' ? [shapes.pooledDim] : shapes.map ? [...shapes.map] : null;
+  if (!shape) throw new InputError(backbone.name, 'unsupported', `backbone ${backbone.name} exposes no feature map`);
+  return { shape, dim: shape.reduce((a, b) => a * b, 1) };
+}
+
+/**
  * Extracts backbone features for a list of images, streaming: while one batch runs through the
  * backbone, the next batch is read, decoded and preprocessed (sharp works on its own threads),
  * so decoding overlaps with inference and only two batches of images are in memory at once.
@@ -96,10 +118,7 @@ interface Prepared {
 export async function extractFeatures(backbone: Backbone, requests: FeatureRequest[], opts: ExtractOptions): Promise<ExtractResult> {
   const t0 = performance.now();
   const batchSize = Math.max(1, opts.batchSize ?? 20);
-  const shapes = await backbone.featureShapes();
-  const shape = opts.tensor === 'pooled' ? [shapes.pooledDim] : shapes.map ? [...shapes.map] : null;
-  if (!shape) throw new InputError(backbone.name, 'unsupported', `backbone ${backbone.name} exposes no feature map`);
-  const dim = shape.reduce((a, b) => a * b, 1);
+  const { shape, dim } = await featureShape(backbone, opts.tensor);
   const n = requests.length;
   const collect = opts.collect !== false;
   const features = collect ? new Float32Array(n * dim) : null;
@@ -108,7 +127,6 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const failures: ExtractFailure[] = [];
   const cfg = backbone.manifest.preprocess;
   const imageLen = backbone.imageLength;
-  const keyParts = { modelSha256: backbone.modelSha256, modelName: backbone.name, preprocess: preprocessKey(cfg), tensor: opts.tensor, augment: '' };
   const buffers = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
   const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, onProgress: opts.onProgress });
   let fromCache = 0;
@@ -143,10 +161,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
         const { bytes } = await readSource(req.bytes ? { bytes: req.bytes, name: req.file } : req.file);
         const sha = sha256Hex(bytes);
         hashes[i] = sha;
-        const augment = variant > 0 ? `${opts.augmenter?.key ?? 'none'}#${variant}` : '';
-        // variant 0 may take the JavaScript resampler (keyed apart); augmented copies do not
-        const preprocess = variant > 0 ? keyParts.preprocess : preprocessIdentity(bytes, cfg);
-        const key = opts.cache ? opts.cache.key(sha, { ...keyParts, preprocess, augment }) : null;
+        const key = opts.cache ? opts.cache.key(sha, featureKeyParts(backbone, opts.tensor, opts.augmenter, variant, bytes)) : null;
         const cached = key && opts.cache ? await opts.cache.get(key, dim) : null;
         return { i, bytes, sha, key, cached, variant };
       } catch (err) {

@@ -46,7 +46,7 @@ async function hashInput(input: ScreenInput): Promise<Hashed> {
 }
 
 /** Runs at most `n` calls at once, in order of arrival (a freed slot is handed to the next caller). */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   let active = 0;
   const waiting: (() => void)[] = [];
   return async (fn) => {
@@ -63,7 +63,42 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 }
 
 /** File reads at once while hashing: a queue's window of hundreds of batches must not open thousands of files. */
-const HASH_READS = 32;
+export const HASH_READS = 32;
+
+/**
+ * Calls `batch(start)` for start = 0, size, 2·size, … below `total`, `lanes` batches at a time,
+ * in order. The first failure stops new batches (every lane is awaited, then it is thrown); a
+ * stop request abandons the batches in flight (their work is not recorded, so a rerun does them).
+ * Resolves true when stopped by the signal.
+ */
+export async function inLanes(total: number, size: number, lanes: number, batch: (start: number) => Promise<void>, signal?: AbortSignal): Promise<boolean> {
+  let next = 0;
+  let stopped = false;
+  const lane = async () => {
+    while (next < total) {
+      if (signal?.aborted) {
+        stopped = true;
+        return;
+      }
+      const start = next;
+      next += size;
+      try {
+        await batch(start);
+      } catch (err) {
+        if (signal?.aborted) {
+          stopped = true;
+          return;
+        }
+        throw err;
+      }
+    }
+  };
+  // the first failure stops the others from taking new batches; every lane is awaited before returning
+  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, lanes) }, () => lane().catch((err) => { next = total; throw err; })));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return stopped;
+}
 
 /** The key of a batch: its items' content hashes, the model and the gate setting (a queue job id, so re-sending is idempotent). */
 export function batchKey(modelId: string, sha256s: string[], gate = true): string {
@@ -149,34 +184,12 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     progress.tick(hashed.length, notPredicted);
   };
 
-  let next = 0;
-  let stopped = false;
-  const lane = async () => {
-    while (next < inputs.length) {
-      if (o.signal?.aborted) {
-        stopped = true;
-        return;
-      }
-      const start = next;
-      next += o.batchSize;
-      try {
-        await runBatch(start);
-      } catch (err) {
-        // a stop request abandons the batches in flight: they were not written, so a rerun does them
-        if (o.signal?.aborted) {
-          stopped = true;
-          return;
-        }
-        throw err;
-      }
-    }
-  };
-  const lanes = Array.from({ length: Math.max(1, o.executor.concurrency) }, lane);
-  // the first failure stops the others from taking new batches; every lane is awaited before returning
-  const settled = await Promise.allSettled(lanes.map((l) => l.catch((err) => { next = inputs.length; throw err; })));
-  progress.done();
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
+  let stopped: boolean;
+  try {
+    stopped = await inLanes(inputs.length, o.batchSize, o.executor.concurrency, runBatch, o.signal);
+  } finally {
+    progress.done();
+  }
   const seconds = (performance.now() - t0) / 1000;
   return {
     inputs: inputs.length, skipped, written, reused, byDecision: tally.byDecision, byErrorKind: tally.byErrorKind,

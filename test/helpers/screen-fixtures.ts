@@ -1,4 +1,5 @@
 // Fixtures for screening tests: a quickly trained run, dev-set image folders, results parsing.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -56,4 +57,41 @@ export function exited(child: ChildProcess): Promise<number | string> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
   if (child.signalCode !== null) return Promise.resolve(child.signalCode);
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+}
+
+/** Starts `deep-covid` with `args` (a worker) and resolves once it says it is ready. */
+export async function startCliWorker(args: string[]): Promise<ChildProcess> {
+  let log = '';
+  const child = spawnCli(args, (s) => { log += s; });
+  const t0 = Date.now();
+  while (!log.includes('worker ready')) {
+    if (child.exitCode !== null) throw new Error(`worker exited: ${log}`);
+    if (Date.now() - t0 > 60_000) throw new Error(`worker not ready after 60 s: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+/**
+ * Runs the CLI with `args`, kills it (kill -9) once `progress()` reaches `atLeast`, then runs the
+ * same command again to its end (exit code 0). Returns the progress seen at the kill and the
+ * second run's stdout.
+ */
+export async function killAndRerun(args: string[], progress: () => Promise<number>, atLeast: number): Promise<{ atKill: number; stdout: string }> {
+  let log = '';
+  const first = spawnCli(args, (s) => { log += s; });
+  const t0 = Date.now();
+  let atKill = 0;
+  while ((atKill = await progress()) < atLeast) {
+    assert.equal(first.exitCode, null, `the command ended before it could be killed: ${log}`);
+    assert.ok(Date.now() - t0 < 120_000, 'the command made no progress');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  first.kill('SIGKILL');
+  await exited(first);
+  let stdout = '';
+  const second = spawnCli(args, (s) => { log += s; });
+  second.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  assert.equal(await exited(second), 0, log);
+  return { atKill, stdout };
 }

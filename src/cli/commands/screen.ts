@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { screen, type ScreenResult } from '../../screen/index.js';
 import { runWorker, type WorkerEvent } from '../../screen/queue/worker.js';
+import { runFeatureWorker } from '../../screen/queue/feature-worker.js';
+import { UsageError } from '../../errors.js';
 import { addRuntimeOptions, backboneOptions, positiveInt, progressOf, type RuntimeOptions } from '../common.js';
 
 type IO = { out: (s: string) => void; err: (s: string) => void };
@@ -19,7 +21,8 @@ interface ScreenCliOptions extends RuntimeOptions {
 }
 
 interface WorkerCliOptions extends RuntimeOptions {
-  run: string;
+  run?: string;
+  backbone?: string;
   queue: string;
   concurrency: string;
   lockDuration: string;
@@ -86,24 +89,27 @@ Examples:
     else if (predicted === 0 && res.inputs > 0) process.exitCode = 1;
   });
 
-  const worker = program.command('worker').description('serve screening batches from a Redis queue with a trained run, until stopped (Ctrl-C / SIGTERM)')
-    .requiredOption('--queue <url>', 'Redis URL (redis://HOST:PORT), as given to `screen --queue`')
-    .requiredOption('--run <dir>', 'run folder: workers serve the screenings of this run\'s model')
+  const worker = program.command('worker').description('serve screening or feature batches from a Redis queue, until stopped (Ctrl-C / SIGTERM)')
+    .requiredOption('--queue <url>', 'Redis URL (redis://HOST:PORT), as given to `screen --queue` or `features --queue`')
+    .option('--run <dir>', 'run folder: serve the screenings of this run\'s model')
+    .option('--backbone <name>', 'serve feature extraction (`features --queue`) with this backbone')
     .option('--concurrency <n>', 'batches at once (2 overlaps decoding with inference)', '2')
     .option('--lock-duration <ms>', 'a batch returns to the queue this long after its worker died', '30000')
     .option('--stalled-interval <ms>', 'how often to look for batches of dead workers', '30000')
-    .option('--model <file>', 'the backbone ONNX file, if it moved since training');
+    .option('--model <file>', 'the backbone ONNX file: the run\'s, if it moved since training, or the one for --backbone');
   addRuntimeOptions(worker).addHelpText('after', `
-Each worker needs the run folder, the backbone file it was trained with (same sha256) and read
-access to the images at the paths the coordinator lists. See docs/scaling.md.
+Give --run, --backbone or both. A screening worker needs the run folder, the backbone file it was
+trained with (same sha256) and read access to the images at the paths the coordinator lists; a
+feature worker needs the same backbone file as the coordinator and the images. See docs/scaling.md.
 Examples:
-  deep-covid worker --queue redis://10.0.0.5:6379 --run runs/squeezenet`);
+  deep-covid worker --queue redis://10.0.0.5:6379 --run runs/squeezenet
+  deep-covid worker --queue redis://10.0.0.5:6379 --backbone squeezenet1_1`);
   worker.action(async (o: WorkerCliOptions) => {
     const stats = { batches: 0, images: 0, errors: 0, since: Date.now() };
     const report = () => io.err(`worker: ${stats.batches} batches, ${stats.images} images (${stats.errors} bad files), ${(stats.images / Math.max(1e-3, (Date.now() - stats.since) / 1000)).toFixed(1)} images/s`);
     let lastReport = Date.now();
     const onEvent = (e: WorkerEvent) => {
-      if (e.type === 'ready') io.err(`worker ready: run ${e.runId} (model ${e.model.slice(0, 12)}…), queue ${e.queue} on ${e.redis}`);
+      if (e.type === 'ready') io.err(`worker ready: ${e.serves}, queue ${e.queue} on ${e.redis}`);
       else if (e.type === 'error') io.err(`worker: ${e.message}`);
       else {
         stats.batches++;
@@ -115,23 +121,33 @@ Examples:
         }
       }
     };
+    if (!o.run && !o.backbone) throw new UsageError('worker: give --run (screening), --backbone (feature extraction) or both');
+    if (o.run && o.backbone && o.model) throw new UsageError('worker: --model names one backbone file: give it with --run or with --backbone, not both');
     await withStopSignal(async (signal) => {
-      const w = await runWorker({
-        queue: o.queue, run: o.run, runtime: backboneOptions(o), modelPath: o.model, limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') },
+      const serve = {
+        queue: o.queue, runtime: backboneOptions(o), limits: { maxPixels: positiveInt(o.maxPixels, '--max-pixels') },
         concurrency: positiveInt(o.concurrency, '--concurrency'),
         lockDurationMs: positiveInt(o.lockDuration, '--lock-duration'),
         stalledIntervalMs: positiveInt(o.stalledInterval, '--stalled-interval'),
         onEvent,
-      });
+      };
+      const served: { close(graceMs?: number): Promise<boolean> }[] = [];
+      try {
+        if (o.run) served.push(await runWorker({ ...serve, run: o.run, modelPath: o.model }));
+        if (o.backbone) served.push(await runFeatureWorker({ ...serve, backbone: o.backbone, runtime: backboneOptions(o, o.model) }));
+      } catch (err) {
+        await Promise.all(served.map((w) => w.close()));
+        throw err;
+      }
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         else signal.addEventListener('abort', () => resolve(), { once: true });
       });
       io.err('worker stopping: finishing the batches in hand');
-      const clean = await w.close();
+      const clean = (await Promise.all(served.map((w) => w.close()))).every(Boolean);
       report();
       if (!clean) {
-        io.err('worker: could not close its queue connections within 60 s: exiting anyway (batches in hand return to the queue)');
+        io.err('worker: a batch was still running after 60 s: exiting anyway (batches in hand return to the queue)');
         process.exit(0);
       }
     });

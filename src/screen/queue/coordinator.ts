@@ -6,6 +6,28 @@ import type { BatchItem, ItemOutcome, ModelInfo } from '../model.js';
 import { checkRedis, connectionOptions, parseRedisUrl, QUEUE_PREFIX, queueName, type RedisAddress } from './connection.js';
 import { outcomesOf, SCREEN_JOB, type ScreenJobData } from './jobs.js';
 
+/** One kind of job (screening, feature extraction), as the coordinator sees it. */
+export interface JobKind<I, O> {
+  /** The BullMQ queue and the jobs' name in it. */
+  queue: string;
+  jobName: string;
+  /** The job's data for a batch of items. */
+  payload(items: I[]): unknown;
+  /**
+   * A completed job's outcomes, one per item in order; null when its results are gone (the batch
+   * is then sent again).
+   */
+  outcomes(job: Job, items: I[]): Promise<O[] | null>;
+  /** The outcome of an item that failed on every attempt, in a job of its own. */
+  failed(item: I, reason: string): O;
+  /** The job id of a one-item batch: a batch failing every attempt is split into these. */
+  itemKey(item: I): string;
+  /** Frees what a job leaves beside it once its outcomes are used (best effort). */
+  discard?(key: string): Promise<void>;
+  /** What to tell the user when no worker serves the queue for a while. */
+  noWorker: string;
+}
+
 /** How the coordinator uses the queue. */
 export interface CoordinatorOptions {
   /** Batches enqueued and not yet collected (default 256): bounds Redis memory, keeps workers fed. */
@@ -23,28 +45,28 @@ export interface CoordinatorOptions {
   maxOutageMs: number;
   /** Status changes worth telling the user (outage, recovery, no worker). */
   onStatus?: (message: string) => void;
-  /** false: workers run with the input gate off (default true). */
+  /** Screening: false runs the workers with the input gate off (default true). */
   gate?: boolean;
 }
 
 const DEFAULTS: Omit<CoordinatorOptions, 'onStatus'> = { window: 256, attempts: 3, backoffMs: 2000, reconcileMs: 2000, maxOutageMs: 600_000 };
 
-interface Waiter {
-  items: Required<BatchItem>[];
-  settle: { resolve: (o: ItemOutcome[]) => void; reject: (e: unknown) => void }[];
+interface Waiter<I, O> {
+  items: I[];
+  settle: { resolve: (o: O[]) => void; reject: (e: unknown) => void }[];
   collecting: boolean;
 }
 
 /**
- * The coordinator side of queue screening: each batch becomes a BullMQ job whose id is the
- * batch's key (content hashes + model), so sending it again is a no-op while it exists. Results
+ * The coordinator side of a queue: each batch becomes a BullMQ job whose id is the batch's key
+ * (content hashes + model), so sending it again is a no-op while it exists. Results
  * are collected on the queue's 'completed' events and, as a safety net, by a periodic check of
  * every outstanding batch, which also re-sends batches the queue lost (Redis restarted without
  * persistence, or jobs removed). A finished job is removed once its rows are written.
  */
-class QueueCoordinator implements BatchExecutor {
+export class QueueCoordinator<I, O> {
   readonly concurrency: number;
-  private readonly waiting = new Map<string, Waiter>();
+  private readonly waiting = new Map<string, Waiter<I, O>>();
   private readonly timer: NodeJS.Timeout;
   private outageSince: number | null = null;
   private reconciling = false;
@@ -56,10 +78,10 @@ class QueueCoordinator implements BatchExecutor {
 
   constructor(
     private readonly addr: RedisAddress,
-    private readonly model: ModelInfo,
+    private readonly kind: JobKind<I, O>,
     private readonly queue: Queue,
-    /** The clients this coordinator owns: the queue's, one for the event stream, one for health checks. */
-    private readonly clients: { queue: Redis; events: Redis; health: Redis },
+
+    private readonly clients: CoordinatorClients,
     private readonly opts: CoordinatorOptions,
   ) {
     this.concurrency = opts.window;
@@ -91,9 +113,10 @@ class QueueCoordinator implements BatchExecutor {
     }
   }
 
-  run(key: string, items: BatchItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+  /** The batch's outcomes, one per item in order, once a worker has done it. */
+  run(key: string, items: I[], signal?: AbortSignal): Promise<O[]> {
     if (signal) this.watch(signal);
-    return new Promise<ItemOutcome[]>((resolve, reject) => {
+    return new Promise<O[]>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const existing = this.waiting.get(key);
       if (existing) {
@@ -101,7 +124,7 @@ class QueueCoordinator implements BatchExecutor {
         existing.settle.push({ resolve, reject });
         return;
       }
-      this.waiting.set(key, { items: items.map((i) => ({ path: i.path, sha256: i.sha256 ?? '' })), settle: [{ resolve, reject }], collecting: false });
+      this.waiting.set(key, { items, settle: [{ resolve, reject }], collecting: false });
       // an add that fails (Redis down) is retried by the periodic check, which finds the job missing
       void this.enqueue(key).catch(() => undefined);
     });
@@ -124,8 +147,7 @@ class QueueCoordinator implements BatchExecutor {
   private async enqueue(key: string): Promise<void> {
     const w = this.waiting.get(key);
     if (!w) return;
-    const data: ScreenJobData = { v: 1, model: this.model.id, gate: this.opts.gate !== false, items: w.items };
-    await this.queue.add(SCREEN_JOB, data, {
+    await this.queue.add(this.kind.jobName, this.kind.payload(w.items), {
       jobId: key,
       attempts: this.opts.attempts,
       backoff: { type: 'exponential', delay: this.opts.backoffMs },
@@ -135,7 +157,7 @@ class QueueCoordinator implements BatchExecutor {
     });
   }
 
-  private finish(key: string, outcomes: ItemOutcome[]): void {
+  private finish(key: string, outcomes: O[]): void {
     const w = this.waiting.get(key);
     if (!w) return;
     this.waiting.delete(key);
@@ -152,8 +174,14 @@ class QueueCoordinator implements BatchExecutor {
     try {
       const job = await Job.fromId(this.queue, key);
       if (!job || !job.finishedOn) return;
-      const outcomes = outcomesOf(job.returnvalue, w.items.length);
-      this.finish(key, outcomes ?? w.items.map((it) => ({ error: `${it.path}: the worker returned a malformed result (is it the same deep-covid version?)`, kind: 'failed' })));
+      const outcomes = await this.kind.outcomes(job, w.items);
+      if (outcomes) {
+        this.finish(key, outcomes);
+      } else {
+        // its results are gone (e.g. expired): do the batch again
+        await this.queue.remove(key);
+        await this.enqueue(key);
+      }
     } finally {
       w.collecting = false;
     }
@@ -170,7 +198,7 @@ class QueueCoordinator implements BatchExecutor {
       const job = await Job.fromId(this.queue, key);
       const reason = job?.failedReason || 'unknown reason';
       if (w.items.length > 1) this.split(key, w);
-      else this.finish(key, [{ error: `${w.items[0].path}: failed on every attempt (${reason})`, kind: 'failed' }]);
+      else this.finish(key, [this.kind.failed(w.items[0], reason)]);
     } else if (state === 'unknown') {
       await this.enqueue(key);
     }
@@ -180,13 +208,13 @@ class QueueCoordinator implements BatchExecutor {
    * A batch that failed on every attempt (its workers threw, or died holding it) is sent again
    * one file per job, so a file that kills workers is isolated: it alone gets a 'failed' row.
    */
-  private split(key: string, w: Waiter): void {
+  private split(key: string, w: Waiter<I, O>): void {
     this.waiting.delete(key);
     void this.queue.remove(key).catch(() => undefined);
-    const keys = w.items.map((it) => batchKey(this.model.id, [it.sha256], this.opts.gate !== false));
+    const keys = w.items.map((it) => this.kind.itemKey(it));
     Promise.all(w.items.map((it, i) => this.run(keys[i], [it]))).then(
       (parts) => {
-        for (const k of new Set(keys)) void this.queue.remove(k).catch(() => undefined);
+        for (const k of new Set(keys)) void this.written(k);
         for (const s of w.settle) s.resolve(parts.map((p) => p[0]));
       },
       (err) => { for (const s of w.settle) s.reject(err); },
@@ -222,7 +250,7 @@ class QueueCoordinator implements BatchExecutor {
       for (const key of [...this.waiting.keys()]) await this.checkOne(key);
       if (!this.warnedNoWorker && Date.now() - this.lastProgress > Math.max(10_000, 3 * this.opts.reconcileMs) && (await this.queue.getWorkersCount()) === 0) {
         this.warnedNoWorker = true;
-        this.opts.onStatus?.(`no worker is serving queue ${queueName('screen', this.model.id)} on ${this.addr.display}: start workers with run ${this.model.runId} (model ${this.model.id.slice(0, 12)}…)`);
+        this.opts.onStatus?.(`no worker is serving queue ${this.kind.queue} on ${this.addr.display}: ${this.kind.noWorker}`);
       }
     } catch {
       // Redis went away during the pass: the health check reports it, the next pass starts over
@@ -241,9 +269,11 @@ class QueueCoordinator implements BatchExecutor {
     }
   }
 
+  /** Drops a batch's job once its outcomes are safely stored. */
   async written(key: string): Promise<void> {
     // best effort: a job left behind (Redis down now) is collected again and skipped, or expires
     void this.queue.remove(key).catch(() => undefined);
+    if (this.kind.discard) void this.kind.discard(key).catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -256,24 +286,54 @@ class QueueCoordinator implements BatchExecutor {
   }
 }
 
+/** The Redis clients a coordinator owns: the queue's, one for the event stream, one for health checks. */
+interface CoordinatorClients {
+  queue: Redis;
+  events: Redis;
+  health: Redis;
+}
+
 /**
- * Connects to the Redis at `url` (a clear error when it does not answer) and returns an
- * executor that sends batches to `deep-covid worker` processes serving the same model.
+ * Connects to the Redis at `url` (a clear error when it does not answer) and returns a
+ * coordinator for jobs of `kind` (made with the queue's first client, e.g. to read results).
  */
-export async function openQueueExecutor(url: string, model: ModelInfo, options: Partial<CoordinatorOptions> = {}): Promise<BatchExecutor> {
+export async function openCoordinator<I, O>(url: string, makeKind: (client: Redis) => JobKind<I, O>, options: Partial<CoordinatorOptions> = {}): Promise<QueueCoordinator<I, O>> {
   const addr = parseRedisUrl(url);
   const opts: CoordinatorOptions = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
   await checkRedis(addr);
   const connection = connectionOptions(addr);
-  const clients = {
+  const clients: CoordinatorClients = {
     queue: new Redis(connection),
     events: new Redis({ ...connection, maxRetriesPerRequest: null }),
     health: new Redis({ ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 }),
   };
   // outages are reported through onStatus by the periodic check; the clients' own errors are noise
   for (const c of Object.values(clients)) c.on('error', () => undefined);
-  const queue = new Queue(queueName('screen', model.id), { connection: clients.queue, prefix: QUEUE_PREFIX });
+  const kind = makeKind(clients.queue);
+  const queue = new Queue(kind.queue, { connection: clients.queue, prefix: QUEUE_PREFIX });
   queue.on('error', () => undefined);
   await queue.waitUntilReady();
-  return new QueueCoordinator(addr, model, queue, clients, opts);
+  return new QueueCoordinator(addr, kind, queue, clients, opts);
+}
+
+/** Screening jobs of one model: batches of files, one outcome per file as the job's result. */
+function screenJobs(model: ModelInfo, gate: boolean): JobKind<BatchItem, ItemOutcome> {
+  return {
+    queue: queueName('screen', model.id),
+    jobName: SCREEN_JOB,
+    payload: (items): ScreenJobData => ({ v: 1, model: model.id, gate, items: items.map((i) => ({ path: i.path, sha256: i.sha256 ?? '' })) }),
+    outcomes: async (job, items) => outcomesOf(job.returnvalue, items.length)
+      ?? items.map((it) => ({ error: `${it.path}: the worker returned a malformed result (is it the same deep-covid version?)`, kind: 'failed' })),
+    failed: (it, reason) => ({ error: `${it.path}: failed on every attempt (${reason})`, kind: 'failed' }),
+    itemKey: (it) => batchKey(model.id, [it.sha256 ?? ''], gate),
+    noWorker: `start workers with run ${model.runId} (model ${model.id.slice(0, 12)}…)`,
+  };
+}
+
+/**
+ * Connects to the Redis at `url` (a clear error when it does not answer) and returns an
+ * executor that sends batches to `deep-covid worker` processes serving the same model.
+ */
+export function openQueueExecutor(url: string, model: ModelInfo, options: Partial<CoordinatorOptions> = {}): Promise<BatchExecutor> {
+  return openCoordinator(url, () => screenJobs(model, options.gate !== false), options);
 }

@@ -1,29 +1,29 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { loadScreenModel, type ItemOutcome, type LoadModelOptions, type ScreenModel } from '../model.js';
-import { checkRedis, connectionOptions, parseRedisUrl, QUEUE_PREFIX, queueName } from './connection.js';
+import { checkRedis, parseRedisUrl, queueName } from './connection.js';
 import { SCREEN_JOB, type ScreenJobData } from './jobs.js';
+import { serveQueue, type ServeOptions } from './serve.js';
 
 /** Something a worker did, for its log. */
 export type WorkerEvent =
-  | { type: 'ready'; queue: string; redis: string; model: string; runId: string }
-  | { type: 'batch'; jobId: string; images: number; errors: number; ms: number }
+  /** `serves` says what, in words: the run and model, or the backbone. */
+  | { type: 'ready'; queue: string; redis: string; serves: string }
+  /** `cpuMs`: this process's CPU time during the batch (all its threads; other batches in flight included). */
+  | { type: 'batch'; jobId: string; images: number; errors: number; ms: number; cpuMs: number }
   | { type: 'error'; message: string };
 
+/** CPU time (user + system, all threads) of this process since `c0`, in ms. */
+export function cpuMsSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
 /** Options of `runWorker`. */
-export interface WorkerOptions extends LoadModelOptions {
+export interface WorkerOptions extends LoadModelOptions, Omit<ServeOptions, 'onError'> {
   /** Redis URL: redis://host:port[/db]. */
   queue: string;
   /** Run folder: its model decides which queue this worker serves. */
   run: string;
-  /** Batches processed at once (default 2: one decodes while the other runs the backbone). */
-  concurrency?: number;
-  /**
-   * How long a batch stays locked to this worker without a renewal (default 30 s). A worker
-   * that dies loses its lock after this; the stalled check then hands the batch to another.
-   */
-  lockDurationMs?: number;
-  /** How often this worker looks for batches whose worker died (default 30 s). */
-  stalledIntervalMs?: number;
   onEvent?: (e: WorkerEvent) => void;
 }
 
@@ -32,9 +32,10 @@ export interface ScreenWorker {
   /** The model it serves. */
   readonly model: ScreenModel;
   /**
-   * Stops taking batches, finishes the ones in hand, disconnects and frees the model. Resolves
-   * false when that did not happen within `graceMs` (default 60 s; seen after a Redis outage):
-   * the caller should then end the process; batches in hand return to the queue.
+   * Stops taking batches, finishes the ones in hand, disconnects and frees the model; prompt
+   * when Redis is unreachable (results that cannot be delivered are dropped: their batches return
+   * to the queue). Resolves false when a batch was still running after `graceMs` (default 60 s):
+   * the caller should then end the process.
    */
   close(graceMs?: number): Promise<boolean>;
 }
@@ -56,37 +57,17 @@ export async function runWorker(opts: WorkerOptions): Promise<ScreenWorker> {
     if (job.name !== SCREEN_JOB || data?.v !== 1 || !Array.isArray(data.items)) throw new UnrecoverableError(`job ${job.id} is not a deep-covid screening batch`);
     if (data.model !== model.info.id) throw new UnrecoverableError(`job ${job.id} is for model ${data.model.slice(0, 12)}…, this worker serves ${model.info.id.slice(0, 12)}…`);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const outcomes = await model.predict(data.items, { gate: data.gate !== false });
-    emit({ type: 'batch', jobId: job.id ?? '', images: outcomes.length, errors: outcomes.filter((o) => 'error' in o).length, ms: performance.now() - t0 });
+    emit({ type: 'batch', jobId: job.id ?? '', images: outcomes.length, errors: outcomes.filter((o) => 'error' in o).length, ms: performance.now() - t0, cpuMs: cpuMsSince(c0) });
     return outcomes;
   };
-  const worker = new Worker<ScreenJobData, ItemOutcome[]>(name, processJob, {
-    connection: connectionOptions(addr),
-    prefix: QUEUE_PREFIX,
-    concurrency: opts.concurrency ?? 2,
-    lockDuration: opts.lockDurationMs ?? 30_000,
-    stalledInterval: opts.stalledIntervalMs ?? 30_000,
-    // a batch whose worker died twice is still given a third chance before it fails
-    maxStalledCount: 2,
-  });
-  let lastError = '';
-  worker.on('error', (err) => {
-    // reconnecting after an outage repeats the same error: report each kind once in a row
-    if (err.message !== lastError) emit({ type: 'error', message: err.message });
-    lastError = err.message;
-  });
-  worker.on('completed', () => { lastError = ''; });
-  await worker.waitUntilReady();
-  emit({ type: 'ready', queue: name, redis: addr.display, model: model.info.id, runId: model.info.runId });
+  const server = await serveQueue(addr, name, processJob, { ...opts, onError: (message) => emit({ type: 'error', message }) });
+  emit({ type: 'ready', queue: name, redis: addr.display, serves: `screening with run ${model.info.runId} (model ${model.info.id.slice(0, 12)}…)` });
   return {
     model,
     async close(graceMs = 60_000) {
-      let timer: NodeJS.Timeout | undefined;
-      const clean = await Promise.race([
-        worker.close().then(() => true, () => true),
-        new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); }),
-      ]);
-      clearTimeout(timer);
+      const clean = await server.close(graceMs);
       // a session still running a batch must not be freed under it
       if (clean) await model.release();
       return clean;
