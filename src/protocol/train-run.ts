@@ -92,6 +92,9 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     log(`note: ${ds.root} holds materialised augmented copies (derived_from in the manifest), so on-the-fly augmentation is off for this run`);
     cfg.augmentFactor = 1;
   }
+  if ((cfg.sampling ?? 'shuffle') !== 'shuffle' && !trainAll.some((i) => i.source)) {
+    log(`note: ${ds.root} names no image sources (no source column in a manifest), so sampling "${cfg.sampling}" cannot balance sources`);
+  }
   const split = validationSplit(trainAll, cfg.valFraction, cfg.seed);
   if (split.by === 'image') log('note: the dataset has no patient ids, so validation is split by image (patients may straddle train and validation)');
 
