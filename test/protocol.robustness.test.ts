@@ -15,7 +15,11 @@ import { greyToTensor, resizeAndCrop } from '../src/preprocess/to-tensor.js';
 import { samplingGroups, trainRun } from '../src/protocol/train-run.js';
 import { readDataset } from '../src/dataset/read.js';
 import { makeTinyDataset } from './helpers/tiny-dataset.js';
-import { skipNoShared, SYNTHETIC_SQUEEZENET } from './helpers/shared.js';
+import { projectRoot, skipNoShared, SYNTHETIC_SQUEEZENET } from './helpers/shared.js';
+import { spawnSync } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { exportWeb } from '../src/server/export-web.js';
+import { SITE_CONFIG } from '../src/server/site-config.js';
 
 let data: string;
 let work: string;
@@ -82,4 +86,19 @@ test('samplingGroups: none for shuffle, one group per source or per source and c
   const mixed = items.map((it, i) => ({ ...it, source: i % 2 ? 'srcA' : 'srcB' }));
   assert.equal(new Set(samplingGroups(mixed, 'source')).size, 2);
   assert.equal(new Set(samplingGroups(mixed, 'source-class')).size, 4);
+});
+
+test('export-web gives the browser the run\'s contract, and the client bundle carries the standardisation code', { skip: skipNoShared }, async () => {
+  const web = join(work, 'web');
+  const built = spawnSync(process.execPath, [join(projectRoot, 'scripts', 'build-web.mjs'), web], { encoding: 'utf8' });
+  assert.equal(built.status, 0, `build-web failed: ${built.stderr}`);
+  const site = join(work, 'site');
+  await exportWeb({ run, out: site, pageRoot: join(web, 'client'), modelPath: SYNTHETIC_SQUEEZENET });
+  const config = JSON.parse(await readFile(join(site, SITE_CONFIG), 'utf8'));
+  assert.deepEqual(config.preprocess.greyLevels, GREY_LEVEL_PRESETS.clahe);
+  assert.equal(config.preprocess.resizeShorter, 267);
+  // the page runs greyToTensor from preprocess/portable.ts, which applies greyLevels: its CLAHE must be in the bundle
+  let bundle = '';
+  for (const f of await readdir(join(web, 'client'))) if (f.endsWith('.js')) bundle += await readFile(join(web, 'client', f), 'utf8');
+  assert.match(bundle, /clipLimit/);
 });
