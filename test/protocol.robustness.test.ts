@@ -54,6 +54,7 @@ test('the run records its robustness options and the contract they make', { skip
   const { train, trainAugmented } = rec.data.counts;
   assert.equal(trainAugmented.n - trainAugmented.covid, 2 * (train.n - train.covid));
   assert.equal(trainAugmented.covid, 2 * train.covid);
+  assert.match(await readFile(join(run, 'summary.md'), 'utf8'), /Robustness options: grey levels clahe, border crop 8% per edge, acquisition augmentation \(both classes\), source-class-balanced sampling/);
 });
 
 test('the model predicts with the run\'s recorded preprocessing', { skip: skipNoShared }, async () => {
