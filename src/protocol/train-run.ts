@@ -102,15 +102,21 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const loaded = await Backbone.load(cfg.backbone, { ...opts.runtime, path: opts.modelPath });
   // the robustness options become part of the run's preprocessing contract (recorded in run.json,
   // part of every feature-cache key, applied again by the model at prediction)
-  const backbone = loaded.withPreprocess(withRobustPreprocess(loaded.manifest.preprocess, { greyLevels: cfg.greyLevels ?? 'none', borderCrop: cfg.borderCrop ?? 0 }));
+  let backbone: Backbone;
+  try {
+    backbone = loaded.withPreprocess(withRobustPreprocess(loaded.manifest.preprocess, { greyLevels: cfg.greyLevels ?? 'none', borderCrop: cfg.borderCrop ?? 0 }));
+  } catch (err) {
+    await loaded.release();
+    throw err;
+  }
   clock('loadBackbone', t0);
   if (backbone.weights === 'synthetic') log(`warning: ${backbone.located.path} has synthetic weights (structure only): its results mean nothing`);
   const { spec, tensor } = await headSpecFor(backbone);
-  const augmenter = cfg.augmentFactor > 1 || cfg.acquisitionAugment
+  const augmenter = cfg.augmentFactor > 1
     ? (cfg.acquisitionAugment ? createAcquisitionAugmenter({}, cfg.seed) : createAugmenter({}, cfg.seed))
     : undefined;
   // acquisition augmentation reaches both classes, so that augmentation artefacts never mark COVID
-  const augmentFactorOther = cfg.acquisitionAugment ? 2 : 1;
+  const augmentFactorOther = augmenter && cfg.acquisitionAugment ? 2 : 1;
   const common = { tensor, cache: opts.cache, batchSize: 20, limits: opts.limits, onProgress: opts.onProgress };
   try {
     t0 = performance.now();
