@@ -9,6 +9,7 @@ import { decodeModel, exposeOutputs, findFeatureTensors } from './graph.js';
 import { locateModel, type LocateOptions, type LocatedModel } from './locate.js';
 import type { WeightsProvenance } from './registry.js';
 import { ThreadSession, type FeatureSession } from './thread-session.js';
+import type { PreprocessConfig } from '../preprocess/config.js';
 
 /** How to run a backbone. */
 export interface BackboneOptions extends LocateOptions {
@@ -23,6 +24,11 @@ export interface BackboneOptions extends LocateOptions {
    * synchronously on the calling thread, which a server's event loop cannot afford.
    */
   offThread?: boolean;
+  /**
+   * A preprocessing contract laid over the manifest's: a trained run's recorded contract (with its
+   * robustness options), so that prediction preprocesses as training did.
+   */
+  preprocess?: Partial<PreprocessConfig>;
 }
 
 /** Features for a batch: pooled [n, C] and/or the feature map [n, C, H, W]. */
@@ -70,7 +76,8 @@ export class Backbone {
    */
   static async load(name: string, opts: BackboneOptions = {}): Promise<Backbone> {
     assertTelemetryOff();
-    const { located, manifest, bytes } = await prepareBackboneGraph(name, opts);
+    const { located, manifest: graphManifest, bytes } = await prepareBackboneGraph(name, opts);
+    const manifest = opts.preprocess ? { ...graphManifest, preprocess: { ...graphManifest.preprocess, ...opts.preprocess } } : graphManifest;
     const warn = opts.warn ?? (() => {});
     for (const w of located.warnings ?? []) warn(w);
     const threads = opts.threads;
@@ -104,6 +111,14 @@ export class Backbone {
     }
     const { bytes: _dropped, ...rest } = located;
     return new Backbone(located.name, rest, manifest, session, device);
+  }
+
+  /**
+   * This backbone with another preprocessing contract over the same session (a run's robustness
+   * options). The returned object takes the session over: use and release it, not this one.
+   */
+  withPreprocess(preprocess: PreprocessConfig): Backbone {
+    return new Backbone(this.name, this.located, { ...this.manifest, preprocess }, this.session, this.device);
   }
 
   /** Input tensor length for one image (3 x H x W). */

@@ -3,6 +3,7 @@ import { Rng } from '../util/rng.js';
 import { Adam, ADAM_DEFAULTS } from './adam.js';
 import { cloneHead, createHead } from './init.js';
 import { sampleCount } from './predict.js';
+import { balancedOrder } from './sampler.js';
 import { checkHeadSpec } from './spec-check.js';
 import { convSteps, linearSteps } from './train-steps.js';
 import type { Head, HeadSpec } from './types.js';
@@ -43,6 +44,11 @@ export interface TrainOptions {
   classWeights?: [number, number];
   /** Overrides the spec's dropout probability. */
   dropout?: number;
+  /**
+   * Group id (0..g-1) of each training sample: when given, every epoch draws the groups equally
+   * (balancedOrder) instead of shuffling the samples once each. For source-balanced training.
+   */
+  sampleGroups?: ArrayLike<number>;
   /** Start from these weights instead of a fresh PyTorch-default initialisation (copied, not modified). */
   initialHead?: Head;
   /** Called after every epoch (progress bars). */
@@ -97,6 +103,7 @@ export function trainHead(spec: HeadSpec, train: LabelledFeatures, val: Labelled
   if (n === 0) throw new DatasetError('training features: the training set is empty; add images to the training split');
   if (nVal === 0) throw new DatasetError('validation features: the validation set is empty; add images to the validation split');
   const cw = o.classWeights ?? [1, 1];
+  if (o.sampleGroups && o.sampleGroups.length !== n) throw new UsageError(`training option sampleGroups has ${o.sampleGroups.length} entries for ${n} training samples`);
 
   const adamOpts = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay };
   const step = head.kind === 'squeezenet-conv'
@@ -112,8 +119,11 @@ export function trainHead(spec: HeadSpec, train: LabelledFeatures, val: Labelled
   const history: EpochRecord[] = [];
 
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    for (let i = 0; i < n; i++) order[i] = i;
-    shuffleRng.shuffle(order);
+    if (o.sampleGroups) balancedOrder(o.sampleGroups, shuffleRng, order);
+    else {
+      for (let i = 0; i < n; i++) order[i] = i;
+      shuffleRng.shuffle(order);
+    }
     let lossSum = 0;
     for (let start = 0; start < n; start += o.batchSize) {
       const end = Math.min(n, start + o.batchSize);

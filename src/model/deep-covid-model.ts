@@ -260,7 +260,8 @@ export class DeepCovidModel implements CovidModel {
     const rec = run.record.backbone;
     const runtime = opts.runtime ?? {};
     const recorded = await access(rec.file).then(() => rec.file, () => undefined);
-    const backbone = await Backbone.load(rec.name, { ...runtime, path: opts.modelPath ?? runtime.path ?? recorded });
+    // the run's recorded contract, robustness options included: prediction preprocesses as training did
+    const backbone = await Backbone.load(rec.name, { ...runtime, path: opts.modelPath ?? runtime.path ?? recorded, preprocess: rec.manifest.preprocess });
     try {
       if (backbone.modelSha256 !== rec.sha256) {
         throw new RunError(`${backbone.located.path} (sha256 ${backbone.modelSha256.slice(0, 12)}…) is not the backbone run ${run.record.id} was trained with (sha256 ${rec.sha256.slice(0, 12)}…, ${rec.file}): give that file as the model path`);

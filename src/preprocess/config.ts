@@ -1,3 +1,6 @@
+import { UsageError } from '../errors.js';
+import { GREY_LEVEL_PRESETS, type GreyLevels } from './grey-levels.js';
+
 /**
  * The preprocessing contract between images and a backbone. It is data (read from the model
  * manifest beside each .onnx, like timm's pretrained config), not code, so that a model file and
@@ -13,6 +16,11 @@ export interface PreprocessConfig {
   /** Per-channel mean and std applied to values scaled to [0, 1] (RGB order). */
   mean: [number, number, number];
   std: [number, number, number];
+  /**
+   * Grey-level standardisation of the crop before normalisation (a robustness option, see
+   * grey-levels.ts); absent = none, the paper's recipe.
+   */
+  greyLevels?: GreyLevels;
 }
 
 /** The torchvision ImageNet evaluation recipe used by Deep-COVID: Resize(224), CenterCrop(224), ImageNet mean/std. */
@@ -31,5 +39,29 @@ export function tensorLength(cfg: PreprocessConfig): number {
 
 /** A short stable string of the config, for cache keys. */
 export function preprocessKey(cfg: PreprocessConfig): string {
-  return JSON.stringify([cfg.resizeShorter, cfg.interpolation, cfg.crop, cfg.mean, cfg.std]);
+  const base = [cfg.resizeShorter, cfg.interpolation, cfg.crop, cfg.mean, cfg.std];
+  // appended only when set, so the keys of the paper's recipe (and their cached features) stay as they were
+  return JSON.stringify(cfg.greyLevels ? [...base, cfg.greyLevels] : base);
+}
+
+/** The robustness options of the preprocessing, as a training run sets them. */
+export interface RobustPreprocess {
+  /** Grey-level standardisation by name ('none' = the paper's recipe). */
+  greyLevels: 'none' | GreyLevels['method'];
+  /**
+   * Fraction of the shorter side cut away at each edge before the centre crop (film borders,
+   * burnt-in markers): the image is resized larger (shorter side crop / (1 - 2 x fraction)) and
+   * centre-cropped, as torchvision's Resize(256) + CenterCrop(224) does. 0 = none; at most 0.25.
+   */
+  borderCrop: number;
+}
+
+/** The contract `base` with the robustness options applied (the options none: `base` itself). */
+export function withRobustPreprocess(base: PreprocessConfig, r: RobustPreprocess): PreprocessConfig {
+  if (!(r.borderCrop >= 0 && r.borderCrop <= 0.25)) throw new UsageError(`preprocessing option borderCrop=${r.borderCrop} must be a fraction in 0..0.25`);
+  if (r.greyLevels === 'none' && r.borderCrop === 0) return base;
+  const out: PreprocessConfig = { ...base };
+  if (r.borderCrop > 0) out.resizeShorter = Math.round(Math.min(...base.crop) / (1 - 2 * r.borderCrop));
+  if (r.greyLevels !== 'none') out.greyLevels = { ...GREY_LEVEL_PRESETS[r.greyLevels] };
+  return out;
 }

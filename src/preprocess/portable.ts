@@ -7,6 +7,7 @@
  * measured in test/preprocess.portable.test.ts and stated in README ("Run it in the browser").
  */
 import type { PreprocessConfig } from './config.js';
+import { standardiseGrey } from './grey-levels.js';
 
 /** Python's round(): halves go to the even neighbour (torchvision's CenterCrop uses it). */
 function roundHalfEven(x: number): number {
@@ -32,11 +33,14 @@ export function cropPlan(width: number, height: number, cfg: PreprocessConfig) {
 }
 
 /**
- * Writes the normalised NCHW tensor of one grey crop into `out` at `offset`: the grey value is
- * replicated to R, G and B, scaled to [0, 1] and normalised per channel. A 256-entry table per
+ * Writes the normalised NCHW tensor of one grey crop into `out` at `offset`: the grey levels are
+ * standardised when the contract says so (`greyLevels`), then the grey value is replicated to R, G and B, scaled to [0, 1] and normalised per channel. A 256-entry table per
  * channel keeps this a single pass of lookups.
  */
 export function greyToTensor(pixels: Uint8Array, cfg: PreprocessConfig, out: Float32Array, offset = 0): void {
+  // the contract's grey-level standardisation (robustness option) acts on the crop, here, so
+  // that every path (training, prediction, the browser) applies it the same way
+  if (cfg.greyLevels) pixels = standardiseGrey(pixels, cfg.crop[1], cfg.crop[0], cfg.greyLevels);
   const plane = pixels.length;
   for (let c = 0; c < 3; c++) {
     const lut = channelLut(cfg, c);

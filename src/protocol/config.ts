@@ -1,3 +1,5 @@
+import type { RobustPreprocess } from '../preprocess/config.js';
+
 /** The Deep-COVID protocol's settings; the defaults reproduce the paper, everything is settable. */
 export interface ProtocolConfig {
   backbone: string;
@@ -17,6 +19,23 @@ export interface ProtocolConfig {
   thresholds: number[];
   /** Prevalence for PPV/NPV; null = the test set's own prevalence. */
   prevalence: number | null;
+  /**
+   * Robustness to the source (RESULTS.md): grey-level standardisation of every crop, part of the
+   * run's preprocessing contract ('none' = the paper's recipe).
+   */
+  greyLevels: RobustPreprocess['greyLevels'];
+  /** Fraction of the shorter side cut away at each edge before the crop (film borders, markers); 0 = none. */
+  borderCrop: number;
+  /**
+   * Acquisition augmentation (gamma, blur, resolution, noise, JPEG) on top of the geometric one;
+   * non-COVID training images then get one augmented copy too, so that no class alone carries it.
+   */
+  acquisitionAugment: boolean;
+  /**
+   * How training epochs draw samples: 'shuffle' (each sample once, the paper), 'source' (each
+   * image source equally often) or 'source-class' (each source-and-class cell equally often).
+   */
+  sampling: 'shuffle' | 'source' | 'source-class';
   trainSplit: string;
   testSplit: string;
   positiveClass: string;
@@ -34,6 +53,10 @@ export const PAPER_PROTOCOL: Omit<ProtocolConfig, 'backbone'> = {
   targetSensitivity: 0.98,
   thresholds: [0.1, 0.2, 0.3, 0.4, 0.5],
   prevalence: null,
+  greyLevels: 'none',
+  borderCrop: 0,
+  acquisitionAugment: false,
+  sampling: 'shuffle',
   trainSplit: 'train',
   testSplit: 'test',
   positiveClass: 'covid',

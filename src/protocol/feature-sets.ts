@@ -26,6 +26,8 @@ export interface FeatureSetOptions {
   /** COVID items get variants 1..factor-1 too (the paper's oversampling); 1 = originals only. */
   augmentFactor?: number;
   augmenter?: Augmenter;
+  /** Non-COVID items get variants 1..factor-1 too (acquisition augmentation); 1 = originals only (the paper). */
+  augmentFactorOther?: number;
   batchSize?: number;
   limits?: Partial<LoadLimits>;
   label: string;
@@ -39,10 +41,11 @@ export interface FeatureSetOptions {
  */
 export async function buildFeatureSet(backbone: Backbone, items: DatasetItem[], opts: FeatureSetOptions): Promise<FeatureSet> {
   const factor = Math.max(1, opts.augmentFactor ?? 1);
+  const factorOther = Math.max(1, opts.augmentFactorOther ?? 1);
   const reqItems: DatasetItem[] = [];
   const variants: number[] = [];
   for (const it of items) {
-    const k = it.label === 1 ? factor : 1;
+    const k = it.label === 1 ? factor : factorOther;
     for (let v = 0; v < k; v++) {
       reqItems.push(it);
       variants.push(v);

@@ -88,6 +88,17 @@ export function weightsNote(r: RunRecord): string {
   return '';
 }
 
+/** The run's robustness options in words ('' for the paper's recipe, or a record from before they existed). */
+export function robustnessNote(r: RunRecord): string {
+  const c = r.config;
+  const parts: string[] = [];
+  if (c.greyLevels && c.greyLevels !== 'none') parts.push(`grey levels ${c.greyLevels}`);
+  if (c.borderCrop) parts.push(`border crop ${(100 * c.borderCrop).toFixed(0)}% per edge`);
+  if (c.acquisitionAugment) parts.push('acquisition augmentation (both classes)');
+  if (c.sampling && c.sampling !== 'shuffle') parts.push(`${c.sampling}-balanced sampling`);
+  return parts.join(', ');
+}
+
 /** The run's summary.md: what was run, on what, and what came out, with intervals. */
 export function runSummaryMarkdown(r: RunRecord, m: EvaluationReport | null): string {
   const c = r.data.counts;
@@ -99,6 +110,8 @@ export function runSummaryMarkdown(r: RunRecord, m: EvaluationReport | null): st
   out.push('## Setup', '');
   out.push(`- Backbone: ${r.backbone.name} (${r.backbone.weights} weights; ${r.backbone.note}), frozen; head: ${r.backbone.manifest.head.kind}, dropout ${r.backbone.manifest.head.dropout}`);
   out.push(`- Protocol: Adam lr ${r.config.lr}, batch ${r.config.batchSize}, ${r.config.epochs} epochs, seed ${r.config.seed}, COVID augmentation x${r.config.augmentFactor}${r.config.classWeighting ? ', class-weighted loss' : ''}`);
+  const robust = robustnessNote(r);
+  if (robust) out.push(`- Robustness options: ${robust}`);
   out.push(`- Data: ${mdCode(r.data.root)} (${r.data.origin}); train ${c.train.n} images (${c.train.covid} COVID; ${c.trainAugmented.n} after augmentation), validation ${c.val.n} (${c.val.covid} COVID, split by ${r.data.validationBy}), test ${c.test ? `${c.test.n} (${c.test.covid} COVID)` : 'none'}`);
   out.push(`- Best epoch ${r.training.bestEpoch} of ${r.training.epochs} (lowest validation loss ${r.training.bestValLoss.toFixed(4)})`);
   out.push(`- Operating threshold ${r.threshold.value.toFixed(4)}: chosen on validation for sensitivity ≥ ${(100 * r.threshold.targetSensitivity).toFixed(0)}%${r.threshold.fallback ? ' (fallback 0.5: validation had no COVID images)' : ''}`);

@@ -4,9 +4,10 @@ import { Backbone, type BackboneOptions } from '../backbone/backbone.js';
 import { readDataset, splitOf, type DatasetItem } from '../dataset/read.js';
 import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
-import { createAugmenter } from '../augment/index.js';
+import { createAcquisitionAugmenter, createAugmenter } from '../augment/index.js';
+import { withRobustPreprocess } from '../preprocess/config.js';
 import { fitGateCrossFitted, gateToJSON, pooledRows, type GateModel } from '../gate/index.js';
-import { headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
+import { groupIds, headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
 import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
@@ -91,19 +92,35 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     log(`note: ${ds.root} holds materialised augmented copies (derived_from in the manifest), so on-the-fly augmentation is off for this run`);
     cfg.augmentFactor = 1;
   }
+  if ((cfg.sampling ?? 'shuffle') !== 'shuffle' && !trainAll.some((i) => i.source)) {
+    log(`note: ${ds.root} names no image sources (no source column in a manifest), so sampling "${cfg.sampling}" cannot balance sources`);
+  }
   const split = validationSplit(trainAll, cfg.valFraction, cfg.seed);
   if (split.by === 'image') log('note: the dataset has no patient ids, so validation is split by image (patients may straddle train and validation)');
 
   let t0 = performance.now();
-  const backbone = await Backbone.load(cfg.backbone, { ...opts.runtime, path: opts.modelPath });
+  const loaded = await Backbone.load(cfg.backbone, { ...opts.runtime, path: opts.modelPath });
+  // the robustness options become part of the run's preprocessing contract (recorded in run.json,
+  // part of every feature-cache key, applied again by the model at prediction)
+  let backbone: Backbone;
+  try {
+    backbone = loaded.withPreprocess(withRobustPreprocess(loaded.manifest.preprocess, { greyLevels: cfg.greyLevels ?? 'none', borderCrop: cfg.borderCrop ?? 0 }));
+  } catch (err) {
+    await loaded.release();
+    throw err;
+  }
   clock('loadBackbone', t0);
   if (backbone.weights === 'synthetic') log(`warning: ${backbone.located.path} has synthetic weights (structure only): its results mean nothing`);
   const { spec, tensor } = await headSpecFor(backbone);
-  const augmenter = cfg.augmentFactor > 1 ? createAugmenter({}, cfg.seed) : undefined;
+  const augmenter = cfg.augmentFactor > 1
+    ? (cfg.acquisitionAugment ? createAcquisitionAugmenter({}, cfg.seed) : createAugmenter({}, cfg.seed))
+    : undefined;
+  // acquisition augmentation reaches both classes, so that augmentation artefacts never mark COVID
+  const augmentFactorOther = augmenter && cfg.acquisitionAugment ? 2 : 1;
   const common = { tensor, cache: opts.cache, batchSize: 20, limits: opts.limits, onProgress: opts.onProgress };
   try {
     t0 = performance.now();
-    const train = await buildFeatureSet(backbone, split.train, { ...common, augmentFactor: cfg.augmentFactor, augmenter, label: `${cfg.backbone} train features` });
+    const train = await buildFeatureSet(backbone, split.train, { ...common, augmentFactor: cfg.augmentFactor, augmentFactorOther, augmenter, label: `${cfg.backbone} train features` });
     clock('extractTrain', t0);
     t0 = performance.now();
     const val = await buildFeatureSet(backbone, split.val, { ...common, label: `${cfg.backbone} validation features` });
@@ -121,6 +138,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     t0 = performance.now();
     const trained = trainHead(spec, { features: train.features, labels: train.labels }, { features: val.features, labels: val.labels }, {
       seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, classWeights, onEpoch: () => bar.tick(),
+      sampleGroups: samplingGroups(train.items, cfg.sampling ?? 'shuffle'),
     });
     bar.done();
     clock('trainHead', t0);
@@ -236,6 +254,15 @@ async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet
     log(`note: no out-of-distribution gate for this run (${err instanceof Error ? err.message : String(err)})`);
     return null;
   }
+}
+
+/**
+ * Group ids of the training samples for balanced sampling (undefined for 'shuffle', the paper):
+ * by source, or by source and class.
+ */
+export function samplingGroups(items: DatasetItem[], sampling: ProtocolConfig['sampling']): Int32Array | undefined {
+  if (sampling === 'shuffle') return undefined;
+  return groupIds(items.map((it) => (sampling === 'source' ? sourceName(it) : `${sourceName(it)}\t${it.label}`))).ids;
 }
 
 /** The item's source for per-source metrics ('unknown' when the manifest has none). */

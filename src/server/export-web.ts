@@ -126,7 +126,8 @@ export async function exportWeb(opts: ExportWebOptions): Promise<ExportWebResult
       map: manifest.features.map,
       tensor,
     },
-    preprocess: manifest.preprocess,
+    // the run's recorded contract (its robustness options included), not the graph's default
+    preprocess: { ...manifest.preprocess, ...rec.backbone.manifest.preprocess },
     threshold: rec.threshold.value,
     head: RUN_FILES.head,
     gate: hasGate ? RUN_FILES.gate : null,

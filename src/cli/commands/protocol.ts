@@ -32,6 +32,10 @@ interface ProtocolCliOptions extends RuntimeOptions {
   targetSensitivity: string;
   thresholds?: string;
   prevalence?: string;
+  greyLevels: string;
+  borderCrop: string;
+  acquisitionAugment?: boolean;
+  sampling: string;
   /** false with --no-report */
   report?: boolean;
   /** false with --no-shortcut-check */
@@ -56,6 +60,10 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--target-sensitivity <x>', 'sensitivity the validation-chosen operating threshold must reach', String(d.targetSensitivity))
     .option('--thresholds <list>', 'extra thresholds for the tables, comma-separated (0.1..0.5 always included)')
     .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)')
+    .option('--grey-levels <method>', 'robustness: standardise the grey levels of every crop: none, clahe, equalize or stretch (see RESULTS.md)', d.greyLevels)
+    .option('--border-crop <fraction>', 'robustness: cut this fraction of the shorter side from each edge before the crop (film borders, markers), 0..0.25', String(d.borderCrop))
+    .option('--acquisition-augment', 'robustness: add gamma, blur, resolution, noise and JPEG augmentation, to both classes')
+    .option('--sampling <mode>', 'robustness: shuffle (the paper), source (each image source equally often) or source-class', d.sampling)
     .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)')
     .option('--no-shortcut-check', 'skip the shortcut check on the test split (is the model looking at the lungs? stored in the run folder and its report)');
 }
@@ -74,7 +82,16 @@ function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'>
     targetSensitivity: numberIn(o.targetSensitivity, '--target-sensitivity', 0.01, 1),
     thresholds: [...new Set([...PAPER_PROTOCOL.thresholds, ...extra])].sort((a, b) => a - b),
     prevalence: o.prevalence === undefined ? null : numberIn(o.prevalence, '--prevalence', 0, 1),
+    greyLevels: oneOf(o.greyLevels, '--grey-levels', ['none', 'clahe', 'equalize', 'stretch'] as const),
+    borderCrop: numberIn(o.borderCrop, '--border-crop', 0, 0.25),
+    acquisitionAugment: !!o.acquisitionAugment,
+    sampling: oneOf(o.sampling, '--sampling', ['shuffle', 'source', 'source-class'] as const),
   };
+}
+
+function oneOf<T extends string>(value: string, flag: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} ${value}: choose one of ${allowed.join(', ')}`);
+  return value as T;
 }
 
 function limits(o: RuntimeOptions) {
