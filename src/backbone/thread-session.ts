@@ -65,7 +65,7 @@ export class ThreadSession implements FeatureSession {
 
   async run(feeds: Record<string, ort.Tensor>, fetches: string[]): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
     const [name, tensor] = Object.entries(feeds)[0];
-    // copied (the caller may reuse its buffer): one image is 0.6 MB, a moment's memcpy
+    // copied (the caller may reuse its buffer): one image is 0.6 MiB, a moment's memcpy
     const input = { name, data: tensor.data as Float32Array, dims: tensor.dims.map(Number) };
     return (await this.ask(this.nextId++, { kind: 'run', id: this.nextId - 1, input, fetches })).outputs;
   }

@@ -18,7 +18,7 @@ import type { LoadedImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type ImageSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
 import { decodeAndHashOffThread } from '../input/decode-pool.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
-import { greyToTensor, resizeAndCrop } from '../preprocess/to-tensor.js';
+import { cropDecoded, greyToTensor } from '../preprocess/to-tensor.js';
 import { readRunDir, readRunJson, RUN_FILES, type LoadedRun } from '../protocol/run-folder.js';
 import { assessScore, combineGate, gateFromJSON, inspectImage, pooledRows, scoreFeatures, type GateModel, type GateParts, type GateResult, type GateSettings } from '../gate/index.js';
 import { camFromFeatureMap, type CamResult } from '../explain/cam.js';
@@ -488,7 +488,7 @@ export class DeepCovidModel implements CovidModel {
   async prepare(input: ImageInput, limits?: Partial<LoadLimits>): Promise<{ image: LoadedImage; crop: Uint8Array; tensor: Float32Array; sha256: string }> {
     const src = await readSource(input);
     const image = await decodeProbed(await probeImage(src, limits));
-    const crop = await resizeAndCrop(image, this.preprocess);
+    const crop = await cropDecoded(image, src.bytes, this.preprocess);
     const tensor = new Float32Array(this.backbone.imageLength);
     greyToTensor(crop, this.preprocess, tensor);
     return { image, crop, tensor, sha256: sha256Hex(src.bytes) };
@@ -507,7 +507,7 @@ export class DeepCovidModel implements CovidModel {
     // off the thread, the bytes are hashed where they are decoded (hashing 50 MiB takes a while)
     const { image, sha256: hashed } = opts.decodeOffThread ? await decodeAndHashOffThread(src, opts.limits, { signal: opts.signal }) : { image: await decodeProbed(probe), sha256: undefined };
     const t1 = performance.now();
-    const crop = await resizeAndCrop(image, this.preprocess);
+    const crop = await cropDecoded(image, src.bytes, this.preprocess);
     const tensor = new Float32Array(this.backbone.imageLength);
     greyToTensor(crop, this.preprocess, tensor);
     const t2 = performance.now();

@@ -55,6 +55,15 @@ export async function cropProbed(p: ProbedImage, cfg: PreprocessConfig): Promise
 }
 
 /**
+ * Crops an image already decoded from `bytes` exactly as extraction does (`cropProbed`): the
+ * JavaScript resampler for the grey PNGs it takes, libvips otherwise. Every path that predicts
+ * (analyse, the server, explain) must crop this way, or the same file gets two probabilities.
+ */
+export async function cropDecoded(image: GreyImage, bytes: Uint8Array, cfg: PreprocessConfig): Promise<Uint8Array> {
+  return jsResamples(greyPngLayout(bytes), cfg) ? resizeAndCropGrey(image.data, image.width, image.height, cfg) : resizeAndCrop(image, cfg);
+}
+
+/**
  * Resizes and centre-crops a probed image with libvips. Ordinary 8-bit files take one fused libvips pipeline
  * (decode, grey, resize, crop: about a third less CPU than decoding to memory first); DICOM,
  * 16-bit images and crops that need padding are decoded first, then resized.

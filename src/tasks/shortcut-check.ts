@@ -67,7 +67,7 @@ async function check(model: CovidModel, opts: ShortcutOptions, split: string): P
   const only = await model.scoreRequests(masked, { ...common, augmenter: new LungMaskAugmenter('lungs-only', cfg, opts.fill), label: `${name} ${split} lungs only` });
   const mask = regionMask(cfg.crop);
   // each image's CAM is reduced to its share outside the lungs as it comes: holding every map
-  // (a MobileNetV2 map is 245 kB, its crop-size CAM 200 kB) grew memory by ~0.4 MB per test image
+  // (a MobileNetV2 map is 245 KiB, its crop-size CAM 200 KiB) grew memory by ~0.4 MiB per test image
   const outside = await camShares(model, plain, mask, { ...common, label: `${name} ${split} feature maps` });
   const idx: number[] = [];
   for (let i = 0; i < items.length; i++) if (full.ok[i] && hidden.ok[i] && only.ok[i] && outside.ok[i]) idx.push(i);

@@ -24,7 +24,7 @@ export interface QueueExtractOptions {
   augment?: { params?: Partial<AugmentParams>; seed: number };
   /** Images per job (default 20). */
   batchSize?: number;
-  /** Jobs enqueued and not yet collected (default: about 256 MB of results, at most 256 jobs). */
+  /** Jobs enqueued and not yet collected (default: about 256 MiB of results, at most 256 jobs). */
   window?: number;
   queueOptions?: Partial<Omit<CoordinatorOptions, 'window'>>;
   signal?: AbortSignal;
