@@ -161,7 +161,7 @@ ${overhead}
 - Redis: **${redisMed.commands.toFixed(2)} commands** and **${redisMed.bytes.toFixed(0)} bytes** (in + out) per image (paths of ~${Math.round(files.reduce((s, f) => s + f.length, 0) / files.length)} characters, sha256s, results, the event stream)
 - the coordinator (reading and hashing each file, enqueueing, collecting, appending rows): ${median([...cpuMs.queue1, ...cpuMs.queue2]).toFixed(2)} ms CPU per image
 
-Conditions: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}; load average ${load0.toFixed(1)} at the start and ${load1.toFixed(1)} at the end: **the machine was shared with other agents' work**, so the absolute rates are low and noisy; compare the rows with each other (they ran in turn). Measured ${new Date().toISOString().slice(0, 10)}.`;
+Conditions: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}; load average ${load0.toFixed(1)} at the start and ${load1.toFixed(1)} at the end${Math.max(load0, load1) > cpus().length ? ': **the machine was shared with other work**, so the absolute rates are low and noisy; compare the rows with each other (they ran in turn)' : ' (a quiet machine; the rows ran in turn)'}. Measured ${new Date().toISOString().slice(0, 10)}.`;
     console.log(body);
     if (process.argv.includes('--write')) await writeBenchSection('screen', 'Screening (`screen`, embedded and on a queue)', body);
   } finally {

@@ -318,7 +318,7 @@ async function floodSection(run: string, image: { name: string; bytes: Buffer })
   }
   const body2 = [
     `\`npx tsx bench/serve.ts --flood-only\`: ${clients} clients at once, each uploading a ${mib} MiB body (a dev-set PNG padded with zeros, so admitted uploads are decoded and predicted) ` +
-      'as the raw request body over its own loopback socket at a fixed rate, to `deep-covid serve` with its defaults (50 MiB upload limit, 1 inference at a time, queue 4, byte budget 4 x 50 MiB). ' +
+      'as the raw request body over its own loopback socket at a fixed rate, to `deep-covid serve` with its defaults (50 MiB upload limit, 1 inference at a time, queue 4, byte budget 2 x 50 MiB). ' +
       `A refused client waits Retry-After and tries again, until ${seconds} s have passed (uploads still running then are cut: "cut"). ` +
       '/healthz is asked every 100 ms throughout (one request at a time, 5 s timeout); RSS is the server process\'s resident set, after start → peak (VmHWM). ' +
       'Measured inside the server during the flood (bench/loop-probe.mjs): event-loop delay (`monitorEventLoopDelay`, 10 ms resolution), the share of time the loop was busy, and the longest V8 pause per collection kind (`PerformanceObserver` \'gc\', with counts).',

@@ -317,6 +317,12 @@ test('large bodies are received into reused shared buffers; an upload never sees
   assert.equal(second.bytes.length, 3 * 2 ** 20 + 5);
   second.release();
   assert.equal(pool.lease(100).bytes.buffer instanceof SharedArrayBuffer, false, 'small bodies use ordinary buffers');
+  // leased and idle memory together stay within the budget: an idle buffer gives way to a lease
+  // of another size instead of being kept beside it (reuse must not double the upload memory)
+  const big = pool.lease(6 * 2 ** 20);
+  assert.ok(pool.idleBytes + big.bytes.buffer.byteLength <= 8 * 2 ** 20, `idle ${pool.idleBytes} beside a 6 MiB lease`);
+  big.release();
+  assert.ok(pool.idleBytes <= 8 * 2 ** 20);
 
   // through the server: A then B in bodies of the same size (one pooled buffer), B's answer is B's
   const { app, port } = await listen({ model, maxUploadBytes: 4 * 2 ** 20 });

@@ -20,14 +20,18 @@ export interface BodyLease {
   release(): void;
 }
 
-/** A pool of shared body buffers holding at most `keepBytes` of idle memory. */
+/**
+ * A pool of shared body buffers: leased and idle buffers together stay within `keepBytes` (the
+ * server's byte budget) whenever the leases alone do, so reuse never doubles the upload memory.
+ */
 export class UploadBuffers {
   private readonly free: SharedArrayBuffer[] = [];
   private freeBytes = 0;
+  private leasedBytes = 0;
   private idleTimer: NodeJS.Timeout | null = null;
 
   /**
-   * @param keepBytes idle memory kept for later uploads (the server's byte budget)
+   * @param keepBytes memory kept for uploads, leased and idle together (the server's byte budget)
    * @param idleMs idle buffers are dropped after this long without a new upload, so a quiet
    *   server gives the memory back
    */
@@ -53,6 +57,9 @@ export class UploadBuffers {
     } else {
       sab = new SharedArrayBuffer(want);
     }
+    this.leasedBytes += sab.byteLength;
+    // idle buffers of other sizes give way to this one
+    this.shrinkTo(this.keepBytes - this.leasedBytes);
     let released = false;
     return {
       bytes: Buffer.from(sab, 0, size),
@@ -71,9 +78,15 @@ export class UploadBuffers {
   }
 
   private giveBack(sab: SharedArrayBuffer): void {
+    this.leasedBytes -= sab.byteLength;
     // most recently used last; the oldest go first when the pool would exceed its size
     this.free.push(sab);
     this.freeBytes += sab.byteLength;
-    while (this.freeBytes > this.keepBytes && this.free.length > 0) this.freeBytes -= this.free.shift()!.byteLength;
+    this.shrinkTo(this.keepBytes - this.leasedBytes);
+  }
+
+  /** Drops the oldest idle buffers until at most `bytes` of idle memory is kept. */
+  private shrinkTo(bytes: number): void {
+    while (this.freeBytes > bytes && this.free.length > 0) this.freeBytes -= this.free.shift()!.byteLength;
   }
 }
