@@ -21,7 +21,7 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 /**
  * Default budget of upload bytes held at once by all admitted requests: two full-size uploads (one
- * being predicted, one waiting). With four, a flood of 50 MiB uploads at 8 MiB/s peaked at 775 MiB
+ * being predicted, one waiting). With four, bench/serve.ts's faster flood of 50 MiB uploads peaked at 775 MiB
  * RSS; the budget bounds memory, the request queue still admits many smaller uploads.
  */
 export const DEFAULT_UPLOADS_IN_FLIGHT = 2;
