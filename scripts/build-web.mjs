@@ -29,13 +29,11 @@ const browserTwins = {
   },
 };
 
-/** Builds the page into `outDir` and returns the folder. */
-export async function buildWeb(outDir = join(root, 'dist', 'web')) {
-  const out = resolve(outDir);
-  await mkdir(out, { recursive: true });
-  await build({
-    entryPoints: [join(src, 'main.ts')],
-    outfile: join(out, 'app.js'),
+/** Bundles one page's script for the browsers the pages support. */
+function bundlePage(entry, outfile, extra = {}) {
+  return build({
+    entryPoints: [entry],
+    outfile,
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -44,26 +42,22 @@ export async function buildWeb(outDir = join(root, 'dist', 'web')) {
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',
+    ...extra,
   });
+}
+
+/** Builds the page into `outDir` and returns the folder. */
+export async function buildWeb(outDir = join(root, 'dist', 'web')) {
+  const out = resolve(outDir);
+  await mkdir(out, { recursive: true });
+  await bundlePage(join(src, 'main.ts'), join(out, 'app.js'));
   await build({ entryPoints: [join(src, 'style.css')], outfile: join(out, 'style.css'), bundle: true, minify: true, logLevel: 'warning' });
   for (const f of ['index.html', 'favicon.svg']) await copyFile(join(src, f), join(out, f));
   // the client-side page (export-web, serve --client-side): the same style, its own entry and HTML
   const client = join(out, 'client');
   await mkdir(client, { recursive: true });
-  const result = await build({
-    entryPoints: [join(src, 'client.ts')],
-    outfile: join(client, 'client.js'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: ['chrome109', 'firefox115', 'safari16'],
-    minify: true,
-    legalComments: 'none',
-    logLevel: 'warning',
-    plugins: [browserTwins],
-    external: ['fs', 'path'],
-    metafile: true,
-  });
+  // browserTwins swaps Node-only modules for their X.browser.ts twins
+  const result = await bundlePage(join(src, 'client.ts'), join(client, 'client.js'), { plugins: [browserTwins], external: ['fs', 'path'], metafile: true });
   // which source files the page runs (test/web.client-side checks they are Node's own modules)
   const inputs = Object.keys(result.metafile.inputs).filter((f) => f.startsWith('src/')).sort();
   await writeFile(join(out, 'client-modules.json'), JSON.stringify(inputs, null, 1) + '\n');

@@ -18,12 +18,9 @@ import { DeepCovidModel, isPredicted } from '../src/model/index.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { exportWeb } from '../src/server/export-web.js';
 import { CLIENT_SIDE_HEADERS, startStaticSite } from '../src/server/static-site.js';
-import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
+import { CHROMIUM, DEV_SET, projectRoot, SHARED, skipNoBrowser } from './helpers/shared.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) to run the browser test`
-  : !hasShared ? `shared development folder ${SHARED} is absent (dev images and models live there)` : false;
+const skip = skipNoBrowser;
 
 let work: string;
 let site: string;

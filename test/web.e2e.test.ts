@@ -7,7 +7,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -20,14 +19,11 @@ import { mapValueText, predictiveValuesSentence, probabilityText } from '../src/
 import { predictiveValuesAt } from '../src/evaluate/predictive-values.js';
 import type { ApiModelCard } from '../src/server/api-types.js';
 import { makeDevSubset } from './helpers/tiny-dataset.js';
-import { DEV_SET, hasShared, projectRoot, SHARED } from './helpers/shared.js';
+import { CHROMIUM, DEV_SET, projectRoot, SHARED, skipNoBrowser } from './helpers/shared.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const DICOM = join(SHARED, 'data', 'dicom', 'rsna-monochrome2-jpeg-baseline.dcm');
 const DEV_PNG = join(DEV_SET, 'test', 'covid', 'figure1-007e4ffdfe.png');
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) to run the browser test`
-  : !hasShared ? `shared development folder ${SHARED} is absent (dev images and models live there)` : false;
+const skip = skipNoBrowser;
 
 let work: string;
 let shots: string;

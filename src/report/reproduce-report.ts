@@ -96,6 +96,9 @@ export const PAPER_TABLE6: Readonly<Record<string, { label: string; sensitivity:
 
 /** What the report needs of every scored model, run or ensemble alike. */
 interface Scored {
+  /** The folder's name (a backbone, or "ensemble"): file names and legends. */
+  name: string;
+  /** What tables and headings call it (the ensemble says what it combines). */
   backbone: string;
   weights: string;
   threshold: number;
@@ -112,11 +115,12 @@ const COMBINE_WORDS = { probability: 'mean probability', logit: 'mean log-odds' 
 function scored(m: ReproduceModel): Scored | null {
   if ('run' in m) {
     const r = m.run;
-    return { backbone: m.backbone, weights: r.record.backbone.weights, threshold: r.record.threshold.value, metrics: r.metrics, predictions: r.predictions, reportLinks: `[${m.backbone} report](${runReportLink(m.backbone)})`, run: r };
+    return { name: m.backbone, backbone: m.backbone, weights: r.record.backbone.weights, threshold: r.record.threshold.value, metrics: r.metrics, predictions: r.predictions, reportLinks: `[${m.backbone} report](${runReportLink(m.backbone)})`, run: r };
   }
   if ('ensemble' in m) {
     const e = m.ensemble;
     return {
+      name: m.backbone,
       backbone: `${m.backbone} (${e.members.map((x) => x.backbone).join(' + ')}; ${COMBINE_WORDS[e.combine]}, chosen on validation)`,
       weights: e.weights,
       threshold: e.threshold,
@@ -260,7 +264,7 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
   const withRoc = all.filter((x) => x.metrics?.roc);
   if (withRoc.length) {
     md.push('## ROC curves of all models (paper Fig. 11)', '');
-    const curves = withRoc.map((x) => ({ label: rocLabel(x.backbone.split(' (')[0], x.weights, x.metrics), roc: x.metrics!.roc! }));
+    const curves = withRoc.map((x) => ({ label: rocLabel(x.name, x.weights, x.metrics), roc: x.metrics!.roc! }));
     const markers: RocMarker[] = withRoc.map((x, i) => {
       const op = x.metrics!.operatingPoint;
       return { model: curves[i].label, fpr: 1 - (op.specificity.estimate ?? 0), tpr: op.sensitivity.estimate ?? 0 };
@@ -282,7 +286,7 @@ export async function buildReproduceReport(dir: string, models: ReproduceModel[]
     md.push(`AUC ${aucCi(m)}; at threshold ${thr.toFixed(4)}: sensitivity ${pctCi(op.sensitivity)}, specificity ${pctCi(op.specificity)}. ${run ? `Full report with calibration, training curve, sample images and model card: ${x.reportLinks}.` : `Its members' reports: ${x.reportLinks.replace(/^members: /, '')}.`}`, '');
     md.push(`### ${backbone}: sensitivity and specificity by threshold (paper Tables 2–5)`, '');
     md.push(thresholdTable(m), '');
-    const safe = backbone.split(' (')[0].replace(/[^A-Za-z0-9._-]+/g, '_');
+    const safe = x.name.replace(/[^A-Za-z0-9._-]+/g, '_');
     addFigure(
       await chartFigure(`${safe}-confusion`, `Confusion matrix of ${backbone}`, confusionSpec(confusionCells(op.confusion), `${backbone}: confusion matrix at threshold ${thr.toFixed(4)}`), warn),
       `${backbone}: test images by actual and predicted class at the operating threshold (paper Figs. 5–6); percentages are shares of the actual class.`,

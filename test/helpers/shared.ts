@@ -19,3 +19,11 @@ export const hasShared = existsSync(MODELS_DIR) && existsSync(REFERENCE_DIR) && 
 
 /** Pass as node:test's `skip` option: false when shared/ exists, else the reason. */
 export const skipNoShared: string | false = hasShared ? false : `shared development folder ${SHARED} is absent (models, reference outputs and dev data live there)`;
+
+/** Debian's Chromium, which the browser tests drive through Playwright. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Why a browser test cannot run here (no Chromium, or no shared folder), or false. */
+export const skipNoBrowser: string | false = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) to run the browser test`
+  : !hasShared ? `shared development folder ${SHARED} is absent (dev images and models live there)` : false;

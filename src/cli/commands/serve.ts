@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { buildServer } from '../../server/app.js';
+import { buildServer, DEFAULT_UPLOADS_IN_FLIGHT } from '../../server/app.js';
 import { loadModelService } from '../../server/model-service.js';
 import { parseHost } from '../../server/security.js';
 import { PROJECT_ROOT } from '../../util/paths.js';
@@ -103,7 +103,7 @@ export function registerServe(program: Command, io: { out: (s: string) => void; 
     .option('--max-upload-mb <n>', 'largest upload in MiB (1 MiB = 1,048,576 bytes)', '50')
     .option('--concurrency <n>', 'inferences at once', '1')
     .option('--queue <n>', 'uploads that may be received or wait beside the running ones; more get "503 busy" with Retry-After before their body is read', '4')
-    .option('--max-buffered-mb <n>', 'upload MiB all admitted requests (receiving, waiting or running) may hold together (default: 4 x --max-upload-mb); more get "503 busy" before their body is read')
+    .option('--max-buffered-mb <n>', `upload MiB all admitted requests (receiving, waiting or running) may hold together (default: ${DEFAULT_UPLOADS_IN_FLIGHT} x --max-upload-mb); more get "503 busy" before their body is read`)
     .option('--allowed-host <name>', 'a further host name the server answers to, repeatable or comma-separated (besides localhost, 127.0.0.1, [::1] and --host), e.g. this machine\'s DNS name; "*" turns the check off (only behind a proxy that checks Host)', collect)
     .option('--web <dir>', 'folder with the bundled page (default: dist/web, made by npm run build)')
     .option('--model <file>', 'the backbone ONNX file, if it moved since training')
