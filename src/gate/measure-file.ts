@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import type { GreyImage } from '../input/grey-image.js';
-import { decodeProbed, mapSharpError, type ProbedImage } from '../input/load-image.js';
+import { decodeProbed, mapSharpError, range16, type ProbedImage } from '../input/load-image.js';
 import type { DicomMeta } from './header.js';
 import { MEASURE_SIDE, measureGrey, pixelStats, shape } from './image.js';
 import type { ImageFacts } from './types.js';
@@ -40,15 +40,9 @@ export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { m
     let lo = 0;
     let scale = 1;
     if (deep) {
-      // the same stretch as the grey path: the image's own [min, max] onto 0..255
-      let min = 65535;
-      let max = 0;
-      // (the display pipeline has flattened alpha away: every sample is a colour sample)
-      for (let i = 0; i < px.length; i++) {
-        const v = px[i];
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
+      // the same stretch as the grey path: the image's own [min, max] onto 0..255 (the display
+      // pipeline has flattened alpha away: every sample is a colour sample)
+      const [min, max] = range16(px as Uint16Array);
       lo = min;
       scale = max > min ? 255 / (max - min) : 0;
     }

@@ -160,7 +160,8 @@ function strided(px: Uint16Array, n: number, channels: number): Uint16Array {
   return out;
 }
 
-function range16(px: Uint16Array): [number, number] {
+/** The smallest and largest 16-bit sample ([0, 0] for no samples): the range the 16-bit stretch maps onto 0..255. */
+export function range16(px: Uint16Array): [number, number] {
   let lo = 65535;
   let hi = 0;
   for (let i = 0; i < px.length; i++) {
