@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
 import { DeepCovidModel, isPredicted, isRefused } from '../src/model/index.js';
-import { inspectImage } from '../src/gate/index.js';
+import { gateFiles, inspectImage } from '../src/gate/index.js';
+import { Backbone } from '../src/backbone/backbone.js';
 import { probeImage } from '../src/input/load-image.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { main } from '../src/cli/main.js';
-import { DEV_SET, SHARED, skipNoShared } from './helpers/shared.js';
+import { DEV_SET, MODELS_DIR, SHARED, skipNoShared } from './helpers/shared.js';
 
 const DICOM = join(SHARED, 'data', 'dicom');
 const NOT_CXR = join(SHARED, 'data', 'not-cxr');
@@ -140,6 +141,36 @@ test('predict gates what the extraction read and decoded: the stand-alone gate\'
     }
     assert.ok(first.some((p) => isRefused(p)) && first.some((p) => isPredicted(p)), 'both verdicts occur');
   } finally {
+    await model.release();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('gateFiles reads each file once and gives the verdicts predict gives', { skip: skipNoShared }, async () => {
+  const pick = async (dir: string, n: number) => (await readdir(dir)).sort().slice(0, n).map((f) => join(dir, f));
+  const files = [
+    ...(await pick(join(DEV_SET, 'test', 'non'), 3)), ...(await pick(join(NOT_CXR, 'ct'), 2)), ...(await pick(join(NOT_CXR, 'photo'), 2)),
+    join(DICOM, 'ts-explicit-vr-le-ct-16bit-signed-rescale.dcm'), join(DICOM, 'rsna-monochrome2-jpeg-baseline.dcm'),
+  ];
+  const model = await DeepCovidModel.load(run);
+  const backbone = await Backbone.load('squeezenet1_1', { path: join(MODELS_DIR, 'squeezenet1_1.onnx'), threads: 2 });
+  const dir = await mkdtemp(join(tmpdir(), 'dc-gatefiles-once-'));
+  try {
+    assert.ok(model.gate, 'the run has a learned gate');
+    const fresh = new FeatureCache(dir);
+    for (const pass of ['fresh cache', 'from the cache']) {
+      const { value: gated, reads } = await countingReads(() => gateFiles(backbone, model.gate, files, { cache: fresh }));
+      for (const f of files) assert.equal(reads.get(f), 1, `${pass}: ${f} read ${reads.get(f) ?? 0} times`);
+      const predicted = await model.predict(files, { cache: fresh });
+      for (let i = 0; i < files.length; i++) {
+        const [g, p] = [gated[i], predicted[i]];
+        assert.ok(!('error' in g) && !('error' in p), files[i]);
+        assert.equal(g.gate.verdict, p.gate.verdict, `${pass}: ${files[i]}`);
+        assert.deepEqual(g.gate.reasons, p.gate.reasons, `${pass}: ${files[i]}`);
+      }
+    }
+  } finally {
+    await backbone.release();
     await model.release();
     await rm(dir, { recursive: true, force: true });
   }

@@ -54,31 +54,48 @@ export async function gateFiles(backbone: Backbone, gate: GateModel | null, sour
     throw new Error(`the gate was fitted on the features of backbone ${gate.backboneSha256.slice(0, 12)}…, not ${backbone.name} (${backbone.modelSha256.slice(0, 12)}…)`);
   }
   const requests = sources.map((s) => (typeof s === 'string' ? { file: s } : { file: s.name, bytes: s.bytes }));
+  const checks: Array<Awaited<ReturnType<typeof inspectImage>> | { error: string } | undefined> = new Array(sources.length);
+  const check = async (i: number, probe: ProbedImage, decoded?: LoadedImage): Promise<void> => {
+    try {
+      checks[i] = await inspectImage(probe, decoded, opts.settings);
+    } catch (err) {
+      checks[i] = { error: err instanceof Error ? err.message : String(err) };
+    }
+  };
+  // With a learned check the extraction reads each file once and hands over its probe and
+  // decoded pixels; without one there are no features to compute, only the facts.
   const res = gate
-    ? await extractFeatures(backbone, requests, { tensor: 'pooled', cache: opts.cache ?? null, limits: opts.limits, batchSize: opts.batchSize, signal: opts.signal, onProgress: opts.onProgress, label: 'gate features' })
+    ? await extractFeatures(backbone, requests, {
+      tensor: 'pooled', cache: opts.cache ?? null, limits: opts.limits, batchSize: opts.batchSize, signal: opts.signal, onProgress: opts.onProgress, label: 'gate features',
+      inspect: (i, probe, image) => check(i, probe, image ?? undefined),
+    })
     : null;
   const scores = gate && res ? scoreFeatures(gate, res.features!, requests.length) : null;
   const failed = new Map<string, ExtractFailure>((res?.failures ?? []).map((f) => [f.file, f]));
+  if (!res) {
+    // a few files at a time: sharp decodes on its own threads
+    const width = 4;
+    for (let start = 0; start < sources.length; start += width) {
+      opts.signal?.throwIfAborted();
+      await Promise.all(sources.slice(start, start + width).map(async (src, k) => {
+        const probe = await probeImage(src, opts.limits).catch((err: unknown) => err instanceof Error ? err : new Error(String(err)));
+        if (probe instanceof Error) checks[start + k] = { error: probe.message };
+        else await check(start + k, probe);
+      }));
+    }
+  }
   const out: GatedFile[] = new Array<GatedFile>(sources.length);
-  // a few files at a time: sharp decodes on its own threads
-  const width = 4;
-  for (let start = 0; start < sources.length; start += width) {
-    opts.signal?.throwIfAborted();
-    await Promise.all(sources.slice(start, start + width).map(async (src, k) => {
-      const i = start + k;
-      const file = requests[i].file;
-      if (res && !res.ok[i]) {
-        out[i] = { file, error: failed.get(file)?.message ?? `${file}: could not be read` };
-        return;
-      }
-      try {
-        const { header, image } = await inspectImage(await probeImage(src, opts.limits), undefined, opts.settings);
-        const ood = gate && scores ? assessScore(gate, scores[i]) : null;
-        out[i] = { file, gate: combineGate({ header, image, ood }, { disabled: opts.disabled, noOodModel: !gate }) };
-      } catch (err) {
-        out[i] = { file, error: err instanceof Error ? err.message : String(err) };
-      }
-    }));
+  for (let i = 0; i < sources.length; i++) {
+    const file = requests[i].file;
+    const c = checks[i];
+    if ((res && !res.ok[i]) || !c) {
+      out[i] = { file, error: failed.get(file)?.message ?? `${file}: could not be read` };
+    } else if ('error' in c) {
+      out[i] = { file, error: c.error };
+    } else {
+      const ood = gate && scores ? assessScore(gate, scores[i]) : null;
+      out[i] = { file, gate: combineGate({ header: c.header, image: c.image, ood }, { disabled: opts.disabled, noOodModel: !gate }) };
+    }
   }
   return out;
 }
