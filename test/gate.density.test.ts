@@ -256,7 +256,7 @@ describe('cross-fitted cut-offs (gate.json version 2)', () => {
 
 describe('combineGate', () => {
   const r = (code: GateReason['code'], level: GateReason['level']): GateReason => ({ code, level, message: code });
-  const facts = { width: 1, height: 1, aspect: 1, greyStd: 0, storedChannels: 1, colourFraction: 0, meanChroma: 0 };
+  const facts = { width: 1, height: 1, aspect: 1, greyStd: 0, storedChannels: 1, colourFraction: 0, meanChroma: 0, symmetry: 1 };
 
   test('refused if anything refuses, else warned if anything warns, else passed; refusals listed first', () => {
     const res = combineGate({ header: null, image: { facts, reasons: [r('low-contrast', 'warn'), r('too-small', 'refuse')] }, ood: null });

@@ -164,7 +164,8 @@ async function colourFacts(blob: Blob, name: string, width: number, height: numb
     rgb[3 * i + 2] = b;
     if (r !== g || g !== b) colour = true;
   }
-  const stats = colour ? pixelStats(rgb, n, 3) : pixelStats(rgb.filter((_, k) => k % 3 === 0), n, 1);
+  const [w, h] = size ? [size.resizeWidth, size.resizeHeight] : [width, height];
+  const stats = colour ? pixelStats(rgb, w, h, 3) : pixelStats(rgb.filter((_, k) => k % 3 === 0), w, h, 1);
   return { ...shape(width, height), ...stats, storedChannels: colour ? 3 : 1 };
 }
 
@@ -203,7 +204,7 @@ async function analyse(m: ClientModel, file: File): Promise<ClientResult> {
     const gate = combineGate({
       header: meta ? assessHeader(meta) : null,
       image: assessImage(facts),
-      ood: m.gate && score !== null && Number.isFinite(score) ? assessScore(m.gate, score) : null,
+      ood: m.gate && score !== null && Number.isFinite(score) ? assessScore(m.gate, score, facts.symmetry) : null,
     }, { disabled: m.site.gateDisabled === true, noOodModel: !m.gate });
     if (gate.verdict === 'refused') return { gate, prediction: null, ms: performance.now() - t0 };
     const probability = predictProba(m.head, tensor === 'map' ? map : pooled)[0];
@@ -270,6 +271,8 @@ function showResult(li: HTMLElement, name: string, r: ClientResult, site: SiteCo
   li.dataset.verdict = r.gate.verdict;
   li.dataset.reasons = r.gate.reasons.map((x) => x.code).join(' ');
   if (r.gate.ood) li.dataset.oodScore = String(r.gate.ood.score);
+  if (r.gate.ood?.evidence !== undefined) li.dataset.oodEvidence = String(r.gate.ood.evidence);
+  if (r.gate.image) li.dataset.symmetry = String(r.gate.image.symmetry);
   li.dataset.ms = r.ms.toFixed(1);
   const notes = r.gate.reasons.filter((x) => x.level === 'note');
   const title = h('h3', { class: 'result-title' }, name);
