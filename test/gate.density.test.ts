@@ -240,7 +240,11 @@ describe('cross-fitted cut-offs (gate.json version 2)', () => {
     assert.deepEqual(back.calibration, gate.calibration);
     assert.throws(() => gateFromJSON({ ...json, version: 1 }, '/r/gate.json'), /\/r\/gate\.json: calibration\.split/);
     assert.throws(() => gateFromJSON({ ...json, calibration: { ...gate.calibration, folds: 1 } }, '/r/gate.json'), /calibration\.folds/);
-    assert.throws(() => gateFromJSON({ ...json, version: 3 }, 'g.json'), /gate version 3 was written by a newer deep-covid \(this one reads versions 1 to 2\)/);
+    assert.throws(() => gateFromJSON({ ...json, version: 4 }, 'g.json'), /gate version 4 was written by a newer deep-covid \(this one reads versions 1 to 3\)/);
+    // a version-2 file has no mirror-symmetry calibration: the score alone warns, whatever the symmetry
+    assert.equal(back.view, undefined);
+    assert.equal(assessScore(back, gate.cutoff * 0.99, -0.5).facts.flagged, false);
+    assert.equal(assessScore(back, gate.cutoff * 1.01, 1).facts.flagged, true);
   });
 
   test('the warning names what the cut-off was set on', () => {
