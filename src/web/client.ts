@@ -259,8 +259,11 @@ function renderCard(site: SiteConfig, gate: GateModel | null): void {
 /** What the page's input gate checks, in words. */
 function gateSentence(site: SiteConfig, gate: GateModel | null): string {
   const facts = 'Every image passes the same input gate as in deep-covid predict: DICOM header facts (modality CR or DX, chest, PA or AP view), image facts (size, shape, contrast, colour)';
+  const setOn = gate?.calibration.split === 'validation' ? 'the validation images' : 'out-of-fold scores of the images it was trained and validated on';
   const learned = gate
-    ? ` and how unlike the training X-rays its features are (warning above ${gate.cutoff.toFixed(1)}, set on ${gate.calibration.split === 'validation' ? 'the validation images' : 'out-of-fold scores of the images it was trained and validated on'}; refusal above ${gate.farCutoff.toFixed(1)}).`
+    ? gate.view
+      ? ` and how unlike the training X-rays its features are, weighed with how far it is from left-right mirror symmetry as frontal films have (warning when both together exceed what 1 in ${Math.round(1 / (1 - gate.view.quantile))} of ${setOn} reach; refusal above a feature score of ${gate.farCutoff.toFixed(1)}).`
+      : ` and how unlike the training X-rays its features are (warning above ${gate.cutoff.toFixed(1)}, set on ${setOn}; refusal above ${gate.farCutoff.toFixed(1)}).`
     : '. This run has no record of its training images (no gate.json), so that check is not made.';
   const off = site.gateDisabled ? ' This site was exported with the gate switched off: nothing is refused, and every result says what would have been.' : ' A refused image gets the reasons and no P(COVID).';
   return facts + learned + off;
