@@ -240,7 +240,11 @@ describe('cross-fitted cut-offs (gate.json version 2)', () => {
     assert.deepEqual(back.calibration, gate.calibration);
     assert.throws(() => gateFromJSON({ ...json, version: 1 }, '/r/gate.json'), /\/r\/gate\.json: calibration\.split/);
     assert.throws(() => gateFromJSON({ ...json, calibration: { ...gate.calibration, folds: 1 } }, '/r/gate.json'), /calibration\.folds/);
-    assert.throws(() => gateFromJSON({ ...json, version: 3 }, 'g.json'), /gate version 3 was written by a newer deep-covid \(this one reads versions 1 to 2\)/);
+    assert.throws(() => gateFromJSON({ ...json, version: 4 }, 'g.json'), /gate version 4 was written by a newer deep-covid \(this one reads versions 1 to 3\)/);
+    // a version-2 file has no mirror-symmetry calibration: the score alone warns, whatever the symmetry
+    assert.equal(back.view, undefined);
+    assert.equal(assessScore(back, gate.cutoff * 0.99, -0.5).facts.flagged, false);
+    assert.equal(assessScore(back, gate.cutoff * 1.01, 1).facts.flagged, true);
   });
 
   test('the warning names what the cut-off was set on', () => {
@@ -256,7 +260,7 @@ describe('cross-fitted cut-offs (gate.json version 2)', () => {
 
 describe('combineGate', () => {
   const r = (code: GateReason['code'], level: GateReason['level']): GateReason => ({ code, level, message: code });
-  const facts = { width: 1, height: 1, aspect: 1, greyStd: 0, storedChannels: 1, colourFraction: 0, meanChroma: 0 };
+  const facts = { width: 1, height: 1, aspect: 1, greyStd: 0, storedChannels: 1, colourFraction: 0, meanChroma: 0, symmetry: 1 };
 
   test('refused if anything refuses, else warned if anything warns, else passed; refusals listed first', () => {
     const res = combineGate({ header: null, image: { facts, reasons: [r('low-contrast', 'warn'), r('too-small', 'refuse')] }, ood: null });

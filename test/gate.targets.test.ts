@@ -1,11 +1,11 @@
-// Issue 12's targets on a fixed subset, with real ImageNet weights: the gate fitted as `train`
+// Issue 12's targets, with real ImageNet weights: the gate fitted as `train`
 // fits it (covidx5k-dev's training images = the run's training and validation parts, density on
-// all of them, cut-offs from 5-fold patient-grouped out-of-fold scores), then at most 2% of test
+// all of them, cut-offs from 5-fold patient-grouped out-of-fold scores, the warning weighing each
+// image's mirror symmetry as gate.json version 3 does), then at most 2% of test
 // chest X-rays flagged and at least 95% of not-cxr refused or flagged; every DICOM fixture that is
-// not a chest radiograph refused. Subset: every 4th test image and every 2nd not-cxr image (all 5
-// photographs), fixed in advance; bench/gate.ts measures the full sets (BENCHMARKS.md).
-// SqueezeNet misses the not-cxr target (94.3% on the full set: lateral films pass its density check
-// more often); what it does reach is asserted, so a regression still fails.
+// not a chest radiograph refused. Images: the whole test set (392: with every 4th image only, 98,
+// the 2% target allowed a single flagged film, too coarse to measure it) and every 2nd not-cxr
+// image (all 5 photographs), fixed in advance; bench/gate.ts measures the full sets (BENCHMARKS.md).
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,14 +16,14 @@ import { Backbone } from '../src/backbone/backbone.js';
 import { readDataset, splitOf } from '../src/dataset/read.js';
 import { FeatureCache } from '../src/features/cache.js';
 import { extractFeatures } from '../src/features/extract.js';
-import { fitGateCrossFitted, gateFiles, gateFlags, type GatedFile, type GateModel } from '../src/gate/index.js';
+import { fitGateCrossFitted, gateFiles, gateFlags, measureSymmetry, type GatedFile, type GateModel } from '../src/gate/index.js';
 import { DEV_SET, MODELS_DIR, SHARED, skipNoShared } from './helpers/shared.js';
 
 const NOT_CXR = join(SHARED, 'data', 'not-cxr');
 const DICOM = join(SHARED, 'data', 'dicom');
 
-/** Least share of not-cxr caught asserted per backbone: the issue's 95%, except where it is not met (see above). */
-const NOT_CXR_FLOOR: Record<string, number> = { squeezenet1_1: 0.9, mobilenet_v2: 0.95 };
+/** Least share of not-cxr refused or flagged: the issue's target, for every backbone. */
+const NOT_CXR_FLOOR = 0.95;
 
 for (const backboneName of ['mobilenet_v2', 'squeezenet1_1']) describe(`the gate on the development data (${backboneName}, ImageNet weights)`, { skip: skipNoShared }, () => {
   let backbone: Backbone;
@@ -43,8 +43,9 @@ for (const backboneName of ['mobilenet_v2', 'squeezenet1_1']) describe(`the gate
       assert.deepEqual(res.failures, []);
       return { data: res.features!, n: files.length, dim: res.dim };
     };
-    gate = fitGateCrossFitted(await pooled(inDist.map((i) => i.file)), inDist.map((i) => i.patient!), { backboneSha256: backbone.modelSha256, folds: 5, seed: 0 });
-    testFiles = splitOf(ds, 'test').map((i) => i.file).filter((_, k) => k % 4 === 0);
+    const symmetry = await measureSymmetry(inDist.map((i) => i.file));
+    gate = fitGateCrossFitted(await pooled(inDist.map((i) => i.file)), inDist.map((i) => i.patient!), { backboneSha256: backbone.modelSha256, folds: 5, seed: 0, symmetry });
+    testFiles = splitOf(ds, 'test').map((i) => i.file);
   });
   after(async () => {
     await backbone?.release();
@@ -65,6 +66,8 @@ for (const backboneName of ['mobilenet_v2', 'squeezenet1_1']) describe(`the gate
     // each fold's own cut-off lies within 5% of the pooled one
     assert.ok(cal.foldCutoffs.every((c) => Math.abs(c / gate.cutoff - 1) < 0.05), JSON.stringify(cal.foldCutoffs));
     assert.ok(gate.farCutoff > gate.cutoff);
+    // the evidence cut-off (score and mirror symmetry) lets about as many through
+    assert.ok(gate.view && gate.view.n === cal.n && gate.view.flagged <= 0.03 * cal.n, JSON.stringify(gate.view));
   });
 
   test('at most 2% of the test chest X-rays are flagged, none refused', async () => {
@@ -74,7 +77,7 @@ for (const backboneName of ['mobilenet_v2', 'squeezenet1_1']) describe(`the gate
     assert.ok(results.every((r) => 'gate' in r && r.gate.verdict !== 'refused'));
   });
 
-  test(`at least ${100 * NOT_CXR_FLOOR[backboneName]}% of not-cxr are refused or flagged; CT slices and photographs refused`, async () => {
+  test(`at least ${100 * NOT_CXR_FLOOR}% of not-cxr are refused or flagged; CT slices and photographs refused`, async () => {
     const perKind: Record<string, number> = {};
     const all: GatedFile[] = [];
     for (const kind of ['ct', 'lateral-xray', 'photo']) {
@@ -88,7 +91,7 @@ for (const backboneName of ['mobilenet_v2', 'squeezenet1_1']) describe(`the gate
       }
     }
     const share = flaggedShare(all);
-    assert.ok(share >= NOT_CXR_FLOOR[backboneName], `not-cxr caught: ${(share * 100).toFixed(1)}% (${JSON.stringify(perKind)})`);
+    assert.ok(share >= NOT_CXR_FLOOR, `not-cxr caught: ${(share * 100).toFixed(1)}% (${JSON.stringify(perKind)})`);
     // the photographs are refused by their colour before any learned score
     const photo = all.filter((r) => r.file.includes('/photo/'));
     assert.ok(photo.every((r) => 'gate' in r && r.gate.reasons.some((x) => x.code === 'colour-picture')));

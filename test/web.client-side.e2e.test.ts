@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FeatureCache } from '../src/features/cache.js';
+import { asymmetry, gateFromJSON } from '../src/gate/index.js';
 import { DeepCovidModel, isPredicted } from '../src/model/index.js';
 import { trainRun } from '../src/protocol/train-run.js';
 import { exportWeb } from '../src/server/export-web.js';
@@ -226,6 +227,8 @@ test('serve --client-side\'s static server: cross-origin isolation headers, expo
 
 /** OOD scores may differ this much (relative) between the page and Node: the resamplers differ by a grey level or two. */
 const OOD_TOLERANCE = 0.02;
+/** Mirror symmetry may differ this much: the same pixels give the same value; only images over 512 px are resampled by the browser. */
+const SYMMETRY_TOLERANCE = 0.01;
 
 test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD scores as Node; a refused image has no probability; a CT DICOM is refused by modality', { skip, timeout: 240_000 }, async () => {
   const notCxr = join(SHARED, 'data', 'not-cxr');
@@ -252,12 +255,20 @@ test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD 
       verdict: li.getAttribute('data-verdict'),
       reasons: (li.getAttribute('data-reasons') ?? '').split(' ').filter(Boolean).sort(),
       score: li.hasAttribute('data-ood-score') ? Number(li.getAttribute('data-ood-score')) : null,
+      evidence: li.hasAttribute('data-ood-evidence') ? Number(li.getAttribute('data-ood-evidence')) : null,
+      symmetry: li.hasAttribute('data-symmetry') ? Number(li.getAttribute('data-symmetry')) : null,
       probability: li.querySelector('[data-testid=probability]')?.getAttribute('data-probability') ?? null,
       heatmap: li.querySelector('canvas') !== null,
       refusal: li.querySelector('[data-testid=refused]')?.textContent ?? null,
       text: li.textContent ?? '',
     })));
     const node = await model.predict(files);
+    // the run's gate weighs mirror symmetry (version 3): how far the evidence may move with the tolerances above
+    const gate = gateFromJSON(JSON.parse(await readFile(join(runDir, 'gate.json'), 'utf8')), 'gate.json');
+    assert.ok(gate.view, 'the run\'s gate.json has no mirror-symmetry calibration');
+    const view = gate.view;
+    const evidenceTolerance = (sym: number) => Math.log(1 + OOD_TOLERANCE) / gate.calibration.logSd
+      + Math.max(...[-1, 1].map((d) => Math.abs(Math.log(asymmetry(sym + d * SYMMETRY_TOLERANCE)) - Math.log(asymmetry(sym))))) / view.asymLogSd;
     let maxRel = 0;
     let borderline = 0;
     for (let i = 0; i < files.length; i++) {
@@ -272,8 +283,14 @@ test('in Chromium, the input gate and DICOM: the same verdicts, reasons and OOD 
         maxRel = Math.max(maxRel, rel);
         assert.ok(rel <= OOD_TOLERANCE, `${b.file}: OOD score ${b.score} in the browser, ${ood.score} in Node`);
       }
+      // the mirror symmetry: the same pixels (or the browser's resampling of a large image) give nearly the same value
+      assert.ok(b.symmetry !== null && Math.abs(b.symmetry - n.gate.image!.symmetry) <= SYMMETRY_TOLERANCE, `${b.file}: mirror symmetry ${b.symmetry} in the browser, ${n.gate.image!.symmetry} in Node`);
+      // the evidence (version-3 gate: score and asymmetry as z-values) moves by what those tolerances allow
+      const evidenceSlack = ood?.evidence !== undefined ? evidenceTolerance(ood.symmetry!) : 0;
+      if (ood?.evidence !== undefined) assert.ok(b.evidence !== null && Math.abs(b.evidence - ood.evidence) <= evidenceSlack, `${b.file}: evidence ${b.evidence} in the browser, ${ood.evidence} in Node`);
       // a score within the tolerance of a cut-off may fall either side of it; everything else must agree exactly
-      const nearCutoff = ood !== null && [ood.cutoff, ood.farCutoff].some((c) => Math.abs(ood.score - c) <= OOD_TOLERANCE * c);
+      const nearCutoff = ood !== null && ([ood.cutoff, ood.farCutoff].some((c) => Math.abs(ood.score - c) <= OOD_TOLERANCE * c)
+        || (ood.evidence !== undefined && Math.abs(ood.evidence - ood.evidenceCutoff!) <= evidenceSlack));
       if (nearCutoff) borderline++;
       else {
         assert.equal(b.verdict, n.gate.verdict, `${b.file}: verdict ${b.verdict} in the browser, ${n.gate.verdict} in Node (${JSON.stringify(n.gate.reasons)})`);

@@ -29,6 +29,23 @@ export async function inspectImage(probe: ProbedImage, decoded?: LoadedImage, se
   return { header: probe.format === 'dicom' ? assessHeader(meta ?? {}, s) : null, image: assessImage(facts, s) };
 }
 
+/**
+ * The mirror symmetry (ImageFacts.symmetry) of each file, measured as the gate measures it: what
+ * `fitGateCrossFitted` needs of the training images to weigh symmetry (a few files at a time).
+ * @throws InputError naming the first file that cannot be decoded.
+ */
+export async function measureSymmetry(sources: readonly ImageSource[], opts: { limits?: Partial<LoadLimits>; signal?: AbortSignal } = {}): Promise<Float64Array> {
+  const out = new Float64Array(sources.length);
+  const width = 4;
+  for (let start = 0; start < sources.length; start += width) {
+    opts.signal?.throwIfAborted();
+    await Promise.all(sources.slice(start, start + width).map(async (src, k) => {
+      out[start + k] = (await measureImage(await probeImage(src, opts.limits))).facts.symmetry;
+    }));
+  }
+  return out;
+}
+
 /** Options of `gateFiles`. */
 export interface GateFilesOptions {
   cache?: FeatureCache | null;
@@ -93,7 +110,7 @@ export async function gateFiles(backbone: Backbone, gate: GateModel | null, sour
     } else if ('error' in c) {
       out[i] = { file, error: c.error };
     } else {
-      const ood = gate && scores ? assessScore(gate, scores[i]) : null;
+      const ood = gate && scores ? assessScore(gate, scores[i], c.image.facts.symmetry) : null;
       out[i] = { file, gate: combineGate({ header: c.header, image: c.image, ood }, { disabled: opts.disabled, noOodModel: !gate }) };
     }
   }

@@ -7,6 +7,7 @@
  */
 import type { GreyImage } from '../input/grey-image.js';
 import { GATE_DEFAULTS, type GateSettings } from './settings.js';
+import { mirrorSymmetry, planeSymmetry, SYMMETRY_GRID, symmetryGrid } from './symmetry.js';
 import type { GateReason, ImageCheck, ImageFacts } from './types.js';
 
 /** Longest side the statistics are measured at. */
@@ -25,7 +26,7 @@ export function measureGrey(img: GreyImage): ImageFacts {
     s += v;
     s2 += v * v;
   }
-  return { ...shape(width, height), greyStd: stdOf(s, s2, n), storedChannels: 1, colourFraction: 0, meanChroma: 0 };
+  return { ...shape(width, height), greyStd: stdOf(s, s2, n), storedChannels: 1, colourFraction: 0, meanChroma: 0, symmetry: planeSymmetry(data, width, height) };
 }
 
 export function shape(width: number, height: number): Pick<ImageFacts, 'width' | 'height' | 'aspect'> {
@@ -40,34 +41,42 @@ function stdOf(s: number, s2: number, n: number): number {
 }
 
 /**
- * Grey level and colour statistics of interleaved pixels (1 grey or 3 colour channels, no alpha),
- * each sample mapped to 0–255 by `scale` after subtracting `lo`.
+ * Grey level, colour and mirror-symmetry statistics of interleaved pixels (1 grey or 3 colour
+ * channels, no alpha), row by row, each sample mapped to 0–255 by `scale` after subtracting `lo`.
  */
-export function pixelStats(data: Uint8Array | Uint16Array, n: number, channels: number, lo = 0, scale = 1): Pick<ImageFacts, 'greyStd' | 'colourFraction' | 'meanChroma'> {
+export function pixelStats(data: Uint8Array | Uint16Array, width: number, height: number, channels: number, lo = 0, scale = 1): Pick<ImageFacts, 'greyStd' | 'colourFraction' | 'meanChroma' | 'symmetry'> {
+  const n = width * height;
   let s = 0;
   let s2 = 0;
   let chroma = 0;
   let strong = 0;
   const colour = channels >= 3;
-  for (let i = 0; i < n; i++) {
-    const o = i * channels;
-    let y: number;
-    if (colour) {
-      const r = (data[o] - lo) * scale;
-      const g = (data[o + 1] - lo) * scale;
-      const b = (data[o + 2] - lo) * scale;
-      // Rec. 709 luma, as libvips' sRGB → b-w conversion does to the gamma-encoded values
-      y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-      const c = Math.max(r, g, b) - Math.min(r, g, b);
-      chroma += c;
-      if (c > STRONG_CHROMA) strong++;
-    } else {
-      y = (data[o] - lo) * scale;
+  const grid = symmetryGrid(width, height);
+  for (let yy = 0, i = 0; yy < height; yy++) {
+    const rowBase = grid.rowCell[yy] * SYMMETRY_GRID;
+    for (let xx = 0; xx < width; xx++, i++) {
+      const o = i * channels;
+      let y: number;
+      if (colour) {
+        const r = (data[o] - lo) * scale;
+        const g = (data[o + 1] - lo) * scale;
+        const b = (data[o + 2] - lo) * scale;
+        // Rec. 709 luma, as libvips' sRGB → b-w conversion does to the gamma-encoded values
+        y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        const c = Math.max(r, g, b) - Math.min(r, g, b);
+        chroma += c;
+        if (c > STRONG_CHROMA) strong++;
+      } else {
+        y = (data[o] - lo) * scale;
+      }
+      s += y;
+      s2 += y * y;
+      const cell = rowBase + grid.colCell[xx];
+      grid.sums[cell] += y;
+      grid.counts[cell]++;
     }
-    s += y;
-    s2 += y * y;
   }
-  return { greyStd: stdOf(s, s2, n), colourFraction: n ? strong / n : 0, meanChroma: n ? chroma / n : 0 };
+  return { greyStd: stdOf(s, s2, n), colourFraction: n ? strong / n : 0, meanChroma: n ? chroma / n : 0, symmetry: mirrorSymmetry(grid) };
 }
 
 /** Checks the image facts against the settings' limits (see `GateSettings` for each reason). */

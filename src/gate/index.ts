@@ -10,10 +10,11 @@ export { assessImage, measureGrey, pixelStats } from './image.js';
 export { measureImage } from './measure-file.js';
 export { fitDensity, scoreRows, ledoitWolf, transformFeature, type DensityModel, type FeatureRows } from './density.js';
 export {
-  fitGate, fitGateCrossFitted, crossFitScores, gateFromJSON, gateToJSON, scoreFeatures, assessFeatures, assessScore, logNormalFit, empiricalQuantile,
-  GATE_FORMAT, GATE_VERSION, GATE_METHOD, type GateModel, type GateCalibration, type FitGateOptions, type CrossFitOptions, type CrossFitCalibration, type ValidationCalibration,
+  fitGate, fitGateCrossFitted, fitViewCalibration, crossFitScores, gateFromJSON, gateToJSON, scoreFeatures, assessFeatures, assessScore, logNormalFit, empiricalQuantile,
+  GATE_FORMAT, GATE_VERSION, GATE_METHOD, type GateModel, type GateCalibration, type FitGateOptions, type CrossFitOptions, type CrossFitCalibration, type ValidationCalibration, type ViewCalibration,
 } from './ood.js';
 export { combineGate, gateAllows, gateFlags, refusesOrWould, NO_OOD_MODEL, type GateParts } from './combine.js';
-export { gateFiles, inspectImage, type GateFilesOptions, type GatedFile } from './gate-files.js';
+export { gateFiles, inspectImage, measureSymmetry, type GateFilesOptions, type GatedFile } from './gate-files.js';
+export { asymmetry, mirrorSymmetry, planeSymmetry, symmetryGrid, SYMMETRY_GRID, type SymmetryGrid } from './symmetry.js';
 export { pooledRows } from './pooled.js';
 export { groupedFolds } from './folds.js';

@@ -35,7 +35,6 @@ export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { m
     if (Math.max(probe.width, probe.height) > MEASURE_SIDE) pipeline = pipeline.resize(MEASURE_SIDE, MEASURE_SIDE, { fit: 'inside' });
     if (!colour) pipeline = deep ? pipeline.toColourspace('grey16') : pipeline.greyscale();
     const { data, info } = await pipeline.raw(deep ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
-    const n = info.width * info.height;
     const px = deep ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let lo = 0;
     let scale = 1;
@@ -46,7 +45,7 @@ export async function measureImage(probe: ProbedImage, decoded?: GreyImage & { m
       lo = min;
       scale = max > min ? 255 / (max - min) : 0;
     }
-    return { facts: { ...shape(probe.width, probe.height), ...pixelStats(px, n, info.channels, lo, scale), storedChannels: colour ? 3 : 1 } };
+    return { facts: { ...shape(probe.width, probe.height), ...pixelStats(px, info.width, info.height, info.channels, lo, scale), storedChannels: colour ? 3 : 1 } };
   } catch (err) {
     throw mapSharpError(probe.name, err);
   }

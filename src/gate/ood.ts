@@ -10,11 +10,15 @@ import { fromBase64, toBase64 } from '../util/base64.js';
 import { normalQuantile } from '../util/normal.js';
 import { fitDensity, scoreRows, type DensityModel, type FeatureRows } from './density.js';
 import { groupedFolds } from './folds.js';
-import type { OodCheck } from './types.js';
+import { asymmetry } from './symmetry.js';
+import type { OodCheck, OodFacts } from './types.js';
 
 export const GATE_FORMAT = 'deep-covid-gate';
-/** Version 1: cut-offs from the validation split alone. Version 2: cross-fitted cut-offs. Both are read. */
-export const GATE_VERSION = 2;
+/**
+ * Version 1: cut-offs from the validation split alone. Version 2: cross-fitted cut-offs. Version 3:
+ * version 2 plus the frontal-view evidence (`view`: the warning weighs mirror symmetry too). All are read.
+ */
+export const GATE_VERSION = 3;
 export const GATE_METHOD = 'mahalanobis-ledoit-wolf';
 
 /** What every calibration has: the log-normal fitted to in-distribution scores and the rule's figures. */
@@ -64,6 +68,33 @@ export interface CrossFitCalibration extends CalibrationCore {
 /** How the cut-offs were set. */
 export type GateCalibration = ValidationCalibration | CrossFitCalibration;
 
+/**
+ * Version 3: the warning weighs two pieces of evidence that an image is not a frontal chest film
+ * like the training ones: its feature score and its left-right asymmetry (symmetry.ts). Each is put
+ * on a common scale as the z-value of its logarithm under a log-normal fitted to the in-distribution
+ * images (the score's fit is the calibration's, on out-of-fold scores); their sum is the evidence,
+ * and a normal fitted to the in-distribution images' evidence sets the warning cut-off at the same
+ * quantile as the score alone had. So the share of in-distribution images warned stays about 1%,
+ * while an image a little unlike the training features and clearly asymmetric (a lateral film) is
+ * warned, and a symmetric frontal film a little unlike them is not. The refusal cut-off stays on the
+ * feature score alone.
+ */
+export interface ViewCalibration {
+  /** In-distribution images the fit used (the calibration's images). */
+  n: number;
+  /** Log-normal fitted to their asymmetry (1 − mirror symmetry). */
+  asymLogMean: number;
+  asymLogSd: number;
+  /** Normal fitted to their evidence. */
+  evidenceMean: number;
+  evidenceSd: number;
+  /** Share of in-distribution images the evidence cut-off lets pass (the calibration's quantile). */
+  quantile: number;
+  /** Evidence above this warns. */
+  cutoff: number;
+  /** In-distribution images above the cut-off. */
+  flagged: number;
+}
 /** A fitted out-of-distribution gate: density model, cut-offs and what features it reads. */
 export interface GateModel {
   method: typeof GATE_METHOD;
@@ -78,6 +109,8 @@ export interface GateModel {
   cutoff: number;
   /** Scores above this are refused. */
   farCutoff: number;
+  /** Version 3: the warning weighs mirror symmetry too (absent in older gate.json: the score alone warns). */
+  view?: ViewCalibration;
 }
 
 /** Options of `fitGate` and `fitGateCrossFitted`. */
@@ -89,6 +122,11 @@ export interface FitGateOptions {
   farTail?: number;
   /** Most channels modelled (default 1280; see `fitDensity`). */
   maxDims?: number;
+  /**
+   * The mirror symmetry (ImageFacts.symmetry) of each row's image: with it, the gate also weighs
+   * symmetry (`ViewCalibration`, version 3); without it, the score alone warns (version 2).
+   */
+  symmetry?: ArrayLike<number>;
 }
 
 /** Options of `fitGateCrossFitted`. */
@@ -159,7 +197,42 @@ export function fitGateCrossFitted(rows: FeatureRows, groups: readonly string[],
   const r = lognormalRule(oof.scores, quantile, farTail);
   const foldCutoffs = oof.byFold.filter((s) => s.length >= 3).map((s) => lognormalRule(s, quantile, farTail).cutoff);
   const calibration: CrossFitCalibration = { split: 'cross-fitted', ...r.core, folds: oof.folds, groupedBy: opts.groupedBy ?? 'patient', flagged: r.flagged, foldCutoffs };
-  return gateModel(density, calibration, r.cutoff, r.farCutoff, opts.backboneSha256);
+  const gate = gateModel(density, calibration, r.cutoff, r.farCutoff, opts.backboneSha256);
+  if (opts.symmetry) gate.view = fitViewCalibration(oof.scores, opts.symmetry, calibration);
+  return gate;
+}
+
+/**
+ * The frontal-view evidence's calibration (see `ViewCalibration`) from in-distribution images'
+ * out-of-fold scores and mirror symmetries, with the score's log-normal from `core`.
+ * @throws Error when the lengths differ or a symmetry is not a number.
+ */
+export function fitViewCalibration(scores: ArrayLike<number>, symmetry: ArrayLike<number>, core: Pick<CalibrationCore, 'logMean' | 'logSd' | 'quantile'>): ViewCalibration {
+  if (symmetry.length !== scores.length) throw new Error(`${scores.length} scores but ${symmetry.length} symmetry values`);
+  const asym = Array.from(symmetry, (v) => {
+    if (!Number.isFinite(v)) throw new Error(`a mirror symmetry is ${v}, not a number`);
+    return asymmetry(v);
+  });
+  const { logMean: asymLogMean, logSd: asymLogSd } = logNormalFit(asym);
+  const partial = { asymLogMean, asymLogSd };
+  const ev = Array.from(scores, (s, i) => evidenceOf(core, partial, s, asym[i]));
+  const evidenceMean = ev.reduce((a, b) => a + b, 0) / ev.length;
+  const evidenceSd = Math.sqrt(ev.reduce((a, b) => a + (b - evidenceMean) ** 2, 0) / (ev.length - 1));
+  const cutoff = evidenceMean + normalQuantile(core.quantile) * evidenceSd;
+  return { n: ev.length, asymLogMean, asymLogSd, evidenceMean, evidenceSd, quantile: core.quantile, cutoff, flagged: ev.filter((e) => e > cutoff).length };
+}
+
+/** The two z-values (score, asymmetry) on their log-normal scales, and their sum. */
+function evidenceParts(core: Pick<CalibrationCore, 'logMean' | 'logSd'>, view: Pick<ViewCalibration, 'asymLogMean' | 'asymLogSd'>, score: number, asym: number): { zScore: number; zAsym: number } {
+  return {
+    zScore: (Math.log(Math.max(score, 1e-12)) - core.logMean) / core.logSd,
+    zAsym: (Math.log(asym) - view.asymLogMean) / view.asymLogSd,
+  };
+}
+
+function evidenceOf(core: Pick<CalibrationCore, 'logMean' | 'logSd'>, view: Pick<ViewCalibration, 'asymLogMean' | 'asymLogSd'>, score: number, asym: number): number {
+  const { zScore, zAsym } = evidenceParts(core, view, score, asym);
+  return zScore + zAsym;
 }
 
 /**
@@ -216,23 +289,38 @@ export function scoreFeatures(gate: GateModel, pooled: Float32Array, n = 1): Flo
   return scoreRows(gate.density, pooled, n);
 }
 
-/** The gate's learned check of one image's pooled features. */
-export function assessFeatures(gate: GateModel, pooled: Float32Array): OodCheck {
-  return assessScore(gate, scoreFeatures(gate, pooled, 1)[0]);
+/** The gate's learned check of one image's pooled features (and its mirror symmetry, see `assessScore`). */
+export function assessFeatures(gate: GateModel, pooled: Float32Array, symmetry?: number): OodCheck {
+  return assessScore(gate, scoreFeatures(gate, pooled, 1)[0], symmetry);
 }
 
-/** The learned check for an already computed score (batch callers score many rows at once). */
-export function assessScore(gate: GateModel, score: number): OodCheck {
-  const facts = { score, cutoff: gate.cutoff, farCutoff: gate.farCutoff, flagged: !(score <= gate.cutoff), method: gate.method };
+/**
+ * The learned check for an already computed score (batch callers score many rows at once). With a
+ * version-3 gate and the image's mirror symmetry, the warning weighs both (`ViewCalibration`), and
+ * an image warned mostly for its asymmetry is said to look like a lateral view; otherwise the score
+ * alone warns. Scores beyond the far cut-off are refused either way.
+ */
+export function assessScore(gate: GateModel, score: number, symmetry?: number): OodCheck {
+  const view = gate.view && symmetry !== undefined && Number.isFinite(symmetry) ? gate.view : null;
+  const parts = view ? evidenceParts(gate.calibration, view, score, asymmetry(symmetry!)) : null;
+  const evidence = parts ? parts.zScore + parts.zAsym : null;
+  const flagged = view ? !(evidence! <= view.cutoff) : !(score <= gate.cutoff);
+  const facts: OodFacts = {
+    score, cutoff: gate.cutoff, farCutoff: gate.farCutoff, flagged, method: gate.method,
+    ...(view ? { symmetry: symmetry!, evidence: evidence!, evidenceCutoff: view.cutoff } : {}),
+  };
   const s = Number.isFinite(score) ? score.toFixed(1) : 'not a number';
   const pct = Math.round(gate.calibration.quantile * 100);
+  const seen = gate.calibration.split === 'validation' ? 'the validation images' : 'the images it was trained and validated on';
   if (!(score <= gate.farCutoff)) {
     return { facts, reasons: [{ code: 'far-out-of-distribution', level: 'refuse', message: `This image is unlike the chest X-rays the model was trained on (score ${s}, far beyond the refusal cut-off ${gate.farCutoff.toFixed(1)}); it is probably not a frontal chest X-ray.` }] };
   }
-  if (facts.flagged) {
-    return { facts, reasons: [{ code: 'out-of-distribution', level: 'warn', message: `This image is less like the training chest X-rays than ${pct}% of ${gate.calibration.split === 'validation' ? 'the validation images' : 'the images it was trained and validated on'} are (score ${s} above the cut-off ${gate.cutoff.toFixed(1)}): it may be a lateral film, an unusual crop or another kind of image.` }] };
+  if (!flagged) return { facts, reasons: [] };
+  if (parts && parts.zAsym > parts.zScore) {
+    return { facts, reasons: [{ code: 'not-frontal', level: 'warn', message: `This looks like a lateral view, not a frontal chest radiograph: it is far less left-right symmetric than frontal films are (mirror symmetry ${symmetry!.toFixed(2)}), and with its feature score (${s}) it is less like the training chest X-rays than ${pct}% of ${seen} are.` }] };
   }
-  return { facts, reasons: [] };
+  const why = view ? `its feature score ${s} and mirror symmetry ${symmetry!.toFixed(2)} together put it beyond the cut-off` : `score ${s} above the cut-off ${gate.cutoff.toFixed(1)}`;
+  return { facts, reasons: [{ code: 'out-of-distribution', level: 'warn', message: `This image is less like the training chest X-rays than ${pct}% of ${seen} are (${why}): it may be a lateral film, an unusual crop or another kind of image.` }] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +344,7 @@ export function gateToJSON(gate: GateModel): Record<string, unknown> {
   return {
     format: GATE_FORMAT,
     // a version-1 gate stays version 1, so the deep-covid that wrote it still reads it
-    version: gate.calibration.split === 'validation' ? 1 : GATE_VERSION,
+    version: gate.calibration.split === 'validation' ? 1 : gate.view ? GATE_VERSION : 2,
     method: gate.method,
     featureKind: gate.featureKind,
     transform: gate.transform,
@@ -264,6 +352,7 @@ export function gateToJSON(gate: GateModel): Record<string, unknown> {
     cutoff: gate.cutoff,
     farCutoff: gate.farCutoff,
     calibration: gate.calibration,
+    ...(gate.view ? { view: gate.view } : {}),
     density: {
       dim: d.dim, p: d.p, n: d.n, shrinkage: d.shrinkage,
       channels: d.channels ? b64(d.channels) : null,
@@ -287,7 +376,7 @@ export function gateFromJSON(value: unknown, file: string): GateModel {
   };
   if (!isObject(value)) return bad('the gate', 'is not a JSON object');
   if (value.format !== GATE_FORMAT) return bad('format', `is ${JSON.stringify(value.format)}, not "${GATE_FORMAT}"`);
-  if (value.version !== 1 && value.version !== GATE_VERSION) {
+  if (value.version !== 1 && value.version !== 2 && value.version !== GATE_VERSION) {
     if (typeof value.version === 'number' && value.version > GATE_VERSION) throw new RunError(`${file}: gate version ${value.version} was written by a newer deep-covid (this one reads versions 1 to ${GATE_VERSION}): upgrade deep-covid`);
     return bad('version', `is ${JSON.stringify(value.version)}, expected 1 to ${GATE_VERSION}`);
   }
@@ -305,6 +394,8 @@ export function gateFromJSON(value: unknown, file: string): GateModel {
   if (split === 'cross-fitted' && !(Number.isInteger(cal.folds) && (cal.folds as number) >= 2)) bad('calibration.folds', 'must be an integer of at least 2');
   const q = cal.quantile;
   if (typeof q !== 'number' || !(q > 0.5 && q < 1)) bad('calibration.quantile', 'must lie in (0.5, 1)');
+  for (const f of ['logMean', 'logSd'] as const) if (typeof cal[f] !== 'number' || !Number.isFinite(cal[f])) bad(`calibration.${f}`, 'must be a number');
+  const view = value.version === GATE_VERSION ? viewFromJSON(value.view, bad) : undefined;
   const d = isObject(value.density) ? value.density : bad('density', 'is missing or not an object');
   const int = (v: unknown, field: string): number => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : bad(field, 'must be a positive integer'));
   const dim = int(d.dim, 'density.dim');
@@ -327,5 +418,21 @@ export function gateFromJSON(value: unknown, file: string): GateModel {
     calibration: cal as unknown as GateCalibration,
     cutoff,
     farCutoff,
+    ...(view ? { view } : {}),
+  };
+}
+
+/** The `view` object of a version-3 gate.json, every number checked. */
+function viewFromJSON(v: unknown, bad: (field: string, why: string) => never): ViewCalibration {
+  if (!isObject(v)) return bad('view', 'is missing or not an object (a version-3 gate has one)');
+  const num = (f: keyof ViewCalibration, positive = false): number => {
+    const x = v[f];
+    return typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0) ? x : bad(`view.${f}`, positive ? 'must be a positive number' : 'must be a number');
+  };
+  const quantile = num('quantile');
+  if (!(quantile > 0.5 && quantile < 1)) bad('view.quantile', 'must lie in (0.5, 1)');
+  return {
+    n: num('n', true), asymLogMean: num('asymLogMean'), asymLogSd: num('asymLogSd', true),
+    evidenceMean: num('evidenceMean'), evidenceSd: num('evidenceSd', true), quantile, cutoff: num('cutoff'), flagged: num('flagged'),
   };
 }

@@ -31,6 +31,7 @@ export type GateReasonCode =
   // learned: is this like the training images?
   | 'far-out-of-distribution'
   | 'out-of-distribution'
+  | 'not-frontal' // features a little unlike the training images and far less mirror-symmetric: a lateral film
   | 'no-ood-model' // the run has no density model (trained before the gate existed)
   // the gate itself
   | 'gate-disabled';
@@ -68,19 +69,29 @@ export interface ImageFacts {
   colourFraction: number;
   /** Mean chroma (0–255); 0 for grey files. */
   meanChroma: number;
+  /**
+   * Left-right mirror symmetry (−1 to 1; symmetry.ts): frontal chest films are nearly mirror
+   * images of themselves, lateral films are not. The learned check weighs it (ood.ts).
+   */
+  symmetry: number;
 }
 
 /** The learned out-of-distribution check of one image. */
 export interface OodFacts {
   /** Distance of the image's features from the training images' (larger = less alike). */
   score: number;
-  /** Above this, the image is flagged (warned): set from the run's own training and validation images (see GateCalibration). */
+  /** Above this, the image is flagged (warned) by its score alone (version-3 gates weigh its symmetry too: see `evidence`): set from the run's own training and validation images (see GateCalibration). */
   cutoff: number;
   /** Above this, the image is refused. */
   farCutoff: number;
   flagged: boolean;
   /** The density model (`gate.json` method). */
   method: string;
+  /** Version-3 gates: the image's mirror symmetry (ImageFacts.symmetry), weighed with the score. */
+  symmetry?: number;
+  /** Version-3 gates: the evidence (score and asymmetry, each as a z-value) that `flagged` compares with `evidenceCutoff`. */
+  evidence?: number;
+  evidenceCutoff?: number;
 }
 
 /** A checked layer: its facts and the reasons it gives. */

@@ -393,7 +393,7 @@ export class DeepCovidModel implements CovidModel {
 
   /** The gate's verdict from the header and image checks and the density score. */
   private combine(checks: Pick<GateParts, 'header' | 'image'>, score: number | null, opts: { gate?: boolean }): GateResult {
-    const ood = this.gate && score !== null && Number.isFinite(score) ? assessScore(this.gate, score) : null;
+    const ood = this.gate && score !== null && Number.isFinite(score) ? assessScore(this.gate, score, checks.image?.facts.symmetry) : null;
     return combineGate({ ...checks, ood }, { disabled: opts.gate === false, noOodModel: !this.gate });
   }
 

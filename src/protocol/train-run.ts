@@ -6,7 +6,7 @@ import type { FeatureCache } from '../features/cache.js';
 import type { LoadLimits } from '../input/load-image.js';
 import { createAcquisitionAugmenter, createAugmenter } from '../augment/index.js';
 import { withRobustPreprocess } from '../preprocess/config.js';
-import { fitGateCrossFitted, gateToJSON, pooledRows, type GateModel } from '../gate/index.js';
+import { fitGateCrossFitted, gateToJSON, measureSymmetry, pooledRows, type GateModel } from '../gate/index.js';
 import { groupIds, headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
 import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
 import { sha256Hex } from '../util/hash.js';
@@ -151,7 +151,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
 
     // the input gate's density model: training and validation originals, cross-fitted cut-offs
     t0 = performance.now();
-    const gate = await fitRunGate(backbone, train, val, tensor, log);
+    const gate = await fitRunGate(backbone, train, val, tensor, log, opts.limits);
     clock('fitGate', t0);
 
     t0 = performance.now();
@@ -232,9 +232,11 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
  * Fits the input gate on the run's features: the pooled vector of each original training and
  * validation image (SqueezeNet's maps are pooled here; augmented copies are not what a user
  * drops), the cut-offs from their out-of-fold scores over 5 folds grouped by patient (by image
- * without patient ids). Returns null, with a note, when the data are too few to set a cut-off.
+ * without patient ids), weighing each image's mirror symmetry (measured here: the features do not
+ * hold it) so that lateral films are told from frontal ones. Returns null, with a note, when the
+ * data are too few to set a cut-off.
  */
-async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet, tensor: 'pooled' | 'map', log: (msg: string) => void): Promise<GateModel | null> {
+async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet, tensor: 'pooled' | 'map', log: (msg: string) => void, limits?: Partial<LoadLimits>): Promise<GateModel | null> {
   const mapShape = tensor === 'map' ? (await backbone.featureShapes()).map : null;
   const originals = train.variants.flatMap((v, i) => (v === 0 ? [i] : []));
   const all = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -246,8 +248,13 @@ async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet
   const rows = { data: new Float32Array(t.data.length + v.data.length), n: t.n + v.n, dim: t.dim };
   rows.data.set(t.data);
   rows.data.set(v.data, t.data.length);
+  // the files were just read for their features, so this fails only if one changed meanwhile
+  const symmetry = await measureSymmetry(items.map((i) => i.file), { limits }).catch((err: unknown) => {
+    log(`note: the gate does not weigh mirror symmetry for this run (${err instanceof Error ? err.message : String(err)})`);
+    return undefined;
+  });
   try {
-    const gate = fitGateCrossFitted(rows, groups, { backboneSha256: backbone.modelSha256, groupedBy: byPatient ? 'patient' : 'image' });
+    const gate = fitGateCrossFitted(rows, groups, { backboneSha256: backbone.modelSha256, groupedBy: byPatient ? 'patient' : 'image', symmetry });
     if (rows.n < 100) log(`note: the out-of-distribution cut-off was set on only ${rows.n} images; it is rough`);
     return gate;
   } catch (err) {

@@ -57,7 +57,7 @@ const reason = {
   type: 'object',
   required: ['code', 'level', 'message'],
   properties: {
-    code: { type: 'string', description: 'stable reason code, e.g. not-radiograph, lateral-view, too-small, colour-picture, out-of-distribution, gate-disabled' },
+    code: { type: 'string', description: 'stable reason code, e.g. not-radiograph, lateral-view, too-small, colour-picture, out-of-distribution, not-frontal, gate-disabled' },
     level: { enum: ['refuse', 'warn', 'note'] },
     message: { type: 'string', description: 'the reason in plain words' },
   },
@@ -71,11 +71,17 @@ const gate = {
     verdict: { enum: ['passed', 'warned', 'refused'], description: 'refused: no P(COVID) at all; warned: P(COVID) with the warning first; passed: nothing found' },
     reasons: { type: 'array', items: reason, description: 'refusals first, then warnings, then notes' },
     header: { type: ['object', 'null'], description: 'DICOM header facts (modality, bodyPart, viewPosition, …; null fields: tag absent); null for other formats' },
-    image: { type: ['object', 'null'], description: 'pixel facts: width, height, aspect, greyStd, storedChannels, colourFraction, meanChroma' },
+    image: { type: ['object', 'null'], description: 'pixel facts: width, height, aspect, greyStd, storedChannels, colourFraction, meanChroma, symmetry (left-right mirror symmetry, -1 to 1)' },
     ood: {
       type: ['object', 'null'],
       description: 'learned check: distance of the image\'s features from the training images\'; cut-offs set from out-of-fold scores of the run\'s own training and validation images (older runs: the validation split); never from test images',
-      properties: { score: { type: 'number' }, cutoff: { type: 'number' }, farCutoff: { type: 'number' }, flagged: { type: 'boolean' }, method: { type: 'string' } },
+      properties: {
+        score: { type: 'number' }, cutoff: { type: 'number', description: 'the score alone warns above this (runs whose gate.json has no mirror-symmetry calibration)' }, farCutoff: { type: 'number', description: 'refused above this' },
+        flagged: { type: 'boolean' }, method: { type: 'string' },
+        symmetry: { type: 'number', description: 'the image\'s mirror symmetry, weighed with the score (gate.json version 3)' },
+        evidence: { type: 'number', description: 'score and asymmetry as z-values on the run\'s own images, summed; flagged when above evidenceCutoff (gate.json version 3)' },
+        evidenceCutoff: { type: 'number' },
+      },
     },
     disabled: { const: true, description: 'present when the gate was switched off' },
   },

@@ -164,7 +164,8 @@ async function colourFacts(blob: Blob, name: string, width: number, height: numb
     rgb[3 * i + 2] = b;
     if (r !== g || g !== b) colour = true;
   }
-  const stats = colour ? pixelStats(rgb, n, 3) : pixelStats(rgb.filter((_, k) => k % 3 === 0), n, 1);
+  const [w, h] = size ? [size.resizeWidth, size.resizeHeight] : [width, height];
+  const stats = colour ? pixelStats(rgb, w, h, 3) : pixelStats(rgb.filter((_, k) => k % 3 === 0), w, h, 1);
   return { ...shape(width, height), ...stats, storedChannels: colour ? 3 : 1 };
 }
 
@@ -203,7 +204,7 @@ async function analyse(m: ClientModel, file: File): Promise<ClientResult> {
     const gate = combineGate({
       header: meta ? assessHeader(meta) : null,
       image: assessImage(facts),
-      ood: m.gate && score !== null && Number.isFinite(score) ? assessScore(m.gate, score) : null,
+      ood: m.gate && score !== null && Number.isFinite(score) ? assessScore(m.gate, score, facts.symmetry) : null,
     }, { disabled: m.site.gateDisabled === true, noOodModel: !m.gate });
     if (gate.verdict === 'refused') return { gate, prediction: null, ms: performance.now() - t0 };
     const probability = predictProba(m.head, tensor === 'map' ? map : pooled)[0];
@@ -258,8 +259,11 @@ function renderCard(site: SiteConfig, gate: GateModel | null): void {
 /** What the page's input gate checks, in words. */
 function gateSentence(site: SiteConfig, gate: GateModel | null): string {
   const facts = 'Every image passes the same input gate as in deep-covid predict: DICOM header facts (modality CR or DX, chest, PA or AP view), image facts (size, shape, contrast, colour)';
+  const setOn = gate?.calibration.split === 'validation' ? 'the validation images' : 'out-of-fold scores of the images it was trained and validated on';
   const learned = gate
-    ? ` and how unlike the training X-rays its features are (warning above ${gate.cutoff.toFixed(1)}, set on ${gate.calibration.split === 'validation' ? 'the validation images' : 'out-of-fold scores of the images it was trained and validated on'}; refusal above ${gate.farCutoff.toFixed(1)}).`
+    ? gate.view
+      ? ` and how unlike the training X-rays its features are, weighed with how far it is from left-right mirror symmetry as frontal films have (warning when both together exceed what 1 in ${Math.round(1 / (1 - gate.view.quantile))} of ${setOn} reach; refusal above a feature score of ${gate.farCutoff.toFixed(1)}).`
+      : ` and how unlike the training X-rays its features are (warning above ${gate.cutoff.toFixed(1)}, set on ${setOn}; refusal above ${gate.farCutoff.toFixed(1)}).`
     : '. This run has no record of its training images (no gate.json), so that check is not made.';
   const off = site.gateDisabled ? ' This site was exported with the gate switched off: nothing is refused, and every result says what would have been.' : ' A refused image gets the reasons and no P(COVID).';
   return facts + learned + off;
@@ -270,6 +274,8 @@ function showResult(li: HTMLElement, name: string, r: ClientResult, site: SiteCo
   li.dataset.verdict = r.gate.verdict;
   li.dataset.reasons = r.gate.reasons.map((x) => x.code).join(' ');
   if (r.gate.ood) li.dataset.oodScore = String(r.gate.ood.score);
+  if (r.gate.ood?.evidence !== undefined) li.dataset.oodEvidence = String(r.gate.ood.evidence);
+  if (r.gate.image) li.dataset.symmetry = String(r.gate.image.symmetry);
   li.dataset.ms = r.ms.toFixed(1);
   const notes = r.gate.reasons.filter((x) => x.level === 'note');
   const title = h('h3', { class: 'result-title' }, name);
