@@ -317,7 +317,7 @@ export function assessScore(gate: GateModel, score: number, symmetry?: number): 
   }
   if (!flagged) return { facts, reasons: [] };
   if (parts && parts.zAsym > parts.zScore) {
-    return { facts, reasons: [{ code: 'not-frontal', level: 'warn', message: `This looks like a lateral view, not a frontal chest radiograph: it is far less left-right symmetric than frontal films are (mirror symmetry ${symmetry!.toFixed(2)}), and with its feature score (${s}) it is less like the training chest X-rays than ${pct}% of ${seen} are.` }] };
+    return { facts, reasons: [{ code: 'not-frontal', level: 'warn', message: `This may be a lateral view or an unusual frontal film rather than the frontal chest radiographs the model was trained on: it is far less left-right symmetric than frontal films are (mirror symmetry ${symmetry!.toFixed(2)}), and with its feature score (${s}) it is less like the training chest X-rays than ${pct}% of ${seen} are.` }] };
   }
   const why = view ? `its feature score ${s} and mirror symmetry ${symmetry!.toFixed(2)} together put it beyond the cut-off` : `score ${s} above the cut-off ${gate.cutoff.toFixed(1)}`;
   return { facts, reasons: [{ code: 'out-of-distribution', level: 'warn', message: `This image is less like the training chest X-rays than ${pct}% of ${seen} are (${why}): it may be a lateral film, an unusual crop or another kind of image.` }] };
