@@ -109,7 +109,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     maxBytes: opts.maxBytesInFlight ?? DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes,
   });
   // bodies are received into reused shared buffers: no new external memory per upload (see upload-buffers.ts)
-  const bodies = new UploadBuffers(Number.isFinite(queue.maxBytes) ? queue.maxBytes : DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes);
+  const bodies = new UploadBuffers(Number.isFinite(queue.maxBytes) ? queue.maxBytes : DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes, maxUploadBytes);
   /** The body buffer each request holds, given back when its handler is done with the upload. */
   const leases = new WeakMap<FastifyRequest, BodyLease>();
   const leaseFor = (request: FastifyRequest, size: number): Buffer => {
