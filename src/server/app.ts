@@ -21,7 +21,7 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 /**
  * Default budget of upload bytes held at once by all admitted requests: two full-size uploads (one
- * being predicted, one waiting), about 100 MB of a served model's peak memory under a flood of
+ * being predicted, one waiting), 100 MiB of a served model's peak memory under a flood of
  * 50 MiB uploads (bench/serve.ts, BENCHMARKS.md); the budget bounds memory, the request queue
  * still admits many smaller uploads.
  */
