@@ -18,8 +18,9 @@
  * polled: each must be refused quickly, with /healthz fine and RSS bounded.
  * Usage: npx tsx bench/serve.ts [--run DIR] [--n 50] [--flood-only | --codestream-only] [--clients 60] [--mib 50] [--rates 4,8] [--seconds 60] [--bombs 20]
  * Without --run a tiny run is trained on synthetic images (the timing is the backbone's, not the head's).
+ * The server runs from the build (dist/, brought up to date first with `npm run build`), as `deep-covid serve` does for users.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { connect } from 'node:net';
 import { readFile, readdir, rm } from 'node:fs/promises';
@@ -59,10 +60,22 @@ async function rssOf(pid: number): Promise<{ peak: number; now: number }> {
   return { peak: kb('VmHWM') / 1024, now: kb('VmRSS') / 1024 };
 }
 
-/** Starts `deep-covid serve` through tsx, with the loop probe inside, and resolves with its URL. */
+/**
+ * Brings the build (dist/) up to date with the sources: the server is measured as users run it,
+ * `node bin/deep-covid.js serve` on the compiled code. (Under tsx, which compiles TypeScript in
+ * the process and again in every worker thread, the same server holds about 120 MB more.)
+ */
+function buildOnce(): void {
+  if (built) return;
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  built = true;
+}
+let built = false;
+
+/** Starts `deep-covid serve` from the build, with the loop probe inside, and resolves with its URL. */
 function startServer(run: string, queue: number | null): Promise<{ child: ChildProcess; url: string }> {
-  const code = "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(['node', 'deep-covid', ...process.argv.slice(1)]); })";
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './bench/loop-probe.mjs', '-e', code, 'serve', '--run', run, '--port', '0', ...(queue === null ? [] : ['--queue', String(queue)])], {
+  buildOnce();
+  const child = spawn(process.execPath, ['--import', './bench/loop-probe.mjs', 'bin/deep-covid.js', 'serve', '--run', run, '--port', '0', ...(queue === null ? [] : ['--queue', String(queue)])], {
     cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -318,7 +331,8 @@ async function floodSection(run: string, image: { name: string; bytes: Buffer })
   }
   const body2 = [
     `\`npx tsx bench/serve.ts --flood-only\`: ${clients} clients at once, each uploading a ${mib} MiB body (a dev-set PNG padded with zeros, so admitted uploads are decoded and predicted) ` +
-      'as the raw request body over its own loopback socket at a fixed rate, to `deep-covid serve` with its defaults (50 MiB upload limit, 1 inference at a time, queue 4, byte budget 2 x 50 MiB). ' +
+      'as the raw request body over its own loopback socket at a fixed rate, to `deep-covid serve` with its defaults (50 MiB upload limit, 1 inference at a time, queue 4, byte budget 2 x 50 MiB), ' +
+      'run from the build as users run it (`node bin/deep-covid.js serve`; the bench runs `npm run build` first). ' +
       `A refused client waits Retry-After and tries again, until ${seconds} s have passed (uploads still running then are cut: "cut"). ` +
       '/healthz is asked every 100 ms throughout (one request at a time, 5 s timeout); RSS is the server process\'s resident set, after start → peak (VmHWM). ' +
       'Measured inside the server during the flood (bench/loop-probe.mjs): event-loop delay (`monitorEventLoopDelay`, 10 ms resolution), the share of time the loop was busy, and the longest V8 pause per collection kind (`PerformanceObserver` \'gc\', with counts).',

@@ -15,6 +15,7 @@ import { serveRun } from '../src/cli/commands/serve.js';
 import { buildServer, loadModelService, type ApiError, type ServerOptions, type Predictor } from '../src/server/index.js';
 import { hostChecker, sameOrigin } from '../src/server/security.js';
 import { UploadBuffers } from '../src/server/upload-buffers.js';
+import { DEFAULT_UPLOADS_IN_FLIGHT } from '../src/server/app.js';
 import { Backbone } from '../src/backbone/backbone.js';
 import sharp from 'sharp';
 import { makeTinyDataset } from './helpers/tiny-dataset.js';
@@ -357,6 +358,24 @@ function filePart(name: string, filename: string, bytes: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: image/png\r\n\r\n`), bytes, Buffer.from('\r\n')]);
 }
 const END = Buffer.from(`--${BOUNDARY}--\r\n`);
+
+test('at the default budget, buffers for uploads at the size limit are all kept and reused, never made anew (a limit that is not a multiple of the rounding)', async () => {
+  // 5 MiB is not a multiple of the pool's 4 MiB rounding: rounded up, two buffers overflowed a
+  // budget of two uploads, so every buffer given back was dropped and each upload made a new one
+  const limit = 5 * 2 ** 20;
+  const pool = new UploadBuffers(DEFAULT_UPLOADS_IN_FLIGHT * limit, limit);
+  const first = Array.from({ length: DEFAULT_UPLOADS_IN_FLIGHT }, () => pool.lease(limit));
+  for (const l of first) l.release();
+  assert.equal(pool.idleBytes, DEFAULT_UPLOADS_IN_FLIGHT * limit, 'every buffer kept for the next uploads');
+  const again = Array.from({ length: DEFAULT_UPLOADS_IN_FLIGHT }, () => pool.lease(limit));
+  assert.deepEqual(new Set(again.map((l) => l.bytes.buffer)), new Set(first.map((l) => l.bytes.buffer)), 'the same memory again');
+  for (const l of again) l.release();
+  // a body a little under the limit is rounded up to the limit, not beyond, and takes a kept buffer too
+  const small = pool.lease(limit - 1000);
+  assert.ok(first.some((l) => l.bytes.buffer === small.bytes.buffer), 'a kept buffer');
+  small.release();
+  assert.ok(pool.idleBytes <= DEFAULT_UPLOADS_IN_FLIGHT * limit);
+});
 
 test('multipart without a boundary, cut off, or with two files; repeated or unknown query parameters: 400 with the reason, and the model is never called', { skip }, async () => {
   const g = gated(false);

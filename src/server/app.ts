@@ -21,8 +21,9 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 /**
  * Default budget of upload bytes held at once by all admitted requests: two full-size uploads (one
- * being predicted, one waiting). With four, bench/serve.ts's faster flood of 50 MiB uploads peaked at 775 MiB
- * RSS; the budget bounds memory, the request queue still admits many smaller uploads.
+ * being predicted, one waiting), 100 MiB of a served model's peak memory under a flood of
+ * 50 MiB uploads (bench/serve.ts, BENCHMARKS.md); the budget bounds memory, the request queue
+ * still admits many smaller uploads.
  */
 export const DEFAULT_UPLOADS_IN_FLIGHT = 2;
 
@@ -42,7 +43,7 @@ export interface ServerOptions {
   /** Uploads that may be received or wait for a slot beside the running ones (default 4); more get 503 + Retry-After. */
   maxQueued?: number;
   /**
-   * Upload bytes all admitted requests may hold together (default 4 x maxUploadBytes); a request
+   * Upload bytes all admitted requests may hold together (default DEFAULT_UPLOADS_IN_FLIGHT x maxUploadBytes); a request
    * whose declared size does not fit gets 503 + Retry-After before its body is read.
    */
   maxBytesInFlight?: number;
@@ -109,7 +110,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     maxBytes: opts.maxBytesInFlight ?? DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes,
   });
   // bodies are received into reused shared buffers: no new external memory per upload (see upload-buffers.ts)
-  const bodies = new UploadBuffers(Number.isFinite(queue.maxBytes) ? queue.maxBytes : DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes);
+  const bodies = new UploadBuffers(Number.isFinite(queue.maxBytes) ? queue.maxBytes : DEFAULT_UPLOADS_IN_FLIGHT * maxUploadBytes, maxUploadBytes);
   /** The body buffer each request holds, given back when its handler is done with the upload. */
   const leases = new WeakMap<FastifyRequest, BodyLease>();
   const leaseFor = (request: FastifyRequest, size: number): Buffer => {

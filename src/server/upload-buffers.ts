@@ -32,10 +32,14 @@ export class UploadBuffers {
 
   /**
    * @param keepBytes memory kept for uploads, leased and idle together (the server's byte budget)
+   * @param largest the largest body that will be asked for (the upload limit): its buffer is not
+   *   rounded up beyond it, so a budget of k full-size uploads keeps k buffers for reuse (rounded
+   *   up, two 50 MiB bodies took 104 MiB of a 100 MiB budget, and every buffer given back was
+   *   dropped and a new one made for the next upload)
    * @param idleMs idle buffers are dropped after this long without a new upload, so a quiet
    *   server gives the memory back
    */
-  constructor(private readonly keepBytes: number, private readonly idleMs = 30_000) {}
+  constructor(private readonly keepBytes: number, private readonly largest = Infinity, private readonly idleMs = 30_000) {}
 
   /** Idle bytes the pool holds for the next uploads. */
   get idleBytes(): number {
@@ -48,7 +52,7 @@ export class UploadBuffers {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.trim(), this.idleMs);
     this.idleTimer.unref();
-    const want = Math.ceil(size / GRAIN) * GRAIN;
+    const want = Math.max(size, Math.min(Math.ceil(size / GRAIN) * GRAIN, this.largest));
     const i = this.free.findIndex((b) => b.byteLength === want);
     let sab: SharedArrayBuffer;
     if (i >= 0) {
