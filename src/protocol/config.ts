@@ -27,6 +27,11 @@ export interface ProtocolConfig {
   /** Fraction of the shorter side cut away at each edge before the crop (film borders, markers); 0 = none. */
   borderCrop: number;
   /**
+   * Keep only the geometric lung fields of every crop (the rest filled with their mean grey), part
+   * of the run's preprocessing contract: borders, markers and burnt-in text cannot be learnt.
+   */
+  lungField: boolean;
+  /**
    * Acquisition augmentation (gamma, blur, resolution, noise, JPEG) on top of the geometric one;
    * non-COVID training images then get one augmented copy too, so that no class alone carries it.
    */
@@ -55,6 +60,7 @@ export const PAPER_PROTOCOL: Omit<ProtocolConfig, 'backbone'> = {
   prevalence: null,
   greyLevels: 'none',
   borderCrop: 0,
+  lungField: false,
   acquisitionAugment: false,
   sampling: 'shuffle',
   trainSplit: 'train',

@@ -94,6 +94,7 @@ export function robustnessNote(r: RunRecord): string {
   const parts: string[] = [];
   if (c.greyLevels && c.greyLevels !== 'none') parts.push(`grey levels ${c.greyLevels}`);
   if (c.borderCrop) parts.push(`border crop ${(100 * c.borderCrop).toFixed(0)}% per edge`);
+  if (c.lungField) parts.push('lung fields only');
   if (c.acquisitionAugment) parts.push('acquisition augmentation (both classes)');
   if (c.sampling && c.sampling !== 'shuffle') parts.push(`${c.sampling}-balanced sampling`);
   return parts.join(', ');

@@ -104,7 +104,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   // part of every feature-cache key, applied again by the model at prediction)
   let backbone: Backbone;
   try {
-    backbone = loaded.withPreprocess(withRobustPreprocess(loaded.manifest.preprocess, { greyLevels: cfg.greyLevels ?? 'none', borderCrop: cfg.borderCrop ?? 0 }));
+    backbone = loaded.withPreprocess(withRobustPreprocess(loaded.manifest.preprocess, { greyLevels: cfg.greyLevels ?? 'none', borderCrop: cfg.borderCrop ?? 0, lungField: cfg.lungField ?? false }));
   } catch (err) {
     await loaded.release();
     throw err;

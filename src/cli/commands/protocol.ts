@@ -34,6 +34,7 @@ interface ProtocolCliOptions extends RuntimeOptions {
   prevalence?: string;
   greyLevels: string;
   borderCrop: string;
+  lungField?: boolean;
   acquisitionAugment?: boolean;
   sampling: string;
   /** false with --no-report */
@@ -62,6 +63,7 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)')
     .option('--grey-levels <method>', 'robustness: standardise the grey levels of every crop: none, clahe, equalize or stretch (see RESULTS.md)', d.greyLevels)
     .option('--border-crop <fraction>', 'robustness: cut this fraction of the shorter side from each edge before the crop (film borders, markers), 0..0.25', String(d.borderCrop))
+    .option('--lung-field', 'robustness: keep only the geometric lung fields of every crop, the rest filled with their mean grey (borders, markers and text cannot be learnt)')
     .option('--acquisition-augment', 'robustness: add gamma, blur, resolution, noise and JPEG augmentation, to both classes')
     .option('--sampling <mode>', 'robustness: shuffle (the paper), source (each image source equally often) or source-class', d.sampling)
     .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)')
@@ -84,6 +86,7 @@ function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'>
     prevalence: o.prevalence === undefined ? null : numberIn(o.prevalence, '--prevalence', 0, 1),
     greyLevels: oneOf(o.greyLevels, '--grey-levels', ['none', 'clahe', 'equalize', 'stretch'] as const),
     borderCrop: numberIn(o.borderCrop, '--border-crop', 0, 0.25),
+    lungField: !!o.lungField,
     acquisitionAugment: !!o.acquisitionAugment,
     sampling: oneOf(o.sampling, '--sampling', ['shuffle', 'source', 'source-class'] as const),
   };
