@@ -33,7 +33,7 @@ env.devModels = true;
 /** The collection holding both classes: within it, the source cannot tell COVID apart. */
 const MIXED_SOURCE = 'hida6/covid-chestxray-dataset';
 
-type Options = Partial<Pick<ProtocolConfig, 'greyLevels' | 'borderCrop' | 'lungField' | 'acquisitionAugment' | 'sampling'>>;
+type Options = Partial<Pick<ProtocolConfig, 'greyLevels' | 'borderCrop' | 'lungField' | 'acquisitionAugment' | 'sampling' | 'sourceNull'>>;
 
 /** The configurations measured, in table order. */
 export const CONFIGS: { name: string; what: string; opts: Options }[] = [
@@ -52,6 +52,8 @@ export const CONFIGS: { name: string; what: string; opts: Options }[] = [
   { name: 'lungs', what: 'lung fields only', opts: { lungField: true } },
   { name: 'lungs+source-class', what: 'lung fields only + source-class sampling', opts: { lungField: true, sampling: 'source-class' } },
   { name: 'lungs+stretch', what: 'lung fields only + percentile stretch', opts: { lungField: true, greyLevels: 'stretch' } },
+  { name: 'source-null', what: 'source nulling, 10 rounds', opts: { sourceNull: 10 } },
+  { name: 'source-null+clahe', what: 'source nulling, 10 rounds + CLAHE', opts: { sourceNull: 10, greyLevels: 'clahe' } },
 ];
 
 interface Auc { auc: number; ci: [number, number]; n: number; positives: number }

@@ -4,7 +4,7 @@
 // from the paper's contract.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache } from '../src/features/cache.js';
@@ -113,4 +113,39 @@ test('export-web gives the browser the run\'s contract, and the client bundle ca
   // …and the lung-field cut (keepLungField reads the contract's lungField and its ellipses)
   assert.match(bundle, /\.lungField/);
   assert.match(bundle, /\.ellipses/);
+});
+
+test('source nulling: the run stores the directions it learnt within each class, and its head is orthogonal to them', { skip: skipNoShared }, async () => {
+  const mixed = await makeTinyDataset({ train: [24, 24], test: [2, 2], manifest: true, seed: 7 });
+  try {
+    // two sources inside each class (the tiny set's default ties the source to the class)
+    const manifest = join(mixed, 'manifest.csv');
+    const lines = (await readFile(manifest, 'utf8')).trimEnd().split('\n');
+    await writeFile(manifest, [lines[0], ...lines.slice(1).map((l, i) => l.replace(/,src[AB],/, i % 2 ? ',srcA,' : ',srcB,'))].join('\n') + '\n');
+    const out = join(work, 'run-null');
+    await trainRun({
+      data: mixed, out, modelPath: SYNTHETIC_SQUEEZENET, cache: new FeatureCache(join(work, 'cache')),
+      config: { backbone: 'squeezenet1_1', epochs: 2, augmentFactor: 1, seed: 1, sourceNull: 2 },
+    });
+    const rec = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+    assert.equal(rec.config.sourceNull, 2);
+    const stored = JSON.parse(await readFile(join(out, rec.training.sourceNull.file), 'utf8'));
+    assert.equal(stored.count, rec.training.sourceNull.directions);
+    assert.ok(stored.count >= 1, 'a direction was found');
+    assert.deepEqual([...new Set(stored.fits.map((f: { source: string }) => f.source))].sort(), ['srcA', 'srcB']);
+    const head = JSON.parse(await readFile(join(out, 'head.json'), 'utf8'));
+    const c = head.inChannels;
+    assert.equal(stored.dim, c);
+    for (let r = 0; r < 2; r++) for (const u of stored.directions as number[][]) {
+      let dot = 0, norm = 0;
+      for (let k = 0; k < c; k++) {
+        dot += head.weight[r * c + k] * u[k];
+        norm += head.weight[r * c + k] ** 2;
+      }
+      assert.ok(Math.abs(dot) < 1e-9 * Math.sqrt(norm), `head row ${r} . direction = ${dot}`);
+    }
+    assert.match(await readFile(join(out, 'summary.md'), 'utf8'), /source nulling \(2 rounds, \d+ directions\)/);
+  } finally {
+    await rm(mixed, { recursive: true, force: true });
+  }
 });

@@ -41,6 +41,12 @@ export interface ProtocolConfig {
    * image source equally often) or 'source-class' (each source-and-class cell equally often).
    */
   sampling: 'shuffle' | 'source' | 'source-class';
+  /**
+   * Source nulling: rounds of iterative null-space projection of the source directions (learnt
+   * within each class on the training images' pooled features); the head is kept orthogonal to
+   * them. 0 = off (the paper).
+   */
+  sourceNull: number;
   trainSplit: string;
   testSplit: string;
   positiveClass: string;
@@ -63,6 +69,7 @@ export const PAPER_PROTOCOL: Omit<ProtocolConfig, 'backbone'> = {
   lungField: false,
   acquisitionAugment: false,
   sampling: 'shuffle',
+  sourceNull: 0,
   trainSplit: 'train',
   testSplit: 'test',
   positiveClass: 'covid',

@@ -97,6 +97,7 @@ export function robustnessNote(r: RunRecord): string {
   if (c.lungField) parts.push('lung fields only');
   if (c.acquisitionAugment) parts.push('acquisition augmentation (both classes)');
   if (c.sampling && c.sampling !== 'shuffle') parts.push(`${c.sampling}-balanced sampling`);
+  if (c.sourceNull) parts.push(`source nulling (${c.sourceNull} rounds${r.training.sourceNull ? `, ${r.training.sourceNull.directions} directions` : ''})`);
   return parts.join(', ');
 }
 

@@ -37,6 +37,7 @@ interface ProtocolCliOptions extends RuntimeOptions {
   lungField?: boolean;
   acquisitionAugment?: boolean;
   sampling: string;
+  sourceNull: string;
   /** false with --no-report */
   report?: boolean;
   /** false with --no-shortcut-check */
@@ -66,6 +67,7 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--lung-field', 'robustness: keep only the geometric lung fields of every crop, the rest filled with their mean grey (borders, markers and text cannot be learnt)')
     .option('--acquisition-augment', 'robustness: add gamma, blur, resolution, noise and JPEG augmentation, to both classes')
     .option('--sampling <mode>', 'robustness: shuffle (the paper), source (each image source equally often) or source-class', d.sampling)
+    .option('--source-null <rounds>', 'robustness: keep the head orthogonal to the feature directions that tell the image sources apart within each class (iterative null-space projection, this many rounds; 0 = off)', String(d.sourceNull))
     .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)')
     .option('--no-shortcut-check', 'skip the shortcut check on the test split (is the model looking at the lungs? stored in the run folder and its report)');
 }
@@ -89,6 +91,7 @@ function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'>
     lungField: !!o.lungField,
     acquisitionAugment: !!o.acquisitionAugment,
     sampling: oneOf(o.sampling, '--sampling', ['shuffle', 'source', 'source-class'] as const),
+    sourceNull: wholeNumber(o.sourceNull, '--source-null'),
   };
 }
 
