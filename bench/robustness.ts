@@ -54,6 +54,9 @@ export const CONFIGS: { name: string; what: string; opts: Options }[] = [
   { name: 'lungs+stretch', what: 'lung fields only + percentile stretch', opts: { lungField: true, greyLevels: 'stretch' } },
   { name: 'source-null', what: 'source nulling, 10 rounds', opts: { sourceNull: 10 } },
   { name: 'source-null+clahe', what: 'source nulling, 10 rounds + CLAHE', opts: { sourceNull: 10, greyLevels: 'clahe' } },
+  // fewer rounds, added after the 10-round rows (chosen on the CV columns only)
+  { name: 'source-null-1', what: 'source nulling, 1 round', opts: { sourceNull: 1 } },
+  { name: 'source-null-3', what: 'source nulling, 3 rounds', opts: { sourceNull: 3 } },
 ];
 
 interface Auc { auc: number; ci: [number, number]; n: number; positives: number }
