@@ -33,7 +33,7 @@ env.devModels = true;
 /** The collection holding both classes: within it, the source cannot tell COVID apart. */
 const MIXED_SOURCE = 'hida6/covid-chestxray-dataset';
 
-type Options = Partial<Pick<ProtocolConfig, 'greyLevels' | 'borderCrop' | 'acquisitionAugment' | 'sampling'>>;
+type Options = Partial<Pick<ProtocolConfig, 'greyLevels' | 'borderCrop' | 'lungField' | 'acquisitionAugment' | 'sampling' | 'sourceNull'>>;
 
 /** The configurations measured, in table order. */
 export const CONFIGS: { name: string; what: string; opts: Options }[] = [
@@ -48,6 +48,15 @@ export const CONFIGS: { name: string; what: string; opts: Options }[] = [
   { name: 'clahe+source-class', what: 'CLAHE + source-class sampling', opts: { greyLevels: 'clahe', sampling: 'source-class' } },
   { name: 'equalize+border', what: 'equalisation + border crop', opts: { greyLevels: 'equalize', borderCrop: 0.08 } },
   { name: 'all', what: 'CLAHE + border + acquisition + source-class', opts: { greyLevels: 'clahe', borderCrop: 0.08, acquisitionAugment: true, sampling: 'source-class' } },
+  // added later (issue 14, second round): the complement of the lungs-hidden check as an input
+  { name: 'lungs', what: 'lung fields only', opts: { lungField: true } },
+  { name: 'lungs+source-class', what: 'lung fields only + source-class sampling', opts: { lungField: true, sampling: 'source-class' } },
+  { name: 'lungs+stretch', what: 'lung fields only + percentile stretch', opts: { lungField: true, greyLevels: 'stretch' } },
+  { name: 'source-null', what: 'source nulling, 10 rounds', opts: { sourceNull: 10 } },
+  { name: 'source-null+clahe', what: 'source nulling, 10 rounds + CLAHE', opts: { sourceNull: 10, greyLevels: 'clahe' } },
+  // fewer rounds, added after the 10-round rows (chosen on the CV columns only)
+  { name: 'source-null-1', what: 'source nulling, 1 round', opts: { sourceNull: 1 } },
+  { name: 'source-null-3', what: 'source nulling, 3 rounds', opts: { sourceNull: 3 } },
 ];
 
 interface Auc { auc: number; ci: [number, number]; n: number; positives: number }

@@ -9,6 +9,7 @@ export { computeLogits, predictProba, sampleCount } from './predict.js';
 export { headFromJSON, headToJSON } from './serialize.js';
 export { mapsByPosition, sparseMaps, type SparseMaps } from './sparse-maps.js';
 export { balancedOrder, groupIds } from './sampler.js';
+export { removeDirections, SOURCE_NULL_DEFAULTS, sourceDirections, type SourceDirections, type SourceFit, type SourceNullOptions } from './source-null.js';
 export { checkHeadSpec } from './spec-check.js';
 export { headSpecFor } from './spec-for.js';
 export { trainHead, TRAIN_DEFAULTS, type EpochRecord, type LabelledFeatures, type TrainOptions, type TrainResult } from './train.js';

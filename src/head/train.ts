@@ -5,6 +5,7 @@ import { cloneHead, createHead } from './init.js';
 import { sampleCount } from './predict.js';
 import { balancedOrder } from './sampler.js';
 import { checkHeadSpec } from './spec-check.js';
+import { removeDirections, type SourceDirections } from './source-null.js';
 import { convSteps, linearSteps } from './train-steps.js';
 import type { Head, HeadSpec } from './types.js';
 
@@ -49,6 +50,11 @@ export interface TrainOptions {
    * (balancedOrder) instead of shuffling the samples once each. For source-balanced training.
    */
   sampleGroups?: ArrayLike<number>;
+  /**
+   * Channel directions the head must not read (source nulling, source-null.ts): the weight rows are
+   * kept orthogonal to them, from the initialisation and after every update.
+   */
+  nullDirections?: Pick<SourceDirections, 'dim' | 'count' | 'directions'>;
   /** Start from these weights instead of a fresh PyTorch-default initialisation (copied, not modified). */
   initialHead?: Head;
   /** Called after every epoch (progress bars). */
@@ -95,6 +101,9 @@ export function trainHead(spec: HeadSpec, train: LabelledFeatures, val: Labelled
   checkHeadSpec(base);
   const head = o.initialHead ? { ...cloneHead(o.initialHead), dropout: base.dropout } : createHead(base, initRng);
   if (o.initialHead) checkSameShape(head, base);
+  const nulls = o.nullDirections && o.nullDirections.count > 0 ? o.nullDirections : null;
+  if (nulls && nulls.dim !== head.inChannels) throw new UsageError(`training option nullDirections has directions of ${nulls.dim} channels for a head of ${head.inChannels}`);
+  if (nulls) removeDirections(head.weight, nulls);
 
   const n = sampleCount(head, train.features, 'training features');
   const nVal = sampleCount(head, val.features, 'validation features');
@@ -132,6 +141,7 @@ export function trainHead(spec: HeadSpec, train: LabelledFeatures, val: Labelled
       const coef = 1 / wsum;
       const batchLoss = step.batch(order.subarray(start, end), coef);
       adam.update(grads);
+      if (nulls) removeDirections(head.weight, nulls);
       lossSum += batchLoss * coef * (end - start);
     }
     step.valLogits(valLogits);

@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
 import { GREY_LEVEL_PRESETS, type GreyLevels } from './grey-levels.js';
+import { lungFieldOf, type LungField } from './lung-region.js';
 
 /**
  * The preprocessing contract between images and a backbone. It is data (read from the model
@@ -21,6 +22,12 @@ export interface PreprocessConfig {
    * grey-levels.ts); absent = none, the paper's recipe.
    */
   greyLevels?: GreyLevels;
+  /**
+   * Lung fields only (a robustness option, see lung-region.ts): everything outside the geometric
+   * lung region of the crop is filled with the mean grey inside it, before any grey-level
+   * standardisation; absent = the whole crop, the paper's recipe.
+   */
+  lungField?: LungField;
 }
 
 /** The torchvision ImageNet evaluation recipe used by Deep-COVID: Resize(224), CenterCrop(224), ImageNet mean/std. */
@@ -40,8 +47,11 @@ export function tensorLength(cfg: PreprocessConfig): number {
 /** A short stable string of the config, for cache keys. */
 export function preprocessKey(cfg: PreprocessConfig): string {
   const base = [cfg.resizeShorter, cfg.interpolation, cfg.crop, cfg.mean, cfg.std];
-  // appended only when set, so the keys of the paper's recipe (and their cached features) stay as they were
-  return JSON.stringify(cfg.greyLevels ? [...base, cfg.greyLevels] : base);
+  // appended only when set, so the keys of the paper's recipe and of the older options (and their
+  // cached features) stay as they were
+  const key: unknown[] = cfg.greyLevels ? [...base, cfg.greyLevels] : base;
+  if (cfg.lungField) key.push({ lungField: cfg.lungField });
+  return JSON.stringify(key);
 }
 
 /** The robustness options of the preprocessing, as a training run sets them. */
@@ -54,14 +64,17 @@ export interface RobustPreprocess {
    * centre-cropped, as torchvision's Resize(256) + CenterCrop(224) does. 0 = none; at most 0.25.
    */
   borderCrop: number;
+  /** Keep only the geometric lung fields of the crop (the rest filled with their mean grey); absent = false. */
+  lungField?: boolean;
 }
 
 /** The contract `base` with the robustness options applied (the options none: `base` itself). */
 export function withRobustPreprocess(base: PreprocessConfig, r: RobustPreprocess): PreprocessConfig {
   if (!(r.borderCrop >= 0 && r.borderCrop <= 0.25)) throw new UsageError(`preprocessing option borderCrop=${r.borderCrop} must be a fraction in 0..0.25`);
-  if (r.greyLevels === 'none' && r.borderCrop === 0) return base;
+  if (r.greyLevels === 'none' && r.borderCrop === 0 && !r.lungField) return base;
   const out: PreprocessConfig = { ...base };
   if (r.borderCrop > 0) out.resizeShorter = Math.round(Math.min(...base.crop) / (1 - 2 * r.borderCrop));
   if (r.greyLevels !== 'none') out.greyLevels = { ...GREY_LEVEL_PRESETS[r.greyLevels] };
+  if (r.lungField) out.lungField = lungFieldOf();
   return out;
 }

@@ -8,6 +8,7 @@
  */
 import type { PreprocessConfig } from './config.js';
 import { standardiseGrey } from './grey-levels.js';
+import { keepLungField } from './lung-region.js';
 
 /** Python's round(): halves go to the even neighbour (torchvision's CenterCrop uses it). */
 function roundHalfEven(x: number): number {
@@ -33,13 +34,16 @@ export function cropPlan(width: number, height: number, cfg: PreprocessConfig) {
 }
 
 /**
- * Writes the normalised NCHW tensor of one grey crop into `out` at `offset`: the grey levels are
- * standardised when the contract says so (`greyLevels`), then the grey value is replicated to R, G and B, scaled to [0, 1] and normalised per channel. A 256-entry table per
+ * Writes the normalised NCHW tensor of one grey crop into `out` at `offset`: only the lung fields
+ * are kept when the contract says so (`lungField`), the grey levels are
+ * standardised when it says so (`greyLevels`), then the grey value is replicated to R, G and B, scaled to [0, 1] and normalised per channel. A 256-entry table per
  * channel keeps this a single pass of lookups.
  */
 export function greyToTensor(pixels: Uint8Array, cfg: PreprocessConfig, out: Float32Array, offset = 0): void {
-  // the contract's grey-level standardisation (robustness option) acts on the crop, here, so
-  // that every path (training, prediction, the browser) applies it the same way
+  // the contract's robustness options act on the crop, here, so that every path (training,
+  // prediction, the browser) applies them the same way; the lungs are cut out first, so that
+  // nothing outside them reaches the standardisation's histogram either
+  if (cfg.lungField) pixels = keepLungField(pixels, cfg.crop[1], cfg.crop[0], cfg.lungField);
   if (cfg.greyLevels) pixels = standardiseGrey(pixels, cfg.crop[1], cfg.crop[0], cfg.greyLevels);
   const plane = pixels.length;
   for (let c = 0; c < 3; c++) {

@@ -27,6 +27,11 @@ export interface ProtocolConfig {
   /** Fraction of the shorter side cut away at each edge before the crop (film borders, markers); 0 = none. */
   borderCrop: number;
   /**
+   * Keep only the geometric lung fields of every crop (the rest filled with their mean grey), part
+   * of the run's preprocessing contract: borders, markers and burnt-in text cannot be learnt.
+   */
+  lungField: boolean;
+  /**
    * Acquisition augmentation (gamma, blur, resolution, noise, JPEG) on top of the geometric one;
    * non-COVID training images then get one augmented copy too, so that no class alone carries it.
    */
@@ -36,6 +41,12 @@ export interface ProtocolConfig {
    * image source equally often) or 'source-class' (each source-and-class cell equally often).
    */
   sampling: 'shuffle' | 'source' | 'source-class';
+  /**
+   * Source nulling: rounds of iterative null-space projection of the source directions (learnt
+   * within each class on the training images' pooled features); the head is kept orthogonal to
+   * them. 0 = off (the paper).
+   */
+  sourceNull: number;
   trainSplit: string;
   testSplit: string;
   positiveClass: string;
@@ -55,8 +66,10 @@ export const PAPER_PROTOCOL: Omit<ProtocolConfig, 'backbone'> = {
   prevalence: null,
   greyLevels: 'none',
   borderCrop: 0,
+  lungField: false,
   acquisitionAugment: false,
   sampling: 'shuffle',
+  sourceNull: 0,
   trainSplit: 'train',
   testSplit: 'test',
   positiveClass: 'covid',

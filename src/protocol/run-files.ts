@@ -94,8 +94,10 @@ export function robustnessNote(r: RunRecord): string {
   const parts: string[] = [];
   if (c.greyLevels && c.greyLevels !== 'none') parts.push(`grey levels ${c.greyLevels}`);
   if (c.borderCrop) parts.push(`border crop ${(100 * c.borderCrop).toFixed(0)}% per edge`);
+  if (c.lungField) parts.push('lung fields only');
   if (c.acquisitionAugment) parts.push('acquisition augmentation (both classes)');
   if (c.sampling && c.sampling !== 'shuffle') parts.push(`${c.sampling}-balanced sampling`);
+  if (c.sourceNull) parts.push(`source nulling (${c.sourceNull} rounds${r.training.sourceNull ? `, ${r.training.sourceNull.directions} directions` : ''})`);
   return parts.join(', ');
 }
 

@@ -35,6 +35,8 @@ export const RUN_FILES = Object.freeze({
   dataFiles: 'data-files.csv',
   /** The input gate's statistics (issue: out-of-distribution detection). */
   gate: 'gate.json',
+  /** The source directions the head was kept orthogonal to (robustness option sourceNull). */
+  sourceDirections: 'source-directions.json',
   shortcutCheck: 'shortcut-check.json',
   report: 'report.html',
   reportMarkdown: 'report.md',
@@ -73,7 +75,13 @@ export interface RunRecord {
     counts: { train: PartCounts; trainAugmented: PartCounts; val: PartCounts; test: PartCounts | null };
     failures: { file: string; message: string }[];
   };
-  training: { bestEpoch: number; bestValLoss: number; epochs: number };
+  training: {
+    bestEpoch: number;
+    bestValLoss: number;
+    epochs: number;
+    /** Source nulling (absent when off): how many directions were removed, from how many classifier fits. */
+    sourceNull?: { iterations: number; directions: number; fits: number; file: string };
+  };
   threshold: {
     value: number;
     chosenOn: 'validation';

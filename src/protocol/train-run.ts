@@ -7,7 +7,7 @@ import type { LoadLimits } from '../input/load-image.js';
 import { createAcquisitionAugmenter, createAugmenter } from '../augment/index.js';
 import { withRobustPreprocess } from '../preprocess/config.js';
 import { fitGateCrossFitted, gateToJSON, measureSymmetry, pooledRows, type GateModel } from '../gate/index.js';
-import { groupIds, headSpecFor, headToJSON, predictProba, trainHead } from '../head/index.js';
+import { groupIds, headSpecFor, headToJSON, predictProba, sourceDirections, trainHead, type SourceDirections } from '../head/index.js';
 import { evaluatePredictions, thresholdForSensitivity, type EvaluationReport } from '../evaluate/index.js';
 import { sha256Hex } from '../util/hash.js';
 import { createProgress, type ProgressListener } from '../util/progress.js';
@@ -104,7 +104,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   // part of every feature-cache key, applied again by the model at prediction)
   let backbone: Backbone;
   try {
-    backbone = loaded.withPreprocess(withRobustPreprocess(loaded.manifest.preprocess, { greyLevels: cfg.greyLevels ?? 'none', borderCrop: cfg.borderCrop ?? 0 }));
+    backbone = loaded.withPreprocess(withRobustPreprocess(loaded.manifest.preprocess, { greyLevels: cfg.greyLevels ?? 'none', borderCrop: cfg.borderCrop ?? 0, lungField: cfg.lungField ?? false }));
   } catch (err) {
     await loaded.release();
     throw err;
@@ -134,11 +134,15 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     const classWeights: [number, number] | undefined = cfg.classWeighting
       ? [train.labels.length / (2 * (train.labels.length - nPos)), train.labels.length / (2 * nPos)]
       : undefined;
+    t0 = performance.now();
+    const nulls = cfg.sourceNull > 0 ? await runSourceDirections(backbone, train, tensor, cfg.sourceNull) : null;
+    if (nulls) clock('sourceNull', t0);
     const bar = createProgress({ label: `${cfg.backbone} head training`, total: cfg.epochs, unit: 'epochs', onProgress: opts.onProgress });
     t0 = performance.now();
     const trained = trainHead(spec, { features: train.features, labels: train.labels }, { features: val.features, labels: val.labels }, {
       seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, classWeights, onEpoch: () => bar.tick(),
       sampleGroups: samplingGroups(train.items, cfg.sampling ?? 'shuffle'),
+      nullDirections: nulls ?? undefined,
     });
     bar.done();
     clock('trainHead', t0);
@@ -204,7 +208,10 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
           .filter((f) => f.variant === 0)
           .map((f) => ({ file: f.file, message: f.message })),
       },
-      training: { bestEpoch: trained.bestEpoch, bestValLoss: trained.bestValLoss, epochs: cfg.epochs },
+      training: {
+        bestEpoch: trained.bestEpoch, bestValLoss: trained.bestValLoss, epochs: cfg.epochs,
+        ...(nulls ? { sourceNull: { iterations: cfg.sourceNull, directions: nulls.count, fits: nulls.fits.length, file: RUN_FILES.sourceDirections } } : {}),
+      },
       threshold: { value: threshold, chosenOn: 'validation', targetSensitivity: cfg.targetSensitivity, fallback: chosen === null },
       timings,
     };
@@ -217,6 +224,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       [RUN_FILES.dataFiles]: dataFilesCsv([['train', train], ['val', val], ...(test ? [['test', test] as ['test', FeatureSet]] : [])]),
     };
     if (gate) files[RUN_FILES.gate] = JSON.stringify(gateToJSON(gate)) + '\n';
+    if (nulls) files[RUN_FILES.sourceDirections] = sourceDirectionsJson(nulls);
     if (metrics && testProbs && test) {
       files[RUN_FILES.metrics] = JSON.stringify(metrics, null, 1) + '\n';
       files[RUN_FILES.predictions] = predictionsCsv(test.items, testProbs, threshold);
@@ -261,6 +269,31 @@ async function fitRunGate(backbone: Backbone, train: FeatureSet, val: FeatureSet
     log(`note: no out-of-distribution gate for this run (${err instanceof Error ? err.message : String(err)})`);
     return null;
   }
+}
+
+/**
+ * The source directions of a run (robustness option sourceNull), learnt on the pooled features of
+ * the original training images only (not their augmented copies, not validation), sources told
+ * apart within each class.
+ */
+async function runSourceDirections(backbone: Backbone, train: FeatureSet, tensor: 'pooled' | 'map', iterations: number): Promise<SourceDirections & { sources: string[] }> {
+  const mapShape = tensor === 'map' ? (await backbone.featureShapes()).map : null;
+  const originals = train.variants.flatMap((v, i) => (v === 0 ? [i] : []));
+  const rows = pooledRows(train.features, train.dim, originals, mapShape);
+  const { ids, groups } = groupIds(originals.map((i) => sourceName(train.items[i])));
+  return { ...sourceDirections(rows.data, rows.n, rows.dim, originals.map((i) => train.labels[i]), ids, { iterations }), sources: groups };
+}
+
+/** source-directions.json: the directions (rows of the head's channels) and the fits that found them, sources by name. */
+function sourceDirectionsJson(d: SourceDirections & { sources: string[] }): string {
+  return JSON.stringify({
+    format: 'deep-covid-source-directions',
+    version: 1,
+    dim: d.dim,
+    count: d.count,
+    fits: d.fits.map((f) => ({ ...f, source: d.sources[f.group] })),
+    directions: Array.from({ length: d.count }, (_, k) => Array.from(d.directions.subarray(k * d.dim, (k + 1) * d.dim))),
+  }) + '\n';
 }
 
 /**

@@ -34,8 +34,10 @@ interface ProtocolCliOptions extends RuntimeOptions {
   prevalence?: string;
   greyLevels: string;
   borderCrop: string;
+  lungField?: boolean;
   acquisitionAugment?: boolean;
   sampling: string;
+  sourceNull: string;
   /** false with --no-report */
   report?: boolean;
   /** false with --no-shortcut-check */
@@ -62,8 +64,10 @@ function addProtocolOptions(cmd: Command): Command {
     .option('--prevalence <x>', 'prevalence for PPV/NPV (default: the test set\'s)')
     .option('--grey-levels <method>', 'robustness: standardise the grey levels of every crop: none, clahe, equalize or stretch (see RESULTS.md)', d.greyLevels)
     .option('--border-crop <fraction>', 'robustness: cut this fraction of the shorter side from each edge before the crop (film borders, markers), 0..0.25', String(d.borderCrop))
+    .option('--lung-field', 'robustness: keep only the geometric lung fields of every crop, the rest filled with their mean grey (borders, markers and text cannot be learnt)')
     .option('--acquisition-augment', 'robustness: add gamma, blur, resolution, noise and JPEG augmentation, to both classes')
     .option('--sampling <mode>', 'robustness: shuffle (the paper), source (each image source equally often) or source-class', d.sampling)
+    .option('--source-null <rounds>', 'robustness: keep the head orthogonal to the feature directions that tell the image sources apart within each class (iterative null-space projection, this many rounds; 0 = off)', String(d.sourceNull))
     .option('--no-report', 'skip the HTML/Markdown report with figures (make it later with deep-covid report)')
     .option('--no-shortcut-check', 'skip the shortcut check on the test split (is the model looking at the lungs? stored in the run folder and its report)');
 }
@@ -84,8 +88,10 @@ function protocolConfig(o: ProtocolCliOptions): Omit<ProtocolConfig, 'backbone'>
     prevalence: o.prevalence === undefined ? null : numberIn(o.prevalence, '--prevalence', 0, 1),
     greyLevels: oneOf(o.greyLevels, '--grey-levels', ['none', 'clahe', 'equalize', 'stretch'] as const),
     borderCrop: numberIn(o.borderCrop, '--border-crop', 0, 0.25),
+    lungField: !!o.lungField,
     acquisitionAugment: !!o.acquisitionAugment,
     sampling: oneOf(o.sampling, '--sampling', ['shuffle', 'source', 'source-class'] as const),
+    sourceNull: wholeNumber(o.sourceNull, '--source-null'),
   };
 }
 
