@@ -127,7 +127,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const failures: ExtractFailure[] = [];
   const cfg = backbone.manifest.preprocess;
   const imageLen = backbone.imageLength;
-  const buffers = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
+  const buffers: Float32Array[] = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
   const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, onProgress: opts.onProgress });
   let fromCache = 0;
   let computed = 0;
@@ -245,7 +245,10 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
       // misses occupy slots 0..m-1 in order; a file that failed to decode leaves its slot unused
       // (slots are handed out before decoding), so run up to the highest slot, not misses.length
       const m = misses.reduce((top, p) => Math.max(top, p.slot + 1), 0);
-      const out = await backbone.run(buffers[b], m, opts.tensor === 'pooled' ? { pooled: true } : { map: true });
+      // lent, not copied, to a backbone on its own thread (the buffer comes back with the answer)
+      const lent = await backbone.lend(buffers[b], m, opts.tensor === 'pooled' ? { pooled: true } : { map: true });
+      buffers[b] = lent.input;
+      const out = lent.features;
       const data = (opts.tensor === 'pooled' ? out.pooled : out.map)!;
       const writes: Promise<void>[] = [];
       for (const p of misses) {
@@ -257,7 +260,8 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
         }
         features?.set(row, p.index * dim);
         ok[p.index] = 1;
-        if (p.key) writes.push(put(p.key, row.slice()));
+        // the row is written where it lies: each pass's output is a buffer of its own, never reused
+        if (p.key) writes.push(put(p.key, row));
         computed++;
         progress.tick();
       }

@@ -26,7 +26,9 @@ function u32(b: Uint8Array, o: number): number {
 
 /**
  * The layout of an 8-bit grey, non-interlaced PNG whose other chunks cannot change its pixels;
- * null for any other file (which then takes the general decoder). Reads the chunk headers only.
+ * null for any other file (which then takes the general decoder). Reads the chunk headers and
+ * checks the checksums of every chunk but the pixel data's (checked when decoding), so that a
+ * file it accepts needs no other header check: libvips would refuse a bad header checksum.
  */
 export function greyPngLayout(bytes: Uint8Array): GreyPngLayout | null {
   if (bytes.length < 45) return null;
@@ -36,6 +38,7 @@ export function greyPngLayout(bytes: Uint8Array): GreyPngLayout | null {
   const width = u32(bytes, 16);
   const height = u32(bytes, 20);
   if (width === 0 || height === 0 || bytes[24] !== 8 || bytes[25] !== 0 || bytes[26] !== 0 || bytes[27] !== 0 || bytes[28] !== 0) return null;
+  if (width > 0x7fffffff || height > 0x7fffffff || crc32(bytes.subarray(12, 29)) !== u32(bytes, 29)) return null;
   const idat: Array<[number, number]> = [];
   let o = 33;
   for (;;) {
@@ -43,9 +46,10 @@ export function greyPngLayout(bytes: Uint8Array): GreyPngLayout | null {
     const len = u32(bytes, o);
     const type = String.fromCharCode(bytes[o + 4], bytes[o + 5], bytes[o + 6], bytes[o + 7]);
     if (o + 12 + len > bytes.length) return null;
-    if (type === 'IEND') return idat.length > 0 ? { width, height, idat } : null;
     if (type === 'IDAT') idat.push([o + 8, o + 8 + len]);
-    else if (!HARMLESS.has(type)) return null;
+    else if (!HARMLESS.has(type) && type !== 'IEND') return null;
+    else if (crc32(bytes.subarray(o + 4, o + 8 + len)) !== u32(bytes, o + 8 + len)) return null;
+    if (type === 'IEND') return idat.length > 0 ? { width, height, idat } : null;
     o += 12 + len;
   }
 }
