@@ -65,8 +65,7 @@ export function decodeGreyPng(bytes: Uint8Array, layout: GreyPngLayout): Uint8Ar
   const stride = width + 1;
   let raw: Buffer;
   try {
-    const parts = idat.map(([s, e]) => bytes.subarray(s, e));
-    raw = inflateSync(parts.length === 1 ? parts[0] : Buffer.concat(parts), { maxOutputLength: stride * height + 1 });
+    raw = inflateSync(idatData(bytes, idat), { maxOutputLength: stride * height + 1 });
   } catch {
     return null;
   }
@@ -75,9 +74,31 @@ export function decodeGreyPng(bytes: Uint8Array, layout: GreyPngLayout): Uint8Ar
   return unfilter(new Uint8Array(raw.buffer, raw.byteOffset, raw.length), width, height);
 }
 
-/** Undoes the PNG row filters (one byte per pixel): None, Sub, Up, Average, Paeth. */
+// the pixel data of files split into several IDAT chunks (most dev images: 4 on average) is
+// gathered here, reused from file to file, rather than into a new buffer each time
+let gathered = new Uint8Array(0);
+
+/** The compressed pixel data: the one IDAT chunk's, or all of them joined. */
+function idatData(bytes: Uint8Array, idat: Array<[number, number]>): Uint8Array {
+  if (idat.length === 1) return bytes.subarray(idat[0][0], idat[0][1]);
+  let n = 0;
+  for (const [s, e] of idat) n += e - s;
+  if (gathered.length < n) gathered = new Uint8Array(Math.max(n, 2 * gathered.length));
+  let o = 0;
+  for (const [s, e] of idat) {
+    gathered.set(bytes.subarray(s, e), o);
+    o += e - s;
+  }
+  return gathered.subarray(0, n);
+}
+
+/**
+ * Undoes the PNG row filters (one byte per pixel): None, Sub, Up, Average, Paeth. In place: row y
+ * is written at y * width, before the filtered bytes it reads (from y * (width + 1) + 1 on), and
+ * after the row above it, which it reads as written; the pixels are the start of `raw`.
+ */
 function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | null {
-  const out = new Uint8Array(width * height);
+  const out = raw;
   const stride = width + 1;
   for (let y = 0; y < height; y++) {
     const f = raw[y * stride];
@@ -86,7 +107,7 @@ function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | 
     const up = row - width;
     switch (f) {
       case 0:
-        out.set(raw.subarray(src, src + width), row);
+        out.copyWithin(row, src, src + width);
         break;
       case 1: {
         let left = 0;
@@ -94,7 +115,7 @@ function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | 
         break;
       }
       case 2:
-        if (y === 0) out.set(raw.subarray(src, src + width), row);
+        if (y === 0) out.copyWithin(row, src, src + width);
         else for (let x = 0; x < width; x++) out[row + x] = (raw[src + x] + out[up + x]) & 255;
         break;
       case 3: {
@@ -121,7 +142,7 @@ function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | 
         return null;
     }
   }
-  return out;
+  return out.subarray(0, width * height);
 }
 
 /** One Paeth-filtered row (a function of its own: V8 optimises the short loop far better). */
