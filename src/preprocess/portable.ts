@@ -63,7 +63,7 @@ function channelLut(cfg: PreprocessConfig, c: number): Float32Array {
 }
 
 /** Filter taps of one axis: for output index i, `count` weights starting at input index `first[i]` (edges repeat). */
-interface Taps {
+export interface Taps {
   first: Int32Array;
   count: number;
   weights: Float64Array;
@@ -99,7 +99,7 @@ const FILTERS = {
  * out as libvips' reduce does: the filter widened by the shrink factor (antialiasing), centred on
  * (i + 0.5) * scale - 0.5, weights normalised to sum to one.
  */
-function axisTaps(inSize: number, outSize: number, from: number, n: number, kind: PreprocessConfig['interpolation']): Taps {
+export function axisTaps(inSize: number, outSize: number, from: number, n: number, kind: PreprocessConfig['interpolation']): Taps {
   const { support: base, f } = FILTERS[kind];
   const scale = inSize / outSize;
   const widen = Math.max(scale, 1);
