@@ -238,6 +238,14 @@ function verticalRow(data: Uint8Array | Uint8ClampedArray, rows: Int32Array, w: 
 
 /** One output row: pixel c is the sum over taps j of w[c * n + j] * src[from + start[c] + j], rounded. */
 function horizontalRow(src: Uint8Array, from: number, w: Float64Array, start: Int32Array, n: number, inside: Uint8Array, out: Uint8Array, to: number, cw: number): void {
+  // every column inside the image (no padding) with 4 taps: the dev images' case, without the tests per pixel
+  if (n === 4 && inside[0] === 1 && inside[cw - 1] === 1) {
+    for (let c = 0, q = 0; c < cw; c++, q += 4) {
+      const p = from + start[c];
+      out[to + c] = round8(w[q] * src[p] + w[q + 1] * src[p + 1] + w[q + 2] * src[p + 2] + w[q + 3] * src[p + 3]);
+    }
+    return;
+  }
   for (let c = 0; c < cw; c++) {
     if (!inside[c]) continue;
     const p = from + start[c];
