@@ -111,9 +111,9 @@ export async function featureShape(backbone: Backbone, tensor: 'pooled' | 'map')
 
 /**
  * Extracts backbone features for a list of images, streaming: while one batch runs through the
- * backbone, the next batch is read, decoded and preprocessed (sharp works on its own threads),
- * so decoding overlaps with inference and only two batches of images are in memory at once.
- * Cached entries are reused; bad files are reported and skipped, never fatal.
+ * backbone (on its own thread, see Backbone.load), the next batch is read, decoded and
+ * preprocessed on this one, so decoding overlaps with inference and only two batches of images
+ * are in memory at once. Cached entries are reused; bad files are reported and skipped, never fatal.
  */
 export async function extractFeatures(backbone: Backbone, requests: FeatureRequest[], opts: ExtractOptions): Promise<ExtractResult> {
   const t0 = performance.now();
