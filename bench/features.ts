@@ -159,7 +159,7 @@ async function stageCpu(files: string[], cfg: import('../src/preprocess/config.j
   const out = new Float32Array(3 * 224 * 224);
   const crop = grey.map((g, i) => resizeAndCropGrey(g, probes[i].width, probes[i].height, cfg));
   const lut = await cpuMs((_, i) => greyToTensor(crop[i], cfg, out));
-  // SqueezeNet's cache entry: a 512x13x13 map (346 kB), checksummed and written atomically
+  // SqueezeNet's cache entry: a 512x13x13 map (338 KiB), checksummed and written atomically
   const dir = await mkdtemp(join(tmpdir(), 'dc-bench-entry-'));
   const cache = new FeatureCache(dir);
   const map = Float32Array.from({ length: 512 * 13 * 13 }, (_, i) => Math.sin(i));
@@ -171,7 +171,7 @@ async function stageCpu(files: string[], cfg: import('../src/preprocess/config.j
   return `CPU ms per image (process.cpuUsage, 20 at a time): read ${f(read)}, sha256 ${f(sha)}, probe ${f(probe)}, ` +
     `sharp fused decode + resize + crop ${f(sharpCrop)} (the path before issue 18's JavaScript decoder), ` +
     `JavaScript PNG decode ${f(jsDecode)} + resize + crop ${f(jsResize)} (${fast} of ${files.length} files take it), LUT normalisation ${f(lut)}, ` +
-    `SqueezeNet's 346 kB cache entry written ${f(entry)}`;
+    `SqueezeNet's 338 KiB cache entry written ${f(entry)}`;
 }
 
 async function main(): Promise<void> {

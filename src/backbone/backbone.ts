@@ -141,7 +141,7 @@ export class Backbone {
    * thread of its own: `input` is unusable (detached) until the promise settles, and the returned
    * `input` is the same buffer to use from then on (also on a failure: `err.input`). On the
    * calling thread's session nothing moves and the same array comes back. What extraction uses
-   * to hand 12 MB batches over without copying them.
+   * to hand 11.5 MiB batches over without copying them.
    */
   async lend(input: Float32Array, n: number, want: { pooled?: boolean; map?: boolean }): Promise<{ features: FeatureBatch; input: Float32Array }> {
     return this.runLending(input, n, want, true);

@@ -74,7 +74,7 @@ export class ThreadSession implements FeatureSession {
    * As `run`, without copying the input: its buffer is moved to the inference thread (detached
    * here, so the caller cannot touch it during the pass) and comes back as `input`, a view of the
    * same floats, with the answer or, when the pass fails, on the error (`err.input`). A batch of
-   * 20 images is 12 MB: copying it in and out cost ~0.7 ms of CPU per image (SqueezeNet, measured).
+   * 20 images is 11.5 MiB: copying it in and out cost ~0.7 ms of CPU per image (SqueezeNet, measured).
    */
   async runLent(input: { name: string; data: Float32Array; dims: number[] }, fetches: string[]): Promise<{ outputs: Record<string, { data: Float32Array; dims: number[] }>; input: Float32Array }> {
     const id = this.nextId++;

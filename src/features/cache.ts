@@ -82,7 +82,7 @@ export class FeatureCache {
   /**
    * Stores an array atomically, with its checksum (and, with a model's first entry, the label of
    * its folder). Throws when the cache cannot be written. The array's bytes are written where
-   * they are, not copied into an entry first (a SqueezeNet map is 346 kB).
+   * they are, not copied into an entry first (a SqueezeNet map is 338 KiB).
    */
   async put(key: string, data: Float32Array, shape: number[]): Promise<void> {
     await this.putEncoded(key, entryParts(data, shape));

@@ -65,7 +65,7 @@ export function decodeGreyPng(bytes: Uint8Array, layout: GreyPngLayout): Uint8Ar
   const stride = width + 1;
   let raw: Buffer;
   try {
-    // one output chunk the size of the image: no 16 kB pieces joined afterwards
+    // one output chunk the size of the image: no 16 KiB pieces joined afterwards
     raw = inflateSync(idatData(bytes, idat), { maxOutputLength: stride * height + 1, chunkSize: stride * height + 64 });
   } catch {
     return null;
