@@ -1,5 +1,5 @@
 import { InputError, ModelError, type InputProblem } from '../errors.js';
-import type { Backbone } from '../backbone/backbone.js';
+import type { Backbone, FeatureBatch } from '../backbone/backbone.js';
 import type { GreyImage, LoadedImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
 import { preprocessKey } from '../preprocess/config.js';
@@ -225,50 +225,72 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   // writes are in flight, and all are awaited before returning
   let writing: Promise<void>[] = [];
   let written: Promise<void> = Promise.resolve();
-  let next = n > 0 ? prepareChunk(0, buffers[0]) : null;
+  const want = opts.tensor === 'pooled' ? { pooled: true } : { map: true };
+  type Misses = (Prepared & { slot: number })[];
+  interface Ran { prepared: Prepared[]; misses: Misses; out: FeatureBatch | null }
+  // runs a prepared batch: its misses are in buffers[b], which is lent (not copied) to a backbone
+  // on its own thread and comes back with the answer; nothing starts once the signal has aborted
+  const runBatch = async (prepared: Prepared[], b: number): Promise<Ran> => {
+    const misses = prepared.filter((p) => !p.cached) as Misses;
+    if (misses.length === 0 || opts.signal?.aborted) return { prepared, misses, out: null };
+    // misses occupy slots 0..m-1 in order; a file that failed to decode leaves its slot unused
+    // (slots are handed out before decoding), so run up to the highest slot, not misses.length
+    const m = misses.reduce((top, p) => Math.max(top, p.slot + 1), 0);
+    const lent = await backbone.lend(buffers[b], m, want);
+    buffers[b] = lent.input;
+    return { prepared, misses, out: lent.features };
+  };
+  // batch k + 1 goes to the backbone the moment batch k is back, before batch k's features are
+  // checked and written, so that the backbone never waits for that; batch k + 2 is read and
+  // decoded into batch k's buffer (back with its answer) meanwhile
+  const follow = (before: Promise<Ran>, start: number, b: number): Promise<Ran> | null =>
+    start < n ? Promise.all([before, prepareChunk(start, buffers[b])]).then(([, p]) => runBatch(p, b)) : null;
+  let run: Promise<Ran> | null = n > 0 ? prepareChunk(0, buffers[0]).then((p) => runBatch(p, 0)) : null;
+  let next = run ? follow(run, batchSize, 1) : null;
   for (let start = 0, b = 0; start < n; start += batchSize, b ^= 1) {
-    const prepared = await next!;
+    let ran: Ran;
+    try {
+      ran = await run!;
+    } catch (err) {
+      void next?.catch(() => {});
+      throw err;
+    }
+    const after = next ? follow(next, start + 2 * batchSize, b) : null;
     if (opts.signal?.aborted) {
+      void next?.catch(() => {});
+      void after?.catch(() => {});
       progress.done();
       opts.signal.throwIfAborted();
     }
-    next = start + batchSize < n ? prepareChunk(start + batchSize, buffers[b ^ 1]) : null;
-    const misses = prepared.filter((p) => !p.cached) as (Prepared & { slot: number })[];
-    for (const p of prepared) {
+    run = next;
+    next = after;
+    for (const p of ran.prepared) {
       if (!p.cached) continue;
       features?.set(p.cached, p.index * dim);
       ok[p.index] = 1;
       fromCache++;
       progress.tick(1, 1);
     }
-    if (misses.length > 0) {
-      // misses occupy slots 0..m-1 in order; a file that failed to decode leaves its slot unused
-      // (slots are handed out before decoding), so run up to the highest slot, not misses.length
-      const m = misses.reduce((top, p) => Math.max(top, p.slot + 1), 0);
-      // lent, not copied, to a backbone on its own thread (the buffer comes back with the answer)
-      const lent = await backbone.lend(buffers[b], m, opts.tensor === 'pooled' ? { pooled: true } : { map: true });
-      buffers[b] = lent.input;
-      const out = lent.features;
-      const data = (opts.tensor === 'pooled' ? out.pooled : out.map)!;
-      const writes: Promise<void>[] = [];
-      for (const p of misses) {
-        const row = data.subarray(p.slot * dim, (p.slot + 1) * dim);
-        if (!allFinite(row)) {
-          // never handed to a head, never cached
-          fail(p.index, new ModelError(`${requests[p.index].file}: ${backbone.name} gave non-finite features (NaN or infinity) for this image; check the model file`));
-          continue;
-        }
-        features?.set(row, p.index * dim);
-        ok[p.index] = 1;
-        // the row is written where it lies: each pass's output is a buffer of its own, never reused
-        if (p.key) writes.push(put(p.key, row));
-        computed++;
-        progress.tick();
+    if (!ran.out) continue;
+    const data = (opts.tensor === 'pooled' ? ran.out.pooled : ran.out.map)!;
+    const writes: Promise<void>[] = [];
+    for (const p of ran.misses) {
+      const row = data.subarray(p.slot * dim, (p.slot + 1) * dim);
+      if (!allFinite(row)) {
+        // never handed to a head, never cached
+        fail(p.index, new ModelError(`${requests[p.index].file}: ${backbone.name} gave non-finite features (NaN or infinity) for this image; check the model file`));
+        continue;
       }
-      await written;
-      written = Promise.all(writing).then(() => undefined);
-      writing = writes;
+      features?.set(row, p.index * dim);
+      ok[p.index] = 1;
+      // the row is written where it lies: each pass's output is a buffer of its own, never reused
+      if (p.key) writes.push(put(p.key, row));
+      computed++;
+      progress.tick();
     }
+    await written;
+    written = Promise.all(writing).then(() => undefined);
+    writing = writes;
   }
   await written;
   await Promise.all(writing);
