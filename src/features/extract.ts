@@ -240,29 +240,36 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
     buffers[b] = lent.input;
     return { prepared, misses, out: lent.features };
   };
-  // batch k + 1 goes to the backbone the moment batch k is back, before batch k's features are
+  // Batch k + 1 goes to the backbone the moment batch k is back, before batch k's features are
   // checked and written, so that the backbone never waits for that; batch k + 2 is read and
-  // decoded into batch k's buffer (back with its answer) meanwhile
-  const follow = (before: Promise<Ran>, start: number, b: number): Promise<Ran> | null =>
-    start < n ? Promise.all([before, prepareChunk(start, buffers[b])]).then(([, p]) => runBatch(p, b)) : null;
-  let run: Promise<Ran> | null = n > 0 ? prepareChunk(0, buffers[0]).then((p) => runBatch(p, 0)) : null;
-  let next = run ? follow(run, batchSize, 1) : null;
+  // decoded into batch k's buffer (back with its answer) meanwhile, once batch k + 1 is decoded
+  // (one batch at a time on this thread, so that the next one is ready soonest).
+  interface Stage { prep: Promise<Prepared[]>; run: Promise<Ran> }
+  const stage = (start: number, b: number, before: Stage | null): Stage | null => {
+    if (start >= n) return null;
+    const prep = before ? before.prep.then(() => prepareChunk(start, buffers[b])) : prepareChunk(start, buffers[b]);
+    return { prep, run: Promise.all([before?.run, prep]).then(([, p]) => runBatch(p, b)) };
+  };
+  const settle = (...stages: Array<Stage | null>) => {
+    for (const st of stages) void st?.run.catch(() => {});
+  };
+  let current = stage(0, 0, null);
+  let next = stage(batchSize, 1, current);
   for (let start = 0, b = 0; start < n; start += batchSize, b ^= 1) {
     let ran: Ran;
     try {
-      ran = await run!;
+      ran = await current!.run;
     } catch (err) {
-      void next?.catch(() => {});
+      settle(next);
       throw err;
     }
-    const after = next ? follow(next, start + 2 * batchSize, b) : null;
+    const after = next ? stage(start + 2 * batchSize, b, next) : null;
     if (opts.signal?.aborted) {
-      void next?.catch(() => {});
-      void after?.catch(() => {});
+      settle(next, after);
       progress.done();
       opts.signal.throwIfAborted();
     }
-    run = next;
+    current = next;
     next = after;
     for (const p of ran.prepared) {
       if (!p.cached) continue;
