@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -17,10 +17,9 @@ import { Backbone } from '../src/backbone/backbone.js';
 import { PAPER_BACKBONES } from '../src/backbone/registry.js';
 import { readDataset } from '../src/dataset/read.js';
 import { FeatureCache } from '../src/features/cache.js';
-import { extractFeatures } from '../src/features/extract.js';
+import { extractFeatures, featureShape } from '../src/features/extract.js';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { decodeProbed, probeImage, type ProbedImage } from '../src/input/load-image.js';
+import { decodeProbed, probeImage, readSource, type ProbedImage } from '../src/input/load-image.js';
 import { resizeAndCropGrey } from '../src/preprocess/portable.js';
 import { cropProbed, greyToTensor, resizeAndCropProbed } from '../src/preprocess/to-tensor.js';
 import { env } from '../src/util/env.js';
@@ -106,6 +105,35 @@ interface Row {
   b20: number;
   e2e: number;
   e2eSeconds: number;
+  /** CPU milliseconds per image (all threads), medians: bare batch-20 forward, and end to end. */
+  bareCpu: number;
+  e2eCpu: number;
+  /** CPU milliseconds per image of the same extraction with a stand-in for the forward pass. */
+  restCpu: number;
+}
+
+/**
+ * CPU milliseconds per image of everything extraction does besides the forward pass (reading,
+ * hashing, cache lookups, decoding, preprocessing, the finiteness check, the cache writes): the
+ * same extractFeatures with a fresh cache, the backbone's pass replaced by features of the right
+ * size at once.
+ */
+async function withoutForward(bb: Backbone, files: string[], tensor: 'pooled' | 'map'): Promise<number> {
+  const { dim } = await featureShape(bb, tensor);
+  const standIn = Object.create(bb) as Backbone;
+  standIn.lend = async (input, n) => {
+    const d = new Float32Array(n * dim).fill(0.5);
+    return { features: tensor === 'map' ? { map: d } : { pooled: d }, input };
+  };
+  const dir = await mkdtemp(join(tmpdir(), 'dc-bench-rest-'));
+  try {
+    const c0 = process.cpuUsage();
+    await extractFeatures(standIn, files.map((file) => ({ file })), { tensor, batchSize: 20, cache: new FeatureCache(dir), collect: false });
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000 / files.length;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -119,10 +147,10 @@ async function stageCpu(files: string[], cfg: import('../src/preprocess/config.j
     const c = process.cpuUsage(c0);
     return (c.user + c.system) / 1000 / files.length;
   };
-  const bytes: Buffer[] = [];
+  const bytes: Uint8Array[] = [];
   const probes: ProbedImage[] = [];
   const grey: Uint8Array[] = [];
-  const read = await cpuMs(async (f, i) => (bytes[i] = await readFile(f)));
+  const read = await cpuMs(async (f, i) => (bytes[i] = (await readSource(f)).bytes));
   const sha = await cpuMs((_, i) => createHash('sha256').update(bytes[i]).digest('hex'));
   const probe = await cpuMs(async (f, i) => (probes[i] = await probeImage({ bytes: bytes[i], name: f })));
   const sharpCrop = await cpuMs(async (_, i) => resizeAndCropProbed(probes[i], cfg));
@@ -131,11 +159,19 @@ async function stageCpu(files: string[], cfg: import('../src/preprocess/config.j
   const out = new Float32Array(3 * 224 * 224);
   const crop = grey.map((g, i) => resizeAndCropGrey(g, probes[i].width, probes[i].height, cfg));
   const lut = await cpuMs((_, i) => greyToTensor(crop[i], cfg, out));
+  // SqueezeNet's cache entry: a 512x13x13 map (338 KiB), checksummed and written atomically
+  const dir = await mkdtemp(join(tmpdir(), 'dc-bench-entry-'));
+  const cache = new FeatureCache(dir);
+  const map = Float32Array.from({ length: 512 * 13 * 13 }, (_, i) => Math.sin(i));
+  const parts = { modelSha256: '0'.repeat(64), preprocess: '', tensor: 'map' as const, augment: '' };
+  const entry = await cpuMs(async (_, i) => cache.put(cache.key(String(i), parts), map, [512, 13, 13]));
+  await rm(dir, { recursive: true, force: true });
   const fast = probes.filter((p) => p.greyPng).length;
   const f = (x: number) => x.toFixed(2);
   return `CPU ms per image (process.cpuUsage, 20 at a time): read ${f(read)}, sha256 ${f(sha)}, probe ${f(probe)}, ` +
     `sharp fused decode + resize + crop ${f(sharpCrop)} (the path before issue 18's JavaScript decoder), ` +
-    `JavaScript PNG decode ${f(jsDecode)} + resize + crop ${f(jsResize)} (${fast} of ${files.length} files take it), LUT normalisation ${f(lut)}`;
+    `JavaScript PNG decode ${f(jsDecode)} + resize + crop ${f(jsResize)} (${fast} of ${files.length} files take it), LUT normalisation ${f(lut)}, ` +
+    `SqueezeNet's 338 KiB cache entry written ${f(entry)}`;
 }
 
 async function main(): Promise<void> {
@@ -162,50 +198,65 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   for (const name of ONLY ?? PAPER_BACKBONES) {
-    const bb = await Backbone.load(name, { modelsDir: MODELS, download: false });
+    // the bare rate: the session on this thread, a ready tensor, nothing copied (the strictest yardstick);
+    // end to end: the backbone as extraction gets it by default (on a thread of its own)
+    const bb = await Backbone.load(name, { modelsDir: MODELS, download: false, offThread: false });
+    const ex = await Backbone.load(name, { modelsDir: MODELS, download: false });
     const tensor = bb.manifest.head.kind === 'squeezenet-conv' ? 'map' : 'pooled';
     const want = tensor === 'map' ? { map: true } : { pooled: true };
     // a ready tensor: the preprocessed dev images (values as in real use)
     const x = buf.slice();
     const b1 = 1 / (await timeIt(() => bb.run(x, 1, want)));
     // bare and end-to-end alternate over ROUNDS rounds and the medians are compared, so that a
-    // noisy neighbour on a shared machine hits both alike
+    // noisy neighbour on a shared machine hits both alike; CPU per image from process.cpuUsage
     const bare: number[] = [];
+    const bareCpu: number[] = [];
     const e2e: number[] = [];
+    const e2eCpu: number[] = [];
+    const restCpu: number[] = [];
     const e2eSeconds: number[] = [];
     try {
       for (let round = 0; round < ROUNDS; round++) {
-        bare.push(20 / (await timeIt(() => bb.run(x, 20, want))));
+        const c0 = process.cpuUsage();
+        let calls = 0;
+        bare.push(20 / (await timeIt(() => (calls++, bb.run(x, 20, want)))));
+        const c = process.cpuUsage(c0);
+        bareCpu.push((c.user + c.system) / 1000 / (20 * calls));
         const dir = await mkdtemp(join(tmpdir(), 'dc-bench-'));
         try {
-          const res = await extractFeatures(bb, files.map((file) => ({ file })), { tensor, batchSize: 20, cache: new FeatureCache(dir), collect: false });
+          const c1 = process.cpuUsage();
+          const res = await extractFeatures(ex, files.map((file) => ({ file })), { tensor, batchSize: 20, cache: new FeatureCache(dir), collect: false });
+          const d = process.cpuUsage(c1);
           if (res.stats.failed > 0) throw new Error(`${res.stats.failed} images failed: ${res.failures[0].message}`);
           e2e.push(res.stats.imagesPerSecond);
           e2eSeconds.push(res.stats.seconds);
+          e2eCpu.push((d.user + d.system) / 1000 / files.length);
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
+        restCpu.push(await withoutForward(ex, files, tensor));
       }
     } finally {
       await bb.release();
+      await ex.release();
     }
-    rows.push({ name, weights: bb.weights, tensor, b1, b20: median(bare), e2e: median(e2e), e2eSeconds: median(e2eSeconds) });
+    rows.push({ name, weights: bb.weights, tensor, b1, b20: median(bare), e2e: median(e2e), e2eSeconds: median(e2eSeconds), bareCpu: median(bareCpu), e2eCpu: median(e2eCpu), restCpu: median(restCpu) });
     const r = rows[rows.length - 1];
-    console.log(`${name}: bare b1 ${b1.toFixed(1)}/s, b20 ${r.b20.toFixed(1)}/s; end-to-end ${r.e2e.toFixed(1)}/s (${(r.e2e / r.b20 * 100).toFixed(0)}%)`);
+    console.log(`${name}: bare b1 ${b1.toFixed(1)}/s, b20 ${r.b20.toFixed(1)}/s (${r.bareCpu.toFixed(2)} CPU ms/image); end-to-end ${r.e2e.toFixed(1)}/s (${(r.e2e / r.b20 * 100).toFixed(0)}%, ${r.e2eCpu.toFixed(2)} CPU ms/image; without the forward pass ${r.restCpu.toFixed(2)})`);
   }
 
   const r18 = rows.find((r) => r.name === 'resnet18');
   const table = [
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`npx tsx bench/features.ts ${N_IMAGES} ${MIN_SECONDS}\` (${files.length} dev-set PNGs end to end, batch 20; each bare rate is the mean over ≥ ${MIN_SECONDS} s after warm-up; bare batch-20 and end-to-end runs alternate over ${ROUNDS} rounds and the medians are shown, because the machine's speed drifts).`,
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (load average ${loadavg().map((l) => l.toFixed(1)).join(', ')} at the end) with \`npx tsx bench/features.ts ${N_IMAGES} ${MIN_SECONDS}\` (${files.length} dev-set PNGs end to end, batch 20; each bare rate is the mean over ≥ ${MIN_SECONDS} s after warm-up, the session on the calling thread; end to end with the backbone as extraction loads it by default, on its own thread; bare batch-20 and end-to-end runs alternate over ${ROUNDS} rounds and the medians are shown, because the machine's speed drifts).`,
     '',
     ...mach,
     `- onnxruntime SGEMM (1024x1024 by 1024x1024 MatMul): **${gflops.toFixed(1)} GFLOP/s**`,
     `- decode + preprocess alone (PNG → 224x224 tensor, 20 in parallel): ${decodeRate.toFixed(1)} images/s`,
     `- ${stages}`,
     '',
-    '| backbone | weights | tensor | bare b1 (img/s) | bare b20 (img/s) | end-to-end (img/s) | end-to-end / bare b20 |',
-    '| --- | --- | --- | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.name} | ${r.weights} | ${r.tensor} | ${r.b1.toFixed(1)} | ${r.b20.toFixed(1)} | ${r.e2e.toFixed(1)} | ${(r.e2e / r.b20 * 100).toFixed(0)}% |`),
+    '| backbone | weights | tensor | bare b1 (img/s) | bare b20 (img/s) | end-to-end (img/s) | end-to-end / bare b20 | CPU ms/image: bare b20, end to end, end to end without the forward pass |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.name} | ${r.weights} | ${r.tensor} | ${r.b1.toFixed(1)} | ${r.b20.toFixed(1)} | ${r.e2e.toFixed(1)} | ${(r.e2e / r.b20 * 100).toFixed(0)}% | ${r.bareCpu.toFixed(2)}, ${r.e2eCpu.toFixed(2)}, ${r.restCpu.toFixed(2)} |`),
     '',
     r18
       ? `ResNet-18 effective rate: ${RESNET18_GFLOP} GFLOP x ${r18.b20.toFixed(1)} img/s = **${(RESNET18_GFLOP * r18.b20).toFixed(1)} GFLOP/s** at batch 20 ` +

@@ -1,11 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Backbone } from '../src/backbone/backbone.js';
-import { FeatureCache } from '../src/features/cache.js';
+import { encodeEntry, FeatureCache } from '../src/features/cache.js';
 import { extractFeatures, type Augmenter, type FeatureRequest } from '../src/features/extract.js';
 import type { GreyImage } from '../src/input/grey-image.js';
 import { Rng } from '../src/util/rng.js';
@@ -170,6 +170,44 @@ describe('extractFeatures with a FeatureCache', { skip: skipNoShared }, () => {
         assert.ok(Math.abs(pooled.features![k * 512 + c] - want) <= 1e-5 * (1 + Math.abs(want)), `image ${k} channel ${c}`);
       }
     }
+  });
+
+  test('a backbone on its own thread (the default: batches lent, not copied) gives the features of one on the calling thread', async () => {
+    const here = await Backbone.load('squeezenet1_1', { path: SYNTHETIC_SQUEEZENET, threads: 2, offThread: false });
+    try {
+      // batches of 4 over 7 requests: a full batch with the corrupt file's slot unused, then a part batch
+      const a = await extractFeatures(here, requests, { tensor: 'map', cache: null, batchSize: 4 });
+      const b = await extractFeatures(backbone, requests, { tensor: 'map', cache: null, batchSize: 4 });
+      assert.deepEqual([...b.ok], [...a.ok]);
+      assert.equal(b.stats.failed, 1);
+      assert.deepEqual(Buffer.from(b.features!.buffer), Buffer.from(a.features!.buffer), 'bit for bit');
+      // a lent batch comes back whole: the same buffer runs again
+      const x = new Float32Array(2 * backbone.imageLength).fill(0.25);
+      const first = await backbone.lend(x, 2, { pooled: true });
+      assert.equal(x.length, 0, 'the lent array is unusable while the pass has it');
+      assert.equal(first.input.length, 2 * backbone.imageLength);
+      assert.ok(first.input.every((v) => v === 0.25));
+      const again = await backbone.lend(first.input.subarray(0, backbone.imageLength), 1, { pooled: true });
+      assert.equal(again.input.length, backbone.imageLength);
+      assert.deepEqual(again.features.pooled, first.features.pooled!.subarray(0, 512));
+    } finally {
+      await here.release();
+    }
+  });
+
+  test('cache entries are written in pieces with the bytes encodeEntry gives; a cache folder removed meanwhile is made again', async () => {
+    const dir = join(root, 'cache-pieces');
+    const cache = new FeatureCache(dir);
+    const parts = { modelSha256: 'ab'.repeat(32), preprocess: 'p', tensor: 'pooled' as const, augment: '' };
+    const data = Float32Array.from({ length: 300 }, (_, i) => Math.sin(i) * 10);
+    const key = cache.key('cd'.repeat(32), parts);
+    await cache.put(key, data.subarray(100, 200), [100]);
+    const [file] = (await walk(dir)).filter((f) => f.endsWith('.npy'));
+    assert.deepEqual(await readFile(file), Buffer.from(encodeEntry(data.slice(100, 200), [100])));
+    assert.deepEqual(await cache.get(key, 100), data.slice(100, 200));
+    await rm(dir, { recursive: true, force: true });
+    await cache.put(key, data.subarray(0, 100), [100]);
+    assert.deepEqual(await cache.get(key, 100), data.slice(0, 100));
   });
 
   test('collect: false only fills the cache', async () => {

@@ -93,12 +93,13 @@ describe('feature cache and head inputs under attack', { skip: skipNoShared }, (
   test('a backbone output that is not finite is a failure naming the file, not a feature', async () => {
     const dir = join(root, 'cache-nan');
     const cache = new FeatureCache(dir);
-    const real = backbone.run.bind(backbone);
+    // extraction hands its batches over with lend()
+    const real = backbone.lend.bind(backbone);
     const poisoned = Object.create(backbone) as Backbone;
-    poisoned.run = async (...args: Parameters<Backbone['run']>) => {
+    poisoned.lend = async (...args: Parameters<Backbone['lend']>) => {
       const out = await real(...args);
-      out.map![7] = NaN; // first image of every batch
-      out.map![86528 + 3] = Infinity; // second image
+      out.features.map![7] = NaN; // first image of every batch
+      out.features.map![86528 + 3] = Infinity; // second image
       return out;
     };
     const res = await extractFeatures(poisoned, requests, { tensor: 'map', cache });

@@ -279,8 +279,9 @@ test('a client that hangs up mid-upload frees its place', { skip, timeout: 120_0
 // ---- the event loop under load: inference off the loop, upload bodies in reused memory ----
 
 test('a backbone pass runs on its own thread: the same features, and the event loop keeps turning meanwhile (onnxruntime runs synchronously on its caller)', { skip, timeout: 120_000 }, async () => {
-  const onLoop = await Backbone.load('squeezenet1_1');
-  const offLoop = await Backbone.load('squeezenet1_1', { offThread: true });
+  const onLoop = await Backbone.load('squeezenet1_1', { offThread: false });
+  // the default: on a thread of its own
+  const offLoop = await Backbone.load('squeezenet1_1');
   try {
     const x = new Float32Array(onLoop.imageLength).map((_, i) => Math.sin(i / 97));
     /** Turns of the event loop (setImmediate chained) while one pass runs. */

@@ -158,3 +158,21 @@ test('the cache key names the JavaScript resampler only for files that take it',
   assert.notEqual(preprocessIdentity(png, IMAGENET_224), preprocessIdentity(jpeg, IMAGENET_224));
   assert.equal(preprocessIdentity(jpeg, IMAGENET_224), preprocessIdentity(rgb, IMAGENET_224));
 });
+
+test('the fast path checks every chunk\'s checksum, so a grey PNG it takes needs no libvips header read', async () => {
+  const file = greyPng(pattern(20, 10, 3), 20, 10, { extra: [chunk('tEXt', Buffer.from('Comment\0x'))] });
+  assert.ok(greyPngLayout(file));
+  // a flipped bit in the header (its width): libvips refuses the file, so the fast path must not take it
+  const header = Buffer.from(file);
+  header[19] ^= 0x01;
+  assert.equal(greyPngLayout(header), null);
+  await assert.rejects(probeImage({ bytes: header, name: 'bad-header.png' }), (err: unknown) => err instanceof InputError && /bad-header\.png/.test(err.message));
+  // a flipped byte in a text chunk: not taken either (sharp decides)
+  const text = Buffer.from(file);
+  text[text.indexOf(Buffer.from('Comment')) + 2] ^= 0x20;
+  assert.equal(greyPngLayout(text), null);
+  // a grey PNG over the pixel limit is refused from its header, as before, naming its size
+  await assert.rejects(probeImage({ bytes: file, name: 'big.png' }, { maxPixels: 199 }), (err: unknown) => err instanceof InputError && err.problem === 'too-large' && /20x10 = 200 pixels/.test(err.message));
+  const p = await probeImage({ bytes: file, name: 'ok.png' }, { maxPixels: 200 });
+  assert.deepEqual([p.width, p.height, p.bitDepth, p.format, p.greyPng !== null], [20, 10, 8, 'png', true]);
+});

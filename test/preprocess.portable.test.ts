@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadGreyImage } from '../src/input/load-image.js';
-import { IMAGENET_224 } from '../src/preprocess/config.js';
-import { resizeAndCropGrey } from '../src/preprocess/portable.js';
+import { IMAGENET_224, type PreprocessConfig } from '../src/preprocess/config.js';
+import { axisTaps, cropPlan, resizeAndCropGrey } from '../src/preprocess/portable.js';
 import { resizeAndCrop } from '../src/preprocess/to-tensor.js';
 import { DEV_SET, skipNoShared } from './helpers/shared.js';
 
@@ -43,4 +43,64 @@ test('the portable path pads a small image with zeros and shrinks a large one li
   let mean = 0;
   for (let i = 0; i < r2.length; i++) mean += Math.abs(g2[i] - r2[i]) / r2.length;
   assert.ok(mean < 8, `mean difference ${mean} on a 4x shrink`);
+});
+
+/**
+ * The resampler written the plain way: every output pixel sums its taps one by one, edges
+ * clamped pixel by pixel, vertical pass rounded to 8 bits. The fast loops (plans kept per size,
+ * padded rows, written-out 4- and 5-tap sums) must give exactly these bytes.
+ */
+function plainResample(data: Uint8Array, width: number, height: number, cfg: PreprocessConfig): Uint8Array {
+  const [ch, cw] = cfg.crop;
+  const { nw, nh, padX, padY, top, left } = cropPlan(width, height, cfg);
+  const tx = axisTaps(width, nw, left - Math.floor(padX / 2), cw, cfg.interpolation);
+  const ty = axisTaps(height, nh, top - Math.floor(padY / 2), ch, cfg.interpolation);
+  const clamp = (v: number, n: number) => Math.min(n - 1, Math.max(0, v));
+  const round = (s: number) => Math.min(255, Math.max(0, Math.floor(s + 0.5)));
+  const vertical = (k: number, x: number) => {
+    let s = 0;
+    for (let j = 0; j < ty.count; j++) s += ty.weights[k * ty.count + j] * data[clamp(ty.first[k] + j, height) * width + x];
+    return round(s);
+  };
+  const out = new Uint8Array(ch * cw);
+  for (let k = 0; k < ch; k++) {
+    if (!ty.inside[k]) continue;
+    for (let c = 0; c < cw; c++) {
+      if (!tx.inside[c]) continue;
+      let s = 0;
+      for (let j = 0; j < tx.count; j++) s += tx.weights[c * tx.count + j] * vertical(k, clamp(tx.first[c] + j, width));
+      out[k * cw + c] = round(s);
+    }
+  }
+  return out;
+}
+
+test('the fast resampler gives exactly the bytes of the plain one: every filter, shrinks of 1.1x to 3x, padding, odd sizes', () => {
+  const cfgs: PreprocessConfig[] = [
+    IMAGENET_224,
+    { ...IMAGENET_224, interpolation: 'bicubic' },
+    { ...IMAGENET_224, interpolation: 'lanczos3' },
+    { ...IMAGENET_224, interpolation: 'nearest' },
+    { ...IMAGENET_224, resizeShorter: 256 },
+    { ...IMAGENET_224, resizeShorter: 60 },
+    { ...IMAGENET_224, resizeShorter: 100, crop: [96, 120] },
+  ];
+  const sizes: Array<[number, number]> = [[256, 256], [307, 256], [256, 309], [448, 500], [300, 600], [673, 259], [90, 70], [224, 224]];
+  let seed = 1;
+  for (const [w, h] of sizes) {
+    const data = Uint8Array.from({ length: w * h }, (_, i) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      // edges, a gradient and noise, so that every tap matters
+      return ((i % w) * 5 + Math.floor(i / w) * 3 + ((i % w) > w / 3 ? 90 : 0) + (seed >>> 26)) & 255;
+    });
+    for (const cfg of cfgs) {
+      const want = plainResample(data, w, h, cfg);
+      const got = resizeAndCropGrey(data, w, h, cfg);
+      assert.deepEqual(Buffer.from(got), Buffer.from(want), `${w}x${h} ${cfg.interpolation} ${cfg.resizeShorter}/${cfg.crop}`);
+      // into a buffer of the caller's, over earlier contents: the same bytes
+      const into = new Uint8Array(want.length).fill(77);
+      assert.equal(resizeAndCropGrey(data, w, h, cfg, into), into);
+      assert.deepEqual(Buffer.from(into), Buffer.from(want));
+    }
+  }
 });

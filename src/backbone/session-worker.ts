@@ -9,13 +9,13 @@ import * as ort from 'onnxruntime-node';
 /** Messages to the worker. */
 export type SessionRequest =
   | { kind: 'load'; graph: Uint8Array; options: ort.InferenceSession.SessionOptions }
-  | { kind: 'run'; id: number; input: { name: string; data: Float32Array; dims: number[] }; fetches: string[] }
+  | { kind: 'run'; id: number; input: { name: string; data: Float32Array; dims: number[] }; fetches: string[]; lent?: boolean }
   | { kind: 'release'; id: number };
 
 /** Messages from the worker: the answer to request `id` (0 for load). */
 export type SessionReply =
-  | { id: number; outputs: Record<string, { data: Float32Array; dims: number[] }> }
-  | { id: number; error: string };
+  | { id: number; outputs: Record<string, { data: Float32Array; dims: number[] }>; input?: Float32Array }
+  | { id: number; error: string; input?: Float32Array };
 
 const port = parentPort!;
 let session: ort.InferenceSession | null = null;
@@ -41,18 +41,25 @@ async function handle(m: SessionRequest): Promise<void> {
       const transfer: ArrayBuffer[] = [];
       for (const name of m.fetches) {
         const t = out[name];
-        // a copy of exactly the tensor's floats, handed over without a second copy
-        const data = (t.data as Float32Array).slice();
+        let data = t.data as Float32Array;
+        // onnxruntime gives each output a buffer of its own: handed over as it is; anything else
+        // (a view into a larger buffer) is copied to exactly the tensor's floats first
+        if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || transfer.includes(data.buffer as ArrayBuffer)) data = data.slice();
         outputs[name] = { data, dims: t.dims.map(Number) };
         transfer.push(data.buffer as ArrayBuffer);
       }
-      port.postMessage({ id, outputs } satisfies SessionReply, transfer);
+      // a lent input goes back to its owner with the answer
+      if (m.lent) transfer.push(m.input.data.buffer as ArrayBuffer);
+      port.postMessage({ id, outputs, ...(m.lent ? { input: m.input.data } : {}) } satisfies SessionReply, transfer);
     } else {
       await session?.release();
       session = null;
       port.postMessage({ id, outputs: {} } satisfies SessionReply);
     }
   } catch (err) {
-    port.postMessage({ id, error: err instanceof Error ? err.message : String(err) } satisfies SessionReply);
+    const error = err instanceof Error ? err.message : String(err);
+    // a lent input goes back even when the run failed (unless it was already sent back)
+    const back = m.kind === 'run' && m.lent && m.input.data.buffer.byteLength > 0 ? m.input.data : null;
+    port.postMessage({ id, error, ...(back ? { input: back } : {}) } satisfies SessionReply, back ? [back.buffer as ArrayBuffer] : []);
   }
 }

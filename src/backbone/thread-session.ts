@@ -52,7 +52,7 @@ export class ThreadSession implements FeatureSession {
     if (this.failure) return Promise.reject(new Error(`the inference thread stopped: ${this.failure.message}`));
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
-        resolve: (r) => ('error' in r ? reject(new Error(r.error)) : resolve(r)),
+        resolve: (r) => ('error' in r ? reject(Object.assign(new Error(r.error), { input: r.input })) : resolve(r)),
         reject,
       });
       // a run in flight keeps the process alive until it is answered
@@ -68,6 +68,18 @@ export class ThreadSession implements FeatureSession {
     // copied (the caller may reuse its buffer): one image is 0.6 MiB, a moment's memcpy
     const input = { name, data: tensor.data as Float32Array, dims: tensor.dims.map(Number) };
     return (await this.ask(this.nextId++, { kind: 'run', id: this.nextId - 1, input, fetches })).outputs;
+  }
+
+  /**
+   * As `run`, without copying the input: its buffer is moved to the inference thread (detached
+   * here, so the caller cannot touch it during the pass) and comes back as `input`, a view of the
+   * same floats, with the answer or, when the pass fails, on the error (`err.input`). A batch of
+   * 20 images is 11.5 MiB: copying it in and out cost ~0.7 ms of CPU per image (SqueezeNet, measured).
+   */
+  async runLent(input: { name: string; data: Float32Array; dims: number[] }, fetches: string[]): Promise<{ outputs: Record<string, { data: Float32Array; dims: number[] }>; input: Float32Array }> {
+    const id = this.nextId++;
+    const reply = await this.ask(id, { kind: 'run', id, input, fetches, lent: true }, [input.data.buffer as ArrayBuffer]);
+    return { outputs: reply.outputs, input: reply.input! };
   }
 
   async release(): Promise<void> {

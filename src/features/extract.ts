@@ -1,5 +1,5 @@
 import { InputError, ModelError, type InputProblem } from '../errors.js';
-import type { Backbone } from '../backbone/backbone.js';
+import type { Backbone, FeatureBatch } from '../backbone/backbone.js';
 import type { GreyImage, LoadedImage } from '../input/grey-image.js';
 import { decodeProbed, probeImage, readSource, type LoadLimits, type ProbedImage } from '../input/load-image.js';
 import { preprocessKey } from '../preprocess/config.js';
@@ -111,9 +111,9 @@ export async function featureShape(backbone: Backbone, tensor: 'pooled' | 'map')
 
 /**
  * Extracts backbone features for a list of images, streaming: while one batch runs through the
- * backbone, the next batch is read, decoded and preprocessed (sharp works on its own threads),
- * so decoding overlaps with inference and only two batches of images are in memory at once.
- * Cached entries are reused; bad files are reported and skipped, never fatal.
+ * backbone (on its own thread, see Backbone.load), the next batch is read, decoded and
+ * preprocessed on this one, so decoding overlaps with inference and only two batches of images
+ * are in memory at once. Cached entries are reused; bad files are reported and skipped, never fatal.
  */
 export async function extractFeatures(backbone: Backbone, requests: FeatureRequest[], opts: ExtractOptions): Promise<ExtractResult> {
   const t0 = performance.now();
@@ -127,7 +127,7 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   const failures: ExtractFailure[] = [];
   const cfg = backbone.manifest.preprocess;
   const imageLen = backbone.imageLength;
-  const buffers = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
+  const buffers: Float32Array[] = [new Float32Array(batchSize * imageLen), new Float32Array(batchSize * imageLen)];
   const progress = createProgress({ label: opts.label ?? `features ${backbone.name}`, total: n, onProgress: opts.onProgress });
   let fromCache = 0;
   let computed = 0;
@@ -225,46 +225,79 @@ export async function extractFeatures(backbone: Backbone, requests: FeatureReque
   // writes are in flight, and all are awaited before returning
   let writing: Promise<void>[] = [];
   let written: Promise<void> = Promise.resolve();
-  let next = n > 0 ? prepareChunk(0, buffers[0]) : null;
+  const want = opts.tensor === 'pooled' ? { pooled: true } : { map: true };
+  type Misses = (Prepared & { slot: number })[];
+  interface Ran { prepared: Prepared[]; misses: Misses; out: FeatureBatch | null }
+  // runs a prepared batch: its misses are in buffers[b], which is lent (not copied) to a backbone
+  // on its own thread and comes back with the answer; nothing starts once the signal has aborted
+  const runBatch = async (prepared: Prepared[], b: number): Promise<Ran> => {
+    const misses = prepared.filter((p) => !p.cached) as Misses;
+    if (misses.length === 0 || opts.signal?.aborted) return { prepared, misses, out: null };
+    // misses occupy slots 0..m-1 in order; a file that failed to decode leaves its slot unused
+    // (slots are handed out before decoding), so run up to the highest slot, not misses.length
+    const m = misses.reduce((top, p) => Math.max(top, p.slot + 1), 0);
+    const lent = await backbone.lend(buffers[b], m, want);
+    buffers[b] = lent.input;
+    return { prepared, misses, out: lent.features };
+  };
+  // Batch k + 1 goes to the backbone the moment batch k is back, before batch k's features are
+  // checked and written, so that the backbone never waits for that; batch k + 2 is read and
+  // decoded into batch k's buffer (back with its answer) meanwhile, once batch k + 1 is decoded
+  // (one batch at a time on this thread, so that the next one is ready soonest).
+  interface Stage { prep: Promise<Prepared[]>; run: Promise<Ran> }
+  const stage = (start: number, b: number, before: Stage | null): Stage | null => {
+    if (start >= n) return null;
+    const prep = before ? before.prep.then(() => prepareChunk(start, buffers[b])) : prepareChunk(start, buffers[b]);
+    return { prep, run: Promise.all([before?.run, prep]).then(([, p]) => runBatch(p, b)) };
+  };
+  const settle = (...stages: Array<Stage | null>) => {
+    for (const st of stages) void st?.run.catch(() => {});
+  };
+  let current = stage(0, 0, null);
+  let next = stage(batchSize, 1, current);
   for (let start = 0, b = 0; start < n; start += batchSize, b ^= 1) {
-    const prepared = await next!;
+    let ran: Ran;
+    try {
+      ran = await current!.run;
+    } catch (err) {
+      settle(next);
+      throw err;
+    }
+    const after = next ? stage(start + 2 * batchSize, b, next) : null;
     if (opts.signal?.aborted) {
+      settle(next, after);
       progress.done();
       opts.signal.throwIfAborted();
     }
-    next = start + batchSize < n ? prepareChunk(start + batchSize, buffers[b ^ 1]) : null;
-    const misses = prepared.filter((p) => !p.cached) as (Prepared & { slot: number })[];
-    for (const p of prepared) {
+    current = next;
+    next = after;
+    for (const p of ran.prepared) {
       if (!p.cached) continue;
       features?.set(p.cached, p.index * dim);
       ok[p.index] = 1;
       fromCache++;
       progress.tick(1, 1);
     }
-    if (misses.length > 0) {
-      // misses occupy slots 0..m-1 in order; a file that failed to decode leaves its slot unused
-      // (slots are handed out before decoding), so run up to the highest slot, not misses.length
-      const m = misses.reduce((top, p) => Math.max(top, p.slot + 1), 0);
-      const out = await backbone.run(buffers[b], m, opts.tensor === 'pooled' ? { pooled: true } : { map: true });
-      const data = (opts.tensor === 'pooled' ? out.pooled : out.map)!;
-      const writes: Promise<void>[] = [];
-      for (const p of misses) {
-        const row = data.subarray(p.slot * dim, (p.slot + 1) * dim);
-        if (!allFinite(row)) {
-          // never handed to a head, never cached
-          fail(p.index, new ModelError(`${requests[p.index].file}: ${backbone.name} gave non-finite features (NaN or infinity) for this image; check the model file`));
-          continue;
-        }
-        features?.set(row, p.index * dim);
-        ok[p.index] = 1;
-        if (p.key) writes.push(put(p.key, row.slice()));
-        computed++;
-        progress.tick();
+    if (!ran.out) continue;
+    const data = (opts.tensor === 'pooled' ? ran.out.pooled : ran.out.map)!;
+    const writes: Promise<void>[] = [];
+    for (const p of ran.misses) {
+      const row = data.subarray(p.slot * dim, (p.slot + 1) * dim);
+      if (!allFinite(row)) {
+        // never handed to a head, never cached
+        fail(p.index, new ModelError(`${requests[p.index].file}: ${backbone.name} gave non-finite features (NaN or infinity) for this image; check the model file`));
+        continue;
       }
-      await written;
-      written = Promise.all(writing).then(() => undefined);
-      writing = writes;
+      features?.set(row, p.index * dim);
+      ok[p.index] = 1;
+      // the row is written where it lies: each pass's output is a buffer of its own, never reused
+      if (p.key) writes.push(put(p.key, row));
+      computed++;
+      progress.tick();
     }
+    await written;
+    written = Promise.all(writing).then(() => undefined);
+    writing = writes;
   }
   await written;
   await Promise.all(writing);

@@ -26,7 +26,9 @@ function u32(b: Uint8Array, o: number): number {
 
 /**
  * The layout of an 8-bit grey, non-interlaced PNG whose other chunks cannot change its pixels;
- * null for any other file (which then takes the general decoder). Reads the chunk headers only.
+ * null for any other file (which then takes the general decoder). Reads the chunk headers and
+ * checks the checksums of every chunk but the pixel data's (checked when decoding), so that a
+ * file it accepts needs no other header check: libvips would refuse a bad header checksum.
  */
 export function greyPngLayout(bytes: Uint8Array): GreyPngLayout | null {
   if (bytes.length < 45) return null;
@@ -36,6 +38,7 @@ export function greyPngLayout(bytes: Uint8Array): GreyPngLayout | null {
   const width = u32(bytes, 16);
   const height = u32(bytes, 20);
   if (width === 0 || height === 0 || bytes[24] !== 8 || bytes[25] !== 0 || bytes[26] !== 0 || bytes[27] !== 0 || bytes[28] !== 0) return null;
+  if (width > 0x7fffffff || height > 0x7fffffff || crc32(bytes.subarray(12, 29)) !== u32(bytes, 29)) return null;
   const idat: Array<[number, number]> = [];
   let o = 33;
   for (;;) {
@@ -43,9 +46,10 @@ export function greyPngLayout(bytes: Uint8Array): GreyPngLayout | null {
     const len = u32(bytes, o);
     const type = String.fromCharCode(bytes[o + 4], bytes[o + 5], bytes[o + 6], bytes[o + 7]);
     if (o + 12 + len > bytes.length) return null;
-    if (type === 'IEND') return idat.length > 0 ? { width, height, idat } : null;
     if (type === 'IDAT') idat.push([o + 8, o + 8 + len]);
-    else if (!HARMLESS.has(type)) return null;
+    else if (!HARMLESS.has(type) && type !== 'IEND') return null;
+    else if (crc32(bytes.subarray(o + 4, o + 8 + len)) !== u32(bytes, o + 8 + len)) return null;
+    if (type === 'IEND') return idat.length > 0 ? { width, height, idat } : null;
     o += 12 + len;
   }
 }
@@ -61,8 +65,8 @@ export function decodeGreyPng(bytes: Uint8Array, layout: GreyPngLayout): Uint8Ar
   const stride = width + 1;
   let raw: Buffer;
   try {
-    const parts = idat.map(([s, e]) => bytes.subarray(s, e));
-    raw = inflateSync(parts.length === 1 ? parts[0] : Buffer.concat(parts), { maxOutputLength: stride * height + 1 });
+    // one output chunk the size of the image: no 16 KiB pieces joined afterwards
+    raw = inflateSync(idatData(bytes, idat), { maxOutputLength: stride * height + 1, chunkSize: stride * height + 64 });
   } catch {
     return null;
   }
@@ -71,9 +75,31 @@ export function decodeGreyPng(bytes: Uint8Array, layout: GreyPngLayout): Uint8Ar
   return unfilter(new Uint8Array(raw.buffer, raw.byteOffset, raw.length), width, height);
 }
 
-/** Undoes the PNG row filters (one byte per pixel): None, Sub, Up, Average, Paeth. */
+// the pixel data of files split into several IDAT chunks (most dev images: 4 on average) is
+// gathered here, reused from file to file, rather than into a new buffer each time
+let gathered = new Uint8Array(0);
+
+/** The compressed pixel data: the one IDAT chunk's, or all of them joined. */
+function idatData(bytes: Uint8Array, idat: Array<[number, number]>): Uint8Array {
+  if (idat.length === 1) return bytes.subarray(idat[0][0], idat[0][1]);
+  let n = 0;
+  for (const [s, e] of idat) n += e - s;
+  if (gathered.length < n) gathered = new Uint8Array(Math.max(n, 2 * gathered.length));
+  let o = 0;
+  for (const [s, e] of idat) {
+    gathered.set(bytes.subarray(s, e), o);
+    o += e - s;
+  }
+  return gathered.subarray(0, n);
+}
+
+/**
+ * Undoes the PNG row filters (one byte per pixel): None, Sub, Up, Average, Paeth. In place: row y
+ * is written at y * width, before the filtered bytes it reads (from y * (width + 1) + 1 on), and
+ * after the row above it, which it reads as written; the pixels are the start of `raw`.
+ */
 function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | null {
-  const out = new Uint8Array(width * height);
+  const out = raw;
   const stride = width + 1;
   for (let y = 0; y < height; y++) {
     const f = raw[y * stride];
@@ -82,7 +108,7 @@ function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | 
     const up = row - width;
     switch (f) {
       case 0:
-        out.set(raw.subarray(src, src + width), row);
+        out.copyWithin(row, src, src + width);
         break;
       case 1: {
         let left = 0;
@@ -90,7 +116,7 @@ function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | 
         break;
       }
       case 2:
-        if (y === 0) out.set(raw.subarray(src, src + width), row);
+        if (y === 0) out.copyWithin(row, src, src + width);
         else for (let x = 0; x < width; x++) out[row + x] = (raw[src + x] + out[up + x]) & 255;
         break;
       case 3: {
@@ -117,7 +143,7 @@ function unfilter(raw: Uint8Array, width: number, height: number): Uint8Array | 
         return null;
     }
   }
-  return out;
+  return out.subarray(0, width * height);
 }
 
 /** One Paeth-filtered row (a function of its own: V8 optimises the short loop far better). */

@@ -41,13 +41,24 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
  * `spare` zero bytes are left at the end for the caller (NumPy ignores bytes after the array).
  */
 export function encodeNpyF32(data: Float32Array, shape: number[], spare = 0): Uint8Array {
+  const head = npyHeaderF32(shape);
+  const out = new Uint8Array(head.length + data.byteLength + spare);
+  out.set(head, 0);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), head.length);
+  return out;
+}
+
+/**
+ * The bytes before the data of a float32 C-order .npy file of this shape (magic, version, header
+ * padded to 64 bytes): with the array's own bytes after it, a whole .npy file.
+ */
+export function npyHeaderF32(shape: number[]): Uint8Array {
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const total = 10 + header.length + 1;
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength + spare);
+  const out = new Uint8Array(10 + header.length);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
   new DataView(out.buffer).setUint16(8, header.length, true);
   out.set(new TextEncoder().encode(header), 10);
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
   return out;
 }
