@@ -94,19 +94,26 @@ test('CLI predict prints the gate in every line and names refusals', { skip: ski
   assert.match(errs.join('\n'), /1 of 2 file\(s\) refused by the input gate/);
 });
 
-/** Runs `fn` while counting fs.promises.readFile calls per path (the builtin's ESM bindings follow). */
+/** Runs `fn` while counting fs.readFile and fs.promises.readFile calls per path (the builtin's ESM bindings follow). */
 async function countingReads<T>(fn: () => Promise<T>): Promise<{ value: T; reads: Map<string, number> }> {
   const reads = new Map<string, number>();
+  const count = (path: unknown) => { if (typeof path === 'string') reads.set(path, (reads.get(path) ?? 0) + 1); };
   const orig = fs.promises.readFile;
+  const origCallback = fs.readFile;
   (fs.promises as { readFile: unknown }).readFile = (path: unknown, ...rest: unknown[]) => {
-    if (typeof path === 'string') reads.set(path, (reads.get(path) ?? 0) + 1);
+    count(path);
     return (orig as (...a: unknown[]) => unknown)(path, ...rest);
+  };
+  (fs as { readFile: unknown }).readFile = (path: unknown, ...rest: unknown[]) => {
+    count(path);
+    return (origCallback as (...a: unknown[]) => unknown)(path, ...rest);
   };
   syncBuiltinESMExports();
   try {
     return { value: await fn(), reads };
   } finally {
     fs.promises.readFile = orig;
+    (fs as { readFile: unknown }).readFile = origCallback;
     syncBuiltinESMExports();
   }
 }

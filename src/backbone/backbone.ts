@@ -90,7 +90,7 @@ export class Backbone {
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     };
     const create = (options: ort.InferenceSession.SessionOptions): Promise<FeatureSession> =>
-      opts.offThread !== false ? ThreadSession.create(bytes, options) : ort.InferenceSession.create(bytes, options);
+      opts.offThread !== false ? ThreadSession.create(bytes, options, ort.env.logLevel) : ort.InferenceSession.create(bytes, options);
     let session: FeatureSession;
     let device: 'cpu' | 'cuda' = 'cpu';
     if (opts.device === 'cuda') {

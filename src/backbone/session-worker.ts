@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 
 /** Messages to the worker. */
 export type SessionRequest =
-  | { kind: 'load'; graph: Uint8Array; options: ort.InferenceSession.SessionOptions }
+  | { kind: 'load'; graph: Uint8Array; options: ort.InferenceSession.SessionOptions; logLevel?: ort.Env['logLevel'] }
   | { kind: 'run'; id: number; input: { name: string; data: Float32Array; dims: number[] }; fetches: string[]; lent?: boolean }
   | { kind: 'release'; id: number };
 
@@ -31,6 +31,9 @@ async function handle(m: SessionRequest): Promise<void> {
   try {
     if (m.kind === 'load') {
       assertTelemetryOff();
+      // the caller's logging level: onnxruntime's process-wide logger takes the level of whichever
+      // thread creates the first session, and this module has an ort.env of its own
+      if (m.logLevel) ort.env.logLevel = m.logLevel;
       session = await ort.InferenceSession.create(m.graph, m.options);
       port.postMessage({ id, outputs: {} } satisfies SessionReply);
     } else if (m.kind === 'run') {

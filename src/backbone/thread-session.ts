@@ -36,11 +36,14 @@ export class ThreadSession implements FeatureSession {
     worker.unref();
   }
 
-  /** Loads `graph` (an ONNX model's bytes, handed to the thread) into a session on a new thread. */
-  static async create(graph: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ThreadSession> {
+  /**
+   * Loads `graph` (an ONNX model's bytes, handed to the thread) into a session on a new thread;
+   * `logLevel` is the caller's `ort.env.logLevel` (the thread's onnxruntime module has its own).
+   */
+  static async create(graph: Uint8Array, options: ort.InferenceSession.SessionOptions, logLevel?: ort.Env['logLevel']): Promise<ThreadSession> {
     const s = new ThreadSession(startModuleWorker(import.meta.url, 'session-worker'));
     try {
-      await s.ask(0, { kind: 'load', graph, options });
+      await s.ask(0, { kind: 'load', graph, options, logLevel });
     } catch (err) {
       await s.worker.terminate();
       throw err;

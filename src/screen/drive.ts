@@ -149,12 +149,17 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     written += rows.length;
   };
 
+  // contents being predicted by a batch in flight: a copy in another lane waits for that row
+  // instead of predicting the same bytes again (resolved with undefined when no P(COVID) came of it)
+  const pending = new Map<string, Promise<ScreenRow | undefined>>();
   const limit = limiter(HASH_READS);
   const runBatch = async (start: number) => {
     const hashed = await Promise.all(inputs.slice(start, start + o.batchSize).map((input) => limit(() => hashInput(input))));
     const now: ScreenRow[] = [];
     let notPredicted = 0;
     const todo: { input: ScreenInput; sha256: string }[] = [];
+    const waits: { input: ScreenInput; sha256: string; prior: Promise<ScreenRow | undefined> }[] = [];
+    const settle = new Map<string, (r: ScreenRow | undefined) => void>();
     for (const h of hashed) {
       const sha = 'sha256' in h ? h.sha256 : '';
       if (doneKeys.has(`${h.input.name}\n${sha}`)) {
@@ -168,19 +173,52 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
         now.push(row(h.input, h.sha256, { probability: prior.probability!, gate: { verdict: prior.gate, reasons: prior.gate_reasons } }));
         reused++;
         notPredicted++;
+      } else if (pending.has(h.sha256)) {
+        waits.push({ ...h, prior: pending.get(h.sha256)! });
       } else {
         todo.push(h);
+        pending.set(h.sha256, new Promise((resolve) => settle.set(h.sha256, resolve)));
       }
     }
     let key: string | null = null;
-    if (todo.length > 0) {
-      key = batchKey(model.id, todo.map((t) => t.sha256), o.gate !== false);
-      const outcomes = await o.executor.run(key, todo.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
-      todo.forEach((t, i) => now.push(row(t.input, t.sha256, outcomes[i])));
+    try {
+      if (todo.length > 0) {
+        key = batchKey(model.id, todo.map((t) => t.sha256), o.gate !== false);
+        const outcomes = await o.executor.run(key, todo.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
+        todo.forEach((t, i) => {
+          const r = row(t.input, t.sha256, outcomes[i]);
+          now.push(r);
+          settle.get(t.sha256)?.(r.probability !== null ? r : undefined);
+        });
+      }
+    } finally {
+      for (const [sha, resolve] of settle) {
+        resolve(undefined);
+        pending.delete(sha);
+      }
+    }
+    // copies of contents another batch was predicting: its row, or their own prediction when it gave none
+    const again: { input: ScreenInput; sha256: string }[] = [];
+    for (const w of waits) {
+      const prior = await w.prior;
+      if (prior) {
+        now.push(row(w.input, w.sha256, { probability: prior.probability!, gate: { verdict: prior.gate, reasons: prior.gate_reasons } }));
+        reused++;
+        notPredicted++;
+      } else {
+        again.push(w);
+      }
+    }
+    let againKey: string | null = null;
+    if (again.length > 0) {
+      againKey = batchKey(model.id, again.map((t) => t.sha256), o.gate !== false);
+      const outcomes = await o.executor.run(againKey, again.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
+      again.forEach((t, i) => now.push(row(t.input, t.sha256, outcomes[i])));
     }
     // every name is in one batch only (sources are de-duplicated), so no other batch writes these rows
     await record(now);
     if (key) await o.executor.written?.(key);
+    if (againKey) await o.executor.written?.(againKey);
     progress.tick(hashed.length, notPredicted);
   };
 
