@@ -50,7 +50,10 @@ test('a copy in a batch in flight beside its original waits for its row instead 
   // batch size 1, two lanes: f0 and f1 (same bytes) are in flight together; so are f2 and f3 within one batch
   const { summary, opened } = await screenFiles(['same', 'same', 'other', 'other'], exec, 1);
   await opened.results.close();
-  assert.deepEqual(exec.asked.map((p) => p.split('/').pop()).sort(), ['f0.png', 'f2.png']);
+  // one of each pair is predicted (which one depends on which lane hashes first)
+  const asked = exec.asked.map((p) => p.split('/').pop()!);
+  assert.equal(asked.length, 2, `predicted: ${asked.join(', ')}`);
+  assert.equal(asked.filter((f) => f === 'f0.png' || f === 'f1.png').length, 1, `predicted: ${asked.join(', ')}`);
   assert.equal(summary.reused, 2);
   assert.equal(summary.written, 4);
   assert.deepEqual(opened.rows.map((r) => [r.file, r.probability]).sort(), [['f0.png', 0.7], ['f1.png', 0.7], ['f2.png', 0.7], ['f3.png', 0.7]]);
