@@ -139,6 +139,17 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     return { ...base, probability: null, decision: 'error', gate: GATE_NOT_ASSESSED, gate_reasons: '', error_kind: outcome.kind, error: outcome.error };
   };
 
+  /** The row of `input` copied from `prior`, a row of the same content under another name. */
+  const copyOf = (input: ScreenInput, sha256: string, prior: ScreenRow): ScreenRow =>
+    row(input, sha256, { probability: prior.probability!, gate: { verdict: prior.gate, reasons: prior.gate_reasons } });
+  /** Predicts `items` as one batch; returns its rows (in order) and the batch key. */
+  const predict = async (items: { input: ScreenInput; sha256: string }[]): Promise<{ key: string | null; rows: ScreenRow[] }> => {
+    if (items.length === 0) return { key: null, rows: [] };
+    const key = batchKey(model.id, items.map((t) => t.sha256), o.gate !== false);
+    const outcomes = await o.executor.run(key, items.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
+    return { key, rows: items.map((t, i) => row(t.input, t.sha256, outcomes[i])) };
+  };
+
   const record = async (rows: ScreenRow[]) => {
     await o.results.append(rows);
     for (const r of rows) {
@@ -169,8 +180,7 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
       } else if ('readError' in h) {
         now.push(row(h.input, '', { error: h.readError, kind: 'unreadable' }));
       } else if (byContent.has(h.sha256)) {
-        const prior = byContent.get(h.sha256)!;
-        now.push(row(h.input, h.sha256, { probability: prior.probability!, gate: { verdict: prior.gate, reasons: prior.gate_reasons } }));
+        now.push(copyOf(h.input, h.sha256, byContent.get(h.sha256)!));
         reused++;
         notPredicted++;
       } else if (pending.has(h.sha256)) {
@@ -182,14 +192,11 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     }
     let key: string | null = null;
     try {
-      if (todo.length > 0) {
-        key = batchKey(model.id, todo.map((t) => t.sha256), o.gate !== false);
-        const outcomes = await o.executor.run(key, todo.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
-        todo.forEach((t, i) => {
-          const r = row(t.input, t.sha256, outcomes[i]);
-          now.push(r);
-          settle.get(t.sha256)?.(r.probability !== null ? r : undefined);
-        });
+      const done = await predict(todo);
+      key = done.key;
+      for (const r of done.rows) {
+        now.push(r);
+        settle.get(r.sha256)?.(r.probability !== null ? r : undefined);
       }
     } finally {
       for (const [sha, resolve] of settle) {
@@ -201,24 +208,20 @@ export async function driveScreen(o: DriveOptions): Promise<Omit<ScreenSummary, 
     const again: { input: ScreenInput; sha256: string }[] = [];
     for (const w of waits) {
       const prior = await w.prior;
-      if (prior) {
-        now.push(row(w.input, w.sha256, { probability: prior.probability!, gate: { verdict: prior.gate, reasons: prior.gate_reasons } }));
-        reused++;
-        notPredicted++;
-      } else {
+      if (!prior) {
         again.push(w);
+        continue;
       }
+      now.push(copyOf(w.input, w.sha256, prior));
+      reused++;
+      notPredicted++;
     }
-    let againKey: string | null = null;
-    if (again.length > 0) {
-      againKey = batchKey(model.id, again.map((t) => t.sha256), o.gate !== false);
-      const outcomes = await o.executor.run(againKey, again.map((t) => ({ path: t.input.path, sha256: t.sha256 })), o.signal);
-      again.forEach((t, i) => now.push(row(t.input, t.sha256, outcomes[i])));
-    }
+    const redone = await predict(again);
+    now.push(...redone.rows);
     // every name is in one batch only (sources are de-duplicated), so no other batch writes these rows
     await record(now);
     if (key) await o.executor.written?.(key);
-    if (againKey) await o.executor.written?.(againKey);
+    if (redone.key) await o.executor.written?.(redone.key);
     progress.tick(hashed.length, notPredicted);
   };
 
